@@ -1,0 +1,119 @@
+//! Bearer credentials: API key tokens, session and invitation tokens.
+//!
+//! Only a SHA-256 digest of a secret is ever stored; the clear token is shown once. API key
+//! tokens embed the key id so a lookup is one indexed read followed by a constant-time compare.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+const API_KEY_PREFIX: &str = "tsk_";
+const SECRET_BYTES: usize = 24;
+
+/// Hex SHA-256 digest of a secret, the only form in which secrets are stored.
+pub fn digest(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Constant-time comparison of a presented secret against a stored digest.
+pub fn verify_digest(secret: &str, stored_digest: &str) -> bool {
+    digest(secret)
+        .as_bytes()
+        .ct_eq(stored_digest.as_bytes())
+        .into()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// An API key token: `tsk_<key id, 32 hex>_<secret, 48 hex>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyToken {
+    pub key_id: Uuid,
+    pub secret: String,
+}
+
+impl ApiKeyToken {
+    pub fn generate(key_id: Uuid) -> Self {
+        Self {
+            key_id,
+            secret: random_hex(SECRET_BYTES),
+        }
+    }
+
+    pub fn parse(token: &str) -> Option<Self> {
+        let rest = token.strip_prefix(API_KEY_PREFIX)?;
+        let (id, secret) = rest.split_once('_')?;
+        if id.len() != 32 || secret.len() != SECRET_BYTES * 2 {
+            return None;
+        }
+        if !secret.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let key_id = Uuid::try_parse(id).ok()?;
+        Some(Self {
+            key_id,
+            secret: secret.to_string(),
+        })
+    }
+
+    pub fn secret_digest(&self) -> String {
+        digest(&self.secret)
+    }
+
+    pub fn expose(&self) -> String {
+        format!("{API_KEY_PREFIX}{}_{}", self.key_id.simple(), self.secret)
+    }
+}
+
+/// An opaque random token (sessions, invitations, the platform-admin token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretToken(pub String);
+
+impl SecretToken {
+    pub fn generate(prefix: &str) -> Self {
+        Self(format!("{prefix}{}", random_hex(32)))
+    }
+
+    pub fn digest(&self) -> String {
+        digest(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_token_round_trips() {
+        let id = Uuid::now_v7();
+        let t = ApiKeyToken::generate(id);
+        let s = t.expose();
+        assert!(s.starts_with("tsk_"));
+        let back = ApiKeyToken::parse(&s).unwrap();
+        assert_eq!(back, t);
+        assert!(verify_digest(&back.secret, &t.secret_digest()));
+        assert!(!verify_digest("nope", &t.secret_digest()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected() {
+        let good = ApiKeyToken::generate(Uuid::now_v7()).expose();
+        for bad in [
+            "",
+            "tsk_",
+            "Bearer x",
+            &good[..good.len() - 1],
+            &good.replace("tsk_", "tsx_"),
+            &format!("{good}0"),
+            &format!("tsk_{}_{}", "z".repeat(32), "a".repeat(48)),
+            &format!("tsk_{}_{}", Uuid::now_v7().simple(), "g".repeat(48)),
+        ] {
+            assert!(ApiKeyToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

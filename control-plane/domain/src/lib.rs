@@ -1,0 +1,9 @@
+//! Domain rules of the control plane, free of I/O so they are tested synchronously.
+
+pub mod credentials;
+pub mod rbac;
+pub mod validate;
+
+pub use credentials::{ApiKeyToken, SecretToken};
+pub use rbac::{Action, Denied, authorize};
+pub use validate::ValidationError;

@@ -1,0 +1,143 @@
+//! The control-plane store: every durable record of Tessera outside Temporal's own histories.
+//!
+//! SQLite in the data dir by default, PostgreSQL with `DATABASE_URL=postgres://…`; migrations run
+//! at connect. Repositories are methods on [`Store`] grouped by resource, one module each.
+//! Writes made by workflow activities are idempotent: they take ids chosen before the workflow
+//! started, so a retried activity finds its own earlier write instead of making a second one.
+
+pub mod entity;
+mod migration;
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod idempotency;
+mod operations;
+mod service_accounts;
+mod sessions;
+mod users;
+
+pub use accounts::NewAccount;
+pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use audit::NewAuditEntry;
+pub use idempotency::StoredResponse;
+pub use operations::{NewOperation, OperationUpdate};
+pub use users::NewUser;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+};
+use sea_orm_migration::MigratorTrait;
+use thiserror::Error;
+use uuid::Uuid;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique constraint refused the write (duplicate name, email…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl StoreError {
+    /// Connection and lock errors are worth retrying; constraint violations are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
+                ) && e.sql_err().is_none()
+            }
+            _ => false,
+        }
+    }
+
+    fn from_write(e: DbErr) -> Self {
+        match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(m)) => StoreError::Conflict(m),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Page size bounds shared by every list.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+pub const MAX_PAGE_SIZE: u64 = 200;
+
+/// One page of a list, keyed by the last id returned.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<Uuid>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let mut opts = ConnectOptions::new(url.to_string());
+        opts.sqlx_logging(false)
+            .max_connections(if url.starts_with("sqlite") { 4 } else { 16 });
+        let db = Database::connect(opts).await?;
+        if db.get_database_backend() == DbBackend::Sqlite {
+            // WAL lets readers run beside the single writer; sqlx already waits up to 5 s on locks.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+            db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
+        }
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// A connection without migrations, for administrative statements (creating test databases).
+    pub async fn connect_raw(url: &str) -> Result<DatabaseConnection> {
+        Ok(Database::connect(url).await?)
+    }
+
+    /// The URL of the SQLite store inside a data dir.
+    pub fn sqlite_url(path: &std::path::Path) -> String {
+        format!("sqlite://{}?mode=rwc", path.display())
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.db.ping().await.map_err(StoreError::Db)
+    }
+}
+
+fn page_size(requested: Option<u64>) -> u64 {
+    requested
+        .unwrap_or(DEFAULT_PAGE_SIZE)
+        .clamp(1, MAX_PAGE_SIZE)
+}
+
+fn paged<T>(mut rows: Vec<T>, size: u64, id: impl Fn(&T) -> Uuid) -> Paged<T> {
+    let next_after = if rows.len() as u64 > size {
+        rows.truncate(size as usize);
+        rows.last().map(&id)
+    } else {
+        None
+    };
+    Paged {
+        items: rows,
+        next_after,
+    }
+}

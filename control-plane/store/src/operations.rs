@@ -1,0 +1,108 @@
+//! Operations: the user-visible face of a workflow.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::entity::operation;
+use crate::{Paged, Result, Store, StoreError, page_size, paged};
+
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub id: Uuid,
+    pub account_id: Option<Uuid>,
+    pub kind: String,
+    pub resource_kind: String,
+    pub resource_id: String,
+    pub workflow_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A step reported by a workflow. Terminal states are final: a late or replayed update never
+/// moves an operation out of `fulfilled`, `failed` or `cancelled`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct OperationUpdate {
+    pub state: String,
+    pub progress: f64,
+    pub step: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+const TERMINAL: [&str; 3] = ["fulfilled", "failed", "cancelled"];
+
+impl Store {
+    /// Creates the operation unless it exists (the API may retry after a crash).
+    pub async fn create_operation(&self, new: NewOperation) -> Result<operation::Model> {
+        if let Some(existing) = operation::Entity::find_by_id(new.id).one(&self.db).await? {
+            return Ok(existing);
+        }
+        operation::Entity::insert(operation::ActiveModel {
+            id: Set(new.id),
+            account_id: Set(new.account_id),
+            kind: Set(new.kind),
+            state: Set("pending".into()),
+            progress: Set(0.0),
+            step: Set(None),
+            resource_kind: Set(new.resource_kind),
+            resource_id: Set(new.resource_id),
+            workflow_id: Set(new.workflow_id),
+            error_code: Set(None),
+            error_message: Set(None),
+            created_at: Set(new.created_at),
+            updated_at: Set(new.created_at),
+        })
+        .exec_with_returning(&self.db)
+        .await
+        .map_err(StoreError::from_write)
+    }
+
+    pub async fn operation(&self, id: Uuid) -> Result<operation::Model> {
+        operation::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("operation"))
+    }
+
+    pub async fn list_operations(
+        &self,
+        account_id: Uuid,
+        before: Option<Uuid>,
+        size: Option<u64>,
+    ) -> Result<Paged<operation::Model>> {
+        let size = page_size(size);
+        let mut q = operation::Entity::find()
+            .filter(operation::Column::AccountId.eq(account_id))
+            .order_by_desc(operation::Column::Id);
+        if let Some(b) = before {
+            q = q.filter(operation::Column::Id.lt(b));
+        }
+        Ok(paged(q.limit(size + 1).all(&self.db).await?, size, |o| {
+            o.id
+        }))
+    }
+
+    /// Records a workflow step; progress never goes backwards and terminal states stick.
+    pub async fn update_operation(
+        &self,
+        id: Uuid,
+        update: OperationUpdate,
+    ) -> Result<operation::Model> {
+        let op = self.operation(id).await?;
+        if TERMINAL.contains(&op.state.as_str()) {
+            return Ok(op);
+        }
+        let progress = update.progress.clamp(0.0, 1.0).max(op.progress);
+        let mut am = op.into_active_model();
+        am.state = Set(update.state);
+        am.progress = Set(progress);
+        am.step = Set(update.step);
+        am.error_code = Set(update.error_code);
+        am.error_message = Set(update.error_message);
+        am.updated_at = Set(Utc::now());
+        Ok(am.update(&self.db).await?)
+    }
+}

@@ -1,0 +1,433 @@
+//! Store tests, run against SQLite and, when `TESSERA_TEST_POSTGRES_URL` is set, PostgreSQL.
+//! CI sets it, and with `CI=true` a missing PostgreSQL is a failure, not a skip.
+
+use chrono::{Duration, Utc};
+use sea_orm::ConnectionTrait;
+use tessera_store::*;
+use uuid::Uuid;
+
+struct Backend {
+    name: &'static str,
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("store.db")))
+        .await
+        .unwrap();
+    let mut out = vec![Backend {
+        name: "sqlite",
+        store: sqlite,
+        _dir: Some(dir),
+    }];
+    match std::env::var("TESSERA_TEST_POSTGRES_URL") {
+        Ok(admin_url) => {
+            let db = format!("tessera_test_{}", Uuid::new_v4().simple());
+            let admin = Store::connect_raw(&admin_url).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {db}"))
+                .await
+                .unwrap();
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .expect("postgres url has a database path");
+            let store = Store::connect(&format!("{base}/{db}")).await.unwrap();
+            out.push(Backend {
+                name: "postgres",
+                store,
+                _dir: None,
+            });
+        }
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI must run the store tests on PostgreSQL: set TESSERA_TEST_POSTGRES_URL")
+        }
+        Err(_) => eprintln!("TESSERA_TEST_POSTGRES_URL unset: PostgreSQL store tests skipped"),
+    }
+    out
+}
+
+fn new_account(name: &str) -> NewAccount {
+    NewAccount {
+        id: Uuid::now_v7(),
+        name: name.into(),
+        created_at: Utc::now(),
+    }
+}
+
+fn new_user(account_id: Uuid, email: &str, role: &str) -> NewUser {
+    NewUser {
+        id: Uuid::now_v7(),
+        account_id,
+        email: email.into(),
+        password_hash: Some("hash".into()),
+        role: role.into(),
+        state: "active".into(),
+        invite_token_digest: None,
+        created_at: Utc::now(),
+    }
+}
+
+fn new_key(account_id: Uuid, user_id: Option<Uuid>, sa: Option<Uuid>, name: &str) -> NewApiKey {
+    NewApiKey {
+        id: Uuid::now_v7(),
+        account_id,
+        name: name.into(),
+        user_id,
+        service_account_id: sa,
+        secret_digest: "d".repeat(64),
+        expires_at: Utc::now() + Duration::days(30),
+        created_at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_idempotent_and_names_unique() {
+    for b in backends().await {
+        let s = &b.store;
+        let new = new_account("acme");
+        let a1 = s.create_account(new.clone()).await.unwrap();
+        let a2 = s.create_account(new.clone()).await.unwrap();
+        assert_eq!(a1, a2, "{}: retried create returns the first row", b.name);
+        assert_eq!(a1.max_namespaces, 10, "{}: default namespace quota", b.name);
+        let dup = s.create_account(new_account("acme")).await.unwrap_err();
+        assert!(
+            matches!(dup, StoreError::Conflict(_)),
+            "{}: {dup:?}",
+            b.name
+        );
+        assert_eq!(s.account_by_name("acme").await.unwrap().unwrap().id, a1.id);
+        let page = s.list_accounts(None, None).await.unwrap();
+        assert_eq!(page.items.len(), 1, "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn users_emails_unique_and_last_owner_protected() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let owner = s
+            .create_user(new_user(acc.id, "o@acme.io", "owner"))
+            .await
+            .unwrap();
+        let dup = s
+            .create_user(new_user(acc.id, "o@acme.io", "admin"))
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, StoreError::Conflict(_)), "{}", b.name);
+
+        let demote = s
+            .set_user_role(acc.id, owner.id, "admin")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(demote, StoreError::Conflict(_)),
+            "{}: last owner kept",
+            b.name
+        );
+        let remove = s
+            .remove_user(acc.id, owner.id, Utc::now())
+            .await
+            .unwrap_err();
+        assert!(matches!(remove, StoreError::Conflict(_)), "{}", b.name);
+
+        let dev = s
+            .create_user(new_user(acc.id, "d@acme.io", "developer"))
+            .await
+            .unwrap();
+        let key = s
+            .create_api_key(new_key(acc.id, Some(dev.id), None, "k"))
+            .await
+            .unwrap();
+        s.create_session(
+            "s".repeat(64),
+            dev.id,
+            acc.id,
+            Utc::now() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+        s.remove_user(acc.id, dev.id, Utc::now()).await.unwrap();
+        assert!(s.user_by_id(dev.id).await.unwrap().is_none());
+        assert!(
+            s.api_key_by_id(key.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some(),
+            "{}",
+            b.name
+        );
+        assert!(
+            s.session(&"s".repeat(64), Utc::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Another account cannot see or touch this account's users.
+        let other = s.create_account(new_account("other")).await.unwrap();
+        assert!(matches!(
+            s.user(other.id, owner.id).await.unwrap_err(),
+            StoreError::NotFound(_)
+        ));
+        assert_eq!(s.count_owners(acc.id).await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn invitations_activate_once() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let mut u = new_user(acc.id, "i@acme.io", "developer");
+        u.password_hash = None;
+        u.state = "invited".into();
+        u.invite_token_digest = Some("x".repeat(64));
+        let u = s.create_user(u).await.unwrap();
+        let found = s.user_by_invite(&"x".repeat(64)).await.unwrap().unwrap();
+        assert_eq!(found.id, u.id);
+        let active = s.activate_user(u.id, "h".into()).await.unwrap();
+        assert_eq!(active.state, "active", "{}", b.name);
+        assert!(s.user_by_invite(&"x".repeat(64)).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn api_keys_revoke_and_list() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let u = s
+            .create_user(new_user(acc.id, "o@acme.io", "owner"))
+            .await
+            .unwrap();
+        let sa = s
+            .create_service_account(
+                Uuid::now_v7(),
+                acc.id,
+                "ci".into(),
+                "developer".into(),
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+        let dup = s
+            .create_service_account(
+                Uuid::now_v7(),
+                acc.id,
+                "ci".into(),
+                "developer".into(),
+                serde_json::json!({}),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, StoreError::Conflict(_)), "{}", b.name);
+
+        let k1 = s
+            .create_api_key(new_key(acc.id, Some(u.id), None, "mine"))
+            .await
+            .unwrap();
+        let k2 = s
+            .create_api_key(new_key(acc.id, None, Some(sa.id), "ci"))
+            .await
+            .unwrap();
+        assert!(
+            s.active_api_key_named(acc.id, "mine", Utc::now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.list_api_keys(acc.id, None, None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+        let own = s
+            .list_api_keys(acc.id, Some(u.id), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            own.items.iter().map(|k| k.id).collect::<Vec<_>>(),
+            vec![k1.id]
+        );
+
+        let revoked = s.revoke_api_key(acc.id, k1.id, Utc::now()).await.unwrap();
+        let first = revoked.revoked_at.unwrap();
+        let again = s
+            .revoke_api_key(acc.id, k1.id, Utc::now() + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.revoked_at.unwrap(),
+            first,
+            "{}: first revocation kept",
+            b.name
+        );
+        assert!(
+            !s.active_api_key_named(acc.id, "mine", Utc::now())
+                .await
+                .unwrap()
+        );
+
+        s.delete_service_account(acc.id, sa.id, Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            s.api_key_by_id(k2.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        let usage = s.account_usage(acc.id).await.unwrap();
+        assert_eq!(
+            (usage.users, usage.service_accounts, usage.active_api_keys),
+            (1, 0, 0)
+        );
+    }
+}
+
+#[tokio::test]
+async fn operations_progress_monotonic_terminal_sticks() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let op = s
+            .create_operation(NewOperation {
+                id: Uuid::now_v7(),
+                account_id: Some(acc.id),
+                kind: "signup".into(),
+                resource_kind: "account".into(),
+                resource_id: acc.id.to_string(),
+                workflow_id: "wf".into(),
+                created_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(op.state, "pending");
+        let upd = |state: &str, progress: f64| OperationUpdate {
+            state: state.into(),
+            progress,
+            ..Default::default()
+        };
+        s.update_operation(op.id, upd("in_progress", 0.5))
+            .await
+            .unwrap();
+        let back = s
+            .update_operation(op.id, upd("in_progress", 0.25))
+            .await
+            .unwrap();
+        assert_eq!(back.progress, 0.5, "{}: progress never goes back", b.name);
+        s.update_operation(op.id, upd("fulfilled", 1.0))
+            .await
+            .unwrap();
+        let late = s
+            .update_operation(op.id, upd("in_progress", 0.9))
+            .await
+            .unwrap();
+        assert_eq!(late.state, "fulfilled", "{}: terminal state sticks", b.name);
+        assert_eq!(
+            s.list_operations(acc.id, None, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_appends_once_and_pages_newest_first() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let mut ids = vec![];
+        for i in 0..5 {
+            let e = NewAuditEntry {
+                id: Uuid::now_v7(),
+                account_id: Some(acc.id),
+                at: Utc::now(),
+                actor_kind: "user".into(),
+                actor_id: None,
+                actor_name: Some("o@acme.io".into()),
+                api_key_id: None,
+                action: format!("test.{i}"),
+                resource: "account/x".into(),
+                source_ip: Some("127.0.0.1".into()),
+                details: serde_json::json!({"i": i}),
+            };
+            ids.push(e.id);
+            s.append_audit(e.clone()).await.unwrap();
+            s.append_audit(e).await.unwrap();
+        }
+        let p1 = s.list_audit(acc.id, None, Some(3)).await.unwrap();
+        assert_eq!(
+            p1.items.len(),
+            3,
+            "{}: duplicates were not appended",
+            b.name
+        );
+        assert_eq!(p1.items[0].action, "test.4");
+        let p2 = s.list_audit(acc.id, p1.next_after, Some(3)).await.unwrap();
+        assert_eq!(
+            p2.items
+                .iter()
+                .map(|e| e.action.as_str())
+                .collect::<Vec<_>>(),
+            ["test.1", "test.0"]
+        );
+        assert!(p2.next_after.is_none());
+    }
+}
+
+#[tokio::test]
+async fn idempotency_keys_expire_after_a_day() {
+    for b in backends().await {
+        let s = &b.store;
+        let now = Utc::now();
+        let resp = StoredResponse {
+            request_digest: "r1".into(),
+            status: 201,
+            sealed_body: vec![1, 2, 3],
+        };
+        s.remember_response("scope", "k", resp.clone(), now - Duration::hours(25))
+            .await
+            .unwrap();
+        assert!(
+            s.idempotent_response("scope", "k", now)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            b.name
+        );
+        s.remember_response("scope", "k", resp.clone(), now)
+            .await
+            .unwrap();
+        let other = StoredResponse {
+            request_digest: "r2".into(),
+            ..resp.clone()
+        };
+        s.remember_response("scope", "k", other, now).await.unwrap();
+        assert_eq!(
+            s.idempotent_response("scope", "k", now).await.unwrap(),
+            Some(resp),
+            "{}",
+            b.name
+        );
+        assert!(
+            s.idempotent_response("other", "k", now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
