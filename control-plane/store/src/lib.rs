@@ -17,7 +17,7 @@ mod service_accounts;
 mod sessions;
 mod users;
 
-pub use accounts::NewAccount;
+pub use accounts::{AccountUsage, NewAccount};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use audit::NewAuditEntry;
 pub use idempotency::StoredResponse;

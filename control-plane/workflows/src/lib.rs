@@ -1,1 +1,14 @@
-//! placeholder
+//! Tessera's control workflows, run on Temporal with the official Rust SDK.
+//!
+//! Workflows decide the order of steps; activities do the I/O, each idempotent (ids are chosen
+//! before a workflow starts), so a crash anywhere is repaired by Temporal replaying the workflow
+//! and retrying the activity that was cut off.
+
+pub mod activities;
+pub mod client;
+pub mod signup;
+pub mod worker;
+
+pub use client::{Engine, EngineError};
+pub use signup::{SignupInput, SignupOutput, SignupWorkflow};
+pub use worker::{WorkerConfig, WorkerHandle, spawn_worker};

@@ -1,0 +1,129 @@
+//! Wiring: store, secrets, Temporal (local or remote), worker, HTTP server.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tessera_store::Store;
+use tessera_workflows::{Engine, WorkerConfig, spawn_worker};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::secrets::{MasterKey, admin_token};
+use crate::state::{AppState, SharedState};
+
+/// Builds the API state without a workflow engine (used by router tests and by `run`).
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("opening the store")?;
+    let master_key = MasterKey::load(config.master_key.as_deref(), &config.data_dir)?;
+    let admin = admin_token(&config.data_dir)?;
+    Ok(AppState {
+        limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
+        admin_token_digest: admin.digest(),
+        store,
+        master_key,
+        metrics: Metrics::new(),
+        engine: None,
+        idempotency_inflight: Mutex::new(HashSet::new()),
+        config,
+    })
+}
+
+/// Runs the control plane until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let mut state = build_state(config.clone()).await?;
+
+    let (temporal_address, local_temporal) = match &config.temporal_address {
+        Some(a) => (a.clone(), None),
+        None => {
+            let local = crate::temporal::start(
+                &config.temporal_bin,
+                &config.data_dir,
+                &config.temporal_namespace,
+                state.metrics.clone(),
+                cancel.child_token(),
+            )
+            .await?;
+            (local.address.clone(), Some(local))
+        }
+    };
+    let engine = connect_engine(&temporal_address, &config).await?;
+    if config.temporal_address.is_some() {
+        engine.ensure_namespace(&config.temporal_namespace).await?;
+    }
+    state.engine = Some(engine);
+    let worker = spawn_worker(WorkerConfig {
+        temporal_address: temporal_address.clone(),
+        namespace: config.temporal_namespace.clone(),
+        task_queue: config.task_queue.clone(),
+        database_url: config.database_url(),
+        signup_step_delay: config.test_signup_step_delay_ms.map(Duration::from_millis),
+    })?;
+
+    let state: SharedState = Arc::new(state);
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let addr = listener.local_addr()?;
+    println!("Tessera control plane listening on http://{addr}");
+    println!("  API:        http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+    println!(
+        "  Temporal:   {temporal_address} (namespace {})",
+        config.temporal_namespace
+    );
+    println!(
+        "  admin token: {}",
+        config.data_dir.join("admin-token").display()
+    );
+
+    let app = crate::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        shutdown.cancel();
+    });
+    let serve_cancel = cancel.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { serve_cancel.cancelled().await })
+        .await?;
+
+    tracing::info!("shutting down");
+    tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+    cancel.cancel();
+    if let Some(local) = local_temporal {
+        let _ = local.task.await;
+    }
+    Ok(())
+}
+
+async fn connect_engine(address: &str, config: &Config) -> anyhow::Result<Engine> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match Engine::connect(address, &config.temporal_namespace, &config.task_queue).await {
+            Ok(e) => return Ok(e),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "waiting for Temporal");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,331 @@
+//! Authentication (API keys, session cookies, the platform-admin token) and per-caller rate limits.
+//!
+//! The `authenticate` middleware resolves the caller once per request and stores a
+//! [`RequestCtx`]; handlers take [`Caller`] (anyone authenticated) or [`Member`] (a user or
+//! service account of an account) as extractors and decide with `tessera_domain::authorize`.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use subtle_eq::ct_eq;
+use tessera_api::{ActorKind, Role, SESSION_COOKIE};
+use tessera_domain::credentials::{digest, verify_digest};
+use tessera_domain::{Action, ApiKeyToken, authorize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::SharedState;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Principal {
+    /// A user, through an API key or a console session.
+    User {
+        account_id: Uuid,
+        user_id: Uuid,
+        email: String,
+        role: Role,
+        api_key_id: Option<Uuid>,
+        session_digest: Option<String>,
+    },
+    ServiceAccount {
+        account_id: Uuid,
+        id: Uuid,
+        name: String,
+        role: Role,
+        api_key_id: Uuid,
+    },
+    /// The holder of `<data-dir>/admin-token`.
+    PlatformAdmin,
+}
+
+impl Principal {
+    /// Key for rate limiting and idempotency scoping: the credential, not the person.
+    pub fn scope(&self) -> String {
+        match self {
+            Principal::User {
+                api_key_id: Some(k),
+                ..
+            }
+            | Principal::ServiceAccount { api_key_id: k, .. } => {
+                format!("key:{k}")
+            }
+            Principal::User { user_id, .. } => format!("user:{user_id}"),
+            Principal::PlatformAdmin => "platform-admin".into(),
+        }
+    }
+
+    pub fn actor(&self) -> (ActorKind, Option<Uuid>, Option<String>, Option<Uuid>) {
+        match self {
+            Principal::User {
+                user_id,
+                email,
+                api_key_id,
+                ..
+            } => (
+                ActorKind::User,
+                Some(*user_id),
+                Some(email.clone()),
+                *api_key_id,
+            ),
+            Principal::ServiceAccount {
+                id,
+                name,
+                api_key_id,
+                ..
+            } => (
+                ActorKind::ServiceAccount,
+                Some(*id),
+                Some(name.clone()),
+                Some(*api_key_id),
+            ),
+            Principal::PlatformAdmin => (ActorKind::PlatformAdmin, None, None, None),
+        }
+    }
+}
+
+/// What the middleware learned about the request.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub principal: Option<Principal>,
+    pub source_ip: Option<String>,
+}
+
+/// Resolves the caller, applies its rate limit and records a [`RequestCtx`].
+pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next: Next) -> Response {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let principal = match resolve(&st, req.headers()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let rate_key = match &principal {
+        Some(p) => p.scope(),
+        None => format!("ip:{}", source_ip.as_deref().unwrap_or("unknown")),
+    };
+    if let Err(wait) = st.limiter.check(&rate_key, Instant::now()) {
+        st.metrics.rate_limited.inc();
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        return ApiError::rate_limited(secs).into_response();
+    }
+    req.extensions_mut().insert(RequestCtx {
+        principal,
+        source_ip,
+    });
+    next.run(req).await
+}
+
+async fn resolve(st: &SharedState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthenticated("Authorization must be 'Bearer <api-key>'"))?;
+        return resolve_bearer(st, token).await.map(Some);
+    }
+    let Some(session) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let session_digest = digest(session);
+    let Some(s) = st.store.session(&session_digest, Utc::now()).await? else {
+        // A stale cookie makes the caller anonymous; protected routes then answer 401.
+        return Ok(None);
+    };
+    let Some(user) = st.store.user_by_id(s.user_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal::User {
+        account_id: user.account_id,
+        user_id: user.id,
+        role: parse_role(&user.role)?,
+        email: user.email,
+        api_key_id: None,
+        session_digest: Some(session_digest),
+    }))
+}
+
+async fn resolve_bearer(st: &SharedState, token: &str) -> ApiResult<Principal> {
+    if ct_eq(&digest(token), &st.admin_token_digest) {
+        return Ok(Principal::PlatformAdmin);
+    }
+    let parsed =
+        ApiKeyToken::parse(token).ok_or_else(|| ApiError::unauthenticated("malformed API key"))?;
+    let unknown = || ApiError::unauthenticated("unknown API key");
+    let key = st
+        .store
+        .api_key_by_id(parsed.key_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if !verify_digest(&parsed.secret, &key.secret_digest) {
+        return Err(unknown());
+    }
+    if key.revoked_at.is_some() {
+        return Err(ApiError::unauthenticated("API key has been revoked"));
+    }
+    if key.expires_at <= Utc::now() {
+        return Err(ApiError::unauthenticated("API key has expired"));
+    }
+    if let Some(user_id) = key.user_id {
+        let user = st
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("the API key's user no longer exists"))?;
+        return Ok(Principal::User {
+            account_id: user.account_id,
+            user_id,
+            role: parse_role(&user.role)?,
+            email: user.email,
+            api_key_id: Some(key.id),
+            session_digest: None,
+        });
+    }
+    let sa_id = key.service_account_id.ok_or_else(unknown)?;
+    let sa = st
+        .store
+        .service_account_by_id(sa_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the API key's service account no longer exists")
+        })?;
+    Ok(Principal::ServiceAccount {
+        account_id: sa.account_id,
+        id: sa.id,
+        role: parse_role(&sa.role)?,
+        name: sa.name,
+        api_key_id: key.id,
+    })
+}
+
+pub fn parse_role(s: &str) -> ApiResult<Role> {
+    Role::parse(s).ok_or_else(|| ApiError::internal(format!("stored role {s:?} is unknown")))
+}
+
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v)
+}
+
+mod subtle_eq {
+    use subtle::ConstantTimeEq;
+
+    pub fn ct_eq(a: &str, b: &str) -> bool {
+        a.as_bytes().ct_eq(b.as_bytes()).into()
+    }
+}
+
+/// Any authenticated caller, with the request's source address.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub source_ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ctx = parts
+            .extensions
+            .get::<RequestCtx>()
+            .ok_or_else(|| ApiError::internal("authenticate middleware missing"))?;
+        let principal = ctx.principal.clone().ok_or_else(|| {
+            ApiError::unauthenticated(
+                "missing credentials: send 'Authorization: Bearer <api-key>' or log in",
+            )
+        })?;
+        Ok(Caller {
+            principal,
+            source_ip: ctx.source_ip.clone(),
+        })
+    }
+}
+
+/// A user or service account acting inside its own account.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub account_id: Uuid,
+    pub role: Role,
+    pub caller: Caller,
+}
+
+impl Member {
+    pub fn authorize(&self, action: Action) -> ApiResult<()> {
+        authorize(self.role, action).map_err(ApiError::from)
+    }
+
+    /// The user id when the caller is a user.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match &self.caller.principal {
+            Principal::User { user_id, .. } => Some(*user_id),
+            _ => None,
+        }
+    }
+
+    /// The id of the user or service account acting.
+    pub fn principal_id(&self) -> Uuid {
+        match &self.caller.principal {
+            Principal::User { user_id, .. } => *user_id,
+            Principal::ServiceAccount { id, .. } => *id,
+            Principal::PlatformAdmin => Uuid::nil(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Member {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, s).await?;
+        match &caller.principal {
+            Principal::User {
+                account_id, role, ..
+            }
+            | Principal::ServiceAccount {
+                account_id, role, ..
+            } => Ok(Member {
+                account_id: *account_id,
+                role: *role,
+                caller,
+            }),
+            Principal::PlatformAdmin => Err(ApiError::forbidden(
+                "the platform-admin token acts through /api/v1/admin routes, not as an account member",
+            )),
+        }
+    }
+}
+
+/// The platform operator.
+#[derive(Debug, Clone)]
+pub struct PlatformAdmin(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for PlatformAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, s).await?;
+        if caller.principal == Principal::PlatformAdmin {
+            Ok(PlatformAdmin(caller))
+        } else {
+            Err(ApiError::forbidden(
+                "this route needs the platform-admin token",
+            ))
+        }
+    }
+}

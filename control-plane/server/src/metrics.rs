@@ -1,0 +1,115 @@
+//! Prometheus metrics of the control plane, served on `/metrics`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::state::SharedState;
+
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub rate_limited: IntCounter,
+    pub signups: IntCounter,
+    pub temporal_up: IntGauge,
+    pub temporal_restarts: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("tessera".into()), None).expect("valid prefix");
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency"),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let rate_limited = IntCounter::new("rate_limited_total", "Requests refused with 429")
+            .expect("valid metric");
+        let signups = IntCounter::new("signups_total", "Completed sign-ups").expect("valid metric");
+        let temporal_up = IntGauge::new(
+            "temporal_server_up",
+            "1 while the supervised Temporal server runs",
+        )
+        .expect("valid metric");
+        let temporal_restarts = IntCounter::new(
+            "temporal_server_restarts_total",
+            "Restarts of the supervised Temporal server",
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_duration.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(signups.clone()),
+            Box::new(temporal_up.clone()),
+            Box::new(temporal_restarts.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            rate_limited,
+            signups,
+            temporal_up,
+            temporal_restarts,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding of gathered metrics");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts and times every request by its route template (never the raw path: bounded labels).
+pub async fn track(State(st): State<SharedState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    st.metrics
+        .http_duration
+        .with_label_values(&[method.as_str(), route.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    st.metrics
+        .http_requests
+        .with_label_values(&[method.as_str(), route.as_str(), resp.status().as_str()])
+        .inc();
+    resp
+}
+
+pub async fn serve(State(st): State<SharedState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+}

@@ -1,0 +1,142 @@
+//! The API side of the workflows: start them and wait for their results.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use temporalio_client::{
+    Client, ClientOptions, ConnectionOptions, RegisterNamespaceOptions, Url,
+    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowStartOptions, errors::WorkflowStartError, tonic,
+};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::signup::{SignupInput, SignupOutput, SignupWorkflow, workflow_id};
+
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error("cannot reach Temporal at {address}: {message}")]
+    Connect { address: String, message: String },
+    #[error("Temporal call failed: {0}")]
+    Rpc(String),
+    /// The workflow ended without success; its operation records why.
+    #[error("workflow {0} failed")]
+    WorkflowFailed(String),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EngineError::Connect { .. } | EngineError::Rpc(_))
+    }
+}
+
+/// Starts control workflows on the control plane's namespace and task queue.
+#[derive(Clone)]
+pub struct Engine {
+    client: Client,
+    task_queue: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("task_queue", &self.task_queue)
+            .finish()
+    }
+}
+
+/// `http://host:port` for a Temporal frontend given as `host:port` (or already as a URL).
+pub fn frontend_url(address: &str) -> String {
+    if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+pub async fn connect_client(address: &str, namespace: &str) -> Result<Client, EngineError> {
+    let err = |message: String| EngineError::Connect {
+        address: address.to_string(),
+        message,
+    };
+    let url = Url::from_str(&frontend_url(address)).map_err(|e| err(e.to_string()))?;
+    Client::connect(
+        ConnectionOptions::new(url)
+            .identity(format!("tessera-control-plane@{}", std::process::id()))
+            .connect_timeout(Duration::from_secs(5))
+            .build(),
+        ClientOptions::new(namespace).build(),
+    )
+    .await
+    .map_err(|e| err(e.to_string()))
+}
+
+impl Engine {
+    pub async fn connect(
+        address: &str,
+        namespace: &str,
+        task_queue: &str,
+    ) -> Result<Self, EngineError> {
+        Ok(Self {
+            client: connect_client(address, namespace).await?,
+            task_queue: task_queue.to_string(),
+        })
+    }
+
+    /// Registers the control namespace if the cluster does not have it yet.
+    pub async fn ensure_namespace(&self, namespace: &str) -> Result<(), EngineError> {
+        let mut svc = self.client.connection().workflow_service();
+        let req = RegisterNamespaceOptions::builder()
+            .namespace(namespace)
+            .description("Tessera control workflows")
+            .build();
+        match svc
+            .register_namespace(tonic::Request::new(req.into()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
+            Err(s) => Err(EngineError::Rpc(s.to_string())),
+        }
+    }
+
+    /// Starts the sign-up workflow of `input.operation_id`; starting it twice is harmless.
+    pub async fn start_signup(&self, input: SignupInput) -> Result<(), EngineError> {
+        let id = workflow_id(input.operation_id);
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .build();
+        match self
+            .client
+            .start_workflow(SignupWorkflow::run, input, opts)
+            .await
+        {
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(e) => Err(EngineError::Rpc(e.to_string())),
+        }
+    }
+
+    /// Waits up to `timeout` for the sign-up's result; `Ok(None)` when it is still running.
+    pub async fn signup_result(
+        &self,
+        operation_id: Uuid,
+        timeout: Duration,
+    ) -> Result<Option<SignupOutput>, EngineError> {
+        let id = workflow_id(operation_id);
+        let handle = self
+            .client
+            .get_workflow_handle::<SignupWorkflow>(id.clone());
+        match tokio::time::timeout(
+            timeout,
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        {
+            Err(_) => Ok(None),
+            Ok(Ok(out)) => Ok(Some(out)),
+            Ok(Err(e)) if e.is_workflow_outcome() => Err(EngineError::WorkflowFailed(id)),
+            Ok(Err(e)) => Err(EngineError::Rpc(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The control-plane worker, on a thread of its own.
+//!
+//! The SDK's `Worker::run` future is not `Send`, so it cannot be spawned on the API's runtime.
+//! It runs on a dedicated thread with its own runtime and store connection pool; it reconnects
+//! with backoff when the Temporal server goes away (the supervisor restarts it).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tessera_store::Store;
+
+use crate::activities::ControlActivities;
+use crate::client::connect_client;
+use crate::signup::SignupWorkflow;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `host:port` of the Temporal frontend.
+    pub temporal_address: String,
+    pub namespace: String,
+    pub task_queue: String,
+    pub database_url: String,
+    pub signup_step_delay: Option<Duration>,
+}
+
+type ShutdownFn = Box<dyn Fn() + Send + Sync>;
+
+/// Owns the worker thread; [`WorkerHandle::shutdown`] stops it gracefully.
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    shutdown: Arc<Mutex<Option<ShutdownFn>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(f) = self.shutdown.lock().expect("worker lock").as_ref() {
+            f();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+pub fn spawn_worker(cfg: WorkerConfig) -> std::io::Result<WorkerHandle> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let shutdown: Arc<Mutex<Option<ShutdownFn>>> = Arc::new(Mutex::new(None));
+    let (s, sd) = (stop.clone(), shutdown.clone());
+    let thread = std::thread::Builder::new()
+        .name("temporal-worker".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("temporal-worker-rt")
+                .enable_all()
+                .build()
+                .expect("worker runtime");
+            rt.block_on(run_until_stopped(cfg, s, sd));
+        })?;
+    Ok(WorkerHandle {
+        stop,
+        shutdown,
+        thread: Some(thread),
+    })
+}
+
+async fn run_until_stopped(
+    cfg: WorkerConfig,
+    stop: Arc<AtomicBool>,
+    shutdown: Arc<Mutex<Option<ShutdownFn>>>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let store = loop {
+        match Store::connect(&cfg.database_url).await {
+            Ok(s) => break s,
+            Err(e) if !stop.load(Ordering::SeqCst) => {
+                tracing::warn!(error = %e, "worker cannot open the store; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(_) => return,
+        }
+    };
+    while !stop.load(Ordering::SeqCst) {
+        match run_once(&cfg, &store, &shutdown).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                tracing::warn!(error = %e, "control worker stopped; restarting");
+            }
+        }
+        *shutdown.lock().expect("worker lock") = None;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn run_once(
+    cfg: &WorkerConfig,
+    store: &Store,
+    shutdown: &Mutex<Option<ShutdownFn>>,
+) -> anyhow::Result<()> {
+    let client = connect_client(&cfg.temporal_address, &cfg.namespace).await?;
+    let runtime =
+        Runtime::from_current_tokio(Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opts = WorkerOptions::new(cfg.task_queue.as_str())
+        .register_workflow::<SignupWorkflow>()?
+        .register_activities(ControlActivities {
+            store: store.clone(),
+            step_delay: cfg.signup_step_delay,
+        })
+        .graceful_shutdown_period(Duration::from_secs(5))
+        .build();
+    let mut worker = Worker::new(&runtime, client, opts)?;
+    let handle = worker.shutdown_handle();
+    *shutdown.lock().expect("worker lock") = Some(Box::new(handle));
+    tracing::info!(task_queue = %cfg.task_queue, namespace = %cfg.namespace, "control worker running");
+    worker.run().await?;
+    Ok(())
+}
