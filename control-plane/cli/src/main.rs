@@ -1,1 +1,298 @@
-fn main() {}
+//! `tessera`: the command-line tool, a thin layer over `tessera-client`.
+
+mod config;
+mod output;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tessera_api::*;
+use tessera_client::Client;
+use uuid::Uuid;
+
+use crate::output::{Output, print_item, print_list};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Manage Tessera accounts, users, keys and operations"
+)]
+struct Cli {
+    /// Server URL; default: the one saved by `tessera login`, else http://127.0.0.1:8080.
+    #[arg(long, env = "TESSERA_URL", global = true)]
+    url: Option<String>,
+    /// API key; default: the one saved by `tessera login`.
+    #[arg(long, env = "TESSERA_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
+    #[arg(long, short = 'o', value_enum, default_value = "table", global = true)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check an API key against the server and save it in the config file.
+    Login {
+        #[arg(long)]
+        api_key: String,
+    },
+    /// Show the current account.
+    Account,
+    #[command(subcommand)]
+    Users(UsersCmd),
+    #[command(subcommand, name = "service-accounts")]
+    ServiceAccounts(ServiceAccountsCmd),
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCmd),
+    #[command(subcommand)]
+    Operations(OperationsCmd),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Owner,
+    Admin,
+    Developer,
+    ReadOnly,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Developer => Role::Developer,
+            RoleArg::ReadOnly => Role::ReadOnly,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum UsersCmd {
+    List,
+    Invite {
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    SetRole {
+        id: Uuid,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    Remove {
+        id: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAccountsCmd {
+    List,
+    Create {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    Delete {
+        id: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeysCmd {
+    List,
+    Create {
+        name: String,
+        /// Lifetime in days (default 90).
+        #[arg(long)]
+        days: Option<i64>,
+        /// Create the key for this service account.
+        #[arg(long)]
+        service_account: Option<Uuid>,
+    },
+    Revoke {
+        id: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperationsCmd {
+    List,
+    Get {
+        id: Uuid,
+    },
+    /// Wait until the operation ends, showing its progress.
+    Wait {
+        id: Uuid,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let saved = config::load()?;
+    let url = cli
+        .url
+        .or(saved.url.clone())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let out = cli.output;
+    if let Command::Login { api_key } = &cli.command {
+        let client = Client::new(&url, Some(api_key.clone()))?;
+        let account = client
+            .account()
+            .await
+            .context("the server refused this API key")?;
+        let path = config::save(&config::Config {
+            url: Some(url),
+            api_key: Some(api_key.clone()),
+        })?;
+        println!(
+            "Logged in to account {} ({}); saved to {}",
+            account.name,
+            account.id,
+            path.display()
+        );
+        return Ok(());
+    }
+    let token = cli.api_key.or(saved.api_key);
+    if token.is_none() {
+        bail!("not logged in: run `tessera login --api-key <key>` or set TESSERA_API_KEY");
+    }
+    let c = Client::new(&url, token)?;
+    let all = PageQuery {
+        page_size: Some(200),
+        page_token: None,
+    };
+    match cli.command {
+        Command::Login { .. } => unreachable!("handled above"),
+        Command::Account => print_item(out, &c.account().await?)?,
+        Command::Users(cmd) => match cmd {
+            UsersCmd::List => print_list(out, &c.list_users(&all).await?.items)?,
+            UsersCmd::Invite { email, role } => {
+                let r = c
+                    .invite_user(&InviteUserRequest {
+                        email,
+                        role: role.into(),
+                    })
+                    .await?;
+                print_item(out, &r)?;
+            }
+            UsersCmd::SetRole { id, role } => print_item(
+                out,
+                &c.update_user(id, &UpdateUserRequest { role: role.into() })
+                    .await?,
+            )?,
+            UsersCmd::Remove { id } => {
+                c.remove_user(id).await?;
+                println!("removed user {id}");
+            }
+        },
+        Command::ServiceAccounts(cmd) => match cmd {
+            ServiceAccountsCmd::List => {
+                print_list(out, &c.list_service_accounts(&all).await?.items)?
+            }
+            ServiceAccountsCmd::Create { name, role } => {
+                let sa = c
+                    .create_service_account(&CreateServiceAccountRequest {
+                        name,
+                        role: role.into(),
+                        namespace_access: None,
+                    })
+                    .await?;
+                print_item(out, &sa)?;
+            }
+            ServiceAccountsCmd::Delete { id } => {
+                c.delete_service_account(id).await?;
+                println!("deleted service account {id}");
+            }
+        },
+        Command::ApiKeys(cmd) => match cmd {
+            ApiKeysCmd::List => print_list(out, &c.list_api_keys(&all).await?.items)?,
+            ApiKeysCmd::Create {
+                name,
+                days,
+                service_account,
+            } => {
+                let r = c
+                    .create_api_key(&CreateApiKeyRequest {
+                        name,
+                        expires_at: days.map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
+                        owner: service_account.map(|id| CreateApiKeyOwner {
+                            service_account_id: id,
+                        }),
+                    })
+                    .await?;
+                print_item(out, &r)?;
+                if matches!(out, Output::Table) {
+                    eprintln!("The token is shown only once: store it now.");
+                }
+            }
+            ApiKeysCmd::Revoke { id } => {
+                c.revoke_api_key(id).await?;
+                println!("revoked API key {id}");
+            }
+        },
+        Command::Operations(cmd) => match cmd {
+            OperationsCmd::List => print_list(out, &c.list_operations(&all).await?.items)?,
+            OperationsCmd::Get { id } => print_item(out, &c.operation(id).await?)?,
+            OperationsCmd::Wait { id, timeout } => {
+                let op = wait(
+                    &c,
+                    id,
+                    Duration::from_secs(timeout),
+                    matches!(out, Output::Table),
+                )
+                .await?;
+                print_item(out, &op)?;
+                if op.state != OperationState::Fulfilled {
+                    bail!("operation {id} ended {}", op.state);
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+/// Polls the operation until it ends; draws a progress bar on a terminal.
+async fn wait(c: &Client, id: Uuid, timeout: Duration, bar: bool) -> anyhow::Result<Operation> {
+    let pb = if bar {
+        ProgressBar::new(100)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")?.progress_chars("=> "),
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let op = c.operation(id).await?;
+        pb.set_position((op.progress * 100.0).round() as u64);
+        pb.set_message(format!(
+            "{} {}",
+            op.state,
+            op.step.clone().unwrap_or_default()
+        ));
+        if op.state.is_terminal() {
+            pb.finish_with_message(op.state.to_string());
+            return Ok(op);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            pb.abandon();
+            bail!("operation {id} still {} after {timeout:?}", op.state);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,63 @@
+//! `--output table|json`: JSON is the API's own shape; tables flatten the top-level fields.
+
+use clap::ValueEnum;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.is_empty() => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub fn print_item<T: Serialize>(out: Output, item: &T) -> anyhow::Result<()> {
+    let v = serde_json::to_value(item)?;
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            if let Value::Object(m) = &v {
+                for (k, val) in m {
+                    t.add_row(vec![k.clone(), cell(val)]);
+                }
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
+
+pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> {
+    let rows: Vec<Value> = items
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<_, _>>()?;
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Table => {
+            let mut t = Table::new();
+            t.load_preset(UTF8_BORDERS_ONLY);
+            let headers: Vec<String> = match rows.first() {
+                Some(Value::Object(m)) => m.keys().cloned().collect(),
+                _ => vec![],
+            };
+            t.set_header(headers.clone());
+            for r in &rows {
+                t.add_row(headers.iter().map(|h| cell(&r[h])).collect::<Vec<_>>());
+            }
+            println!("{t}");
+        }
+    }
+    Ok(())
+}
