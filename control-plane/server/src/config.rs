@@ -81,7 +81,7 @@ pub struct Config {
 impl Config {
     /// Checks the settings before any task starts.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.rate_limit_per_second > 0.0) {
+        if !self.rate_limit_per_second.is_finite() || self.rate_limit_per_second <= 0.0 {
             return Err("--rate-limit-per-second must be positive".into());
         }
         if self.rate_limit_burst == 0 {

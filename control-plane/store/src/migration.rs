@@ -21,6 +21,8 @@ impl MigrationName for M0001Tenants {
     }
 }
 
+/// Column names mirror the entity; `max_service_accounts` ends like the table, by design.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Accounts {
     Table,
