@@ -45,8 +45,10 @@ pub fn workflow_id(operation_id: Uuid) -> String {
 pub struct SignupWorkflow;
 
 fn activity_options() -> ActivityOptions {
-    // Transient store errors are retried without limit; a conflict is non-retryable.
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+    // Transient store errors are retried without limit; a conflict is non-retryable. Each
+    // activity is one or two small writes: a short timeout bounds how long a task held by a
+    // worker that died waits before it is retried elsewhere.
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
         .retry_policy(
             RetryPolicy::builder()
                 .initial_interval(Duration::from_millis(200))
