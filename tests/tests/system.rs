@@ -177,7 +177,7 @@ async fn signup_api_keys_and_cli_against_the_real_binary() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigkill_during_signup_completes_exactly_once() {
+async fn sigkill_mid_signup_completes_once_and_a_dead_temporal_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let mut cp = ControlPlane::start(&data, &[("TESSERA_TEST_SIGNUP_STEP_DELAY_MS", "1500")]).await;
