@@ -104,14 +104,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("user"))?;
         if u.role == "owner" && role != "owner" {
-            let owners = user::Entity::find()
-                .filter(user::Column::AccountId.eq(account_id))
-                .filter(user::Column::Role.eq("owner"))
-                .count(&txn)
-                .await?;
-            if owners <= 1 {
-                return Err(StoreError::Conflict("last owner".into()));
-            }
+            ensure_another_owner(&txn, account_id).await?;
         }
         let mut am = u.into_active_model();
         am.role = Set(role.to_string());
@@ -135,14 +128,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("user"))?;
         if u.role == "owner" {
-            let owners = user::Entity::find()
-                .filter(user::Column::AccountId.eq(account_id))
-                .filter(user::Column::Role.eq("owner"))
-                .count(&txn)
-                .await?;
-            if owners <= 1 {
-                return Err(StoreError::Conflict("last owner".into()));
-            }
+            ensure_another_owner(&txn, account_id).await?;
         }
         session::Entity::delete_many()
             .filter(session::Column::UserId.eq(id))
@@ -183,4 +169,17 @@ impl Store {
         am.invite_token_digest = Set(None);
         Ok(am.update(&self.db).await?)
     }
+}
+
+/// Refuses (`Conflict`) a change that would leave the account without an owner.
+async fn ensure_another_owner(txn: &sea_orm::DatabaseTransaction, account_id: Uuid) -> Result<()> {
+    let owners = user::Entity::find()
+        .filter(user::Column::AccountId.eq(account_id))
+        .filter(user::Column::Role.eq("owner"))
+        .count(txn)
+        .await?;
+    if owners <= 1 {
+        return Err(StoreError::Conflict("last owner".into()));
+    }
+    Ok(())
 }
