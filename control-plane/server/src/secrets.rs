@@ -5,70 +5,18 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
 use tessera_domain::SecretToken;
 
-/// Seals and opens small secrets (XChaCha20-Poly1305) with the master key.
-#[derive(Clone)]
-pub struct MasterKey(XChaCha20Poly1305);
+pub use tessera_pki::MasterKey;
 
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(..)")
-    }
-}
-
-impl MasterKey {
-    /// From `TESSERA_MASTER_KEY` (base64 of 32 bytes) or `<data-dir>/master.key`, created on
-    /// first start with mode 0600.
-    pub fn load(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
-        let encoded = match configured {
-            Some(k) => k.trim().to_string(),
-            None => {
-                let path = data_dir.join("master.key");
-                read_or_create_secret(&path, || {
-                    let mut k = [0u8; 32];
-                    rand::rng().fill_bytes(&mut k);
-                    B64.encode(k)
-                })?
-            }
-        };
-        let bytes = B64
-            .decode(encoded.as_bytes())
-            .map_err(|e| anyhow::anyhow!("master key is not base64: {e}"))?;
-        anyhow::ensure!(
-            bytes.len() == 32,
-            "master key must be 32 bytes, got {}",
-            bytes.len()
-        );
-        Ok(Self(
-            XChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?,
-        ))
-    }
-
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let mut out = nonce.to_vec();
-        out.extend(
-            self.0
-                .encrypt(XNonce::from_slice(&nonce), plain)
-                .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers"),
-        );
-        out
-    }
-
-    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ct) = sealed.split_at(24);
-        self.0.decrypt(XNonce::from_slice(nonce), ct).ok()
-    }
+/// The master key from `TESSERA_MASTER_KEY` (base64 of 32 bytes) or `<data-dir>/master.key`,
+/// created on first start with mode 0600.
+pub fn load_master_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<MasterKey> {
+    let encoded = match configured {
+        Some(k) => k.trim().to_string(),
+        None => read_or_create_secret(&data_dir.join("master.key"), MasterKey::generate_base64)?,
+    };
+    Ok(MasterKey::from_base64(&encoded)?)
 }
 
 /// The platform-admin token, created at first start in `<data-dir>/admin-token` (mode 0600).
@@ -110,6 +58,8 @@ fn read_or_create_secret(path: &Path, make: impl FnOnce() -> String) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
 
     #[test]
     fn secrets_are_created_once_with_mode_0600() {
@@ -123,13 +73,13 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
 
-        let k = MasterKey::load(None, dir.path()).unwrap();
+        let k = load_master_key(None, dir.path()).unwrap();
         let sealed = k.seal(b"hello");
         assert_ne!(&sealed[24..], b"hello");
-        let again = MasterKey::load(None, dir.path()).unwrap();
+        let again = load_master_key(None, dir.path()).unwrap();
         assert_eq!(again.open(&sealed).unwrap(), b"hello");
-        let other = MasterKey::load(Some(&B64.encode([7u8; 32])), dir.path()).unwrap();
+        let other = load_master_key(Some(&B64.encode([7u8; 32])), dir.path()).unwrap();
         assert!(other.open(&sealed).is_none());
-        assert!(MasterKey::load(Some("short"), dir.path()).is_err());
+        assert!(load_master_key(Some("short"), dir.path()).is_err());
     }
 }
