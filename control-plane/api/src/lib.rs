@@ -3,13 +3,16 @@
 //! One crate shared by the server, the typed client, the CLI, the cell agent and the Terraform
 //! provider, so that every side of the wire agrees on field names by construction.
 
+pub mod agent;
 pub mod audit;
+pub mod cells;
 pub mod error;
 pub mod operations;
 pub mod page;
 pub mod tenants;
 
 pub use audit::{Actor, ActorKind, AuditEntry};
+pub use cells::*;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use operations::{Operation, OperationState, ResourceRef};
 pub use page::{Page, PageQuery};

@@ -84,9 +84,60 @@ impl SecretToken {
     }
 }
 
+/// A one-time join token for a cell agent: `tjt_<secret, 48 hex>_<root CA SHA-256, 64 hex>`.
+/// The agent pins the platform root by that fingerprint when it first dials the agent
+/// endpoint (it has no trust anchor yet), as `kubeadm join --discovery-token-ca-cert-hash` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinToken {
+    secret: String,
+    pub root_fingerprint: String,
+}
+
+const JOIN_TOKEN_PREFIX: &str = "tjt_";
+
+impl JoinToken {
+    pub fn generate(root_fingerprint: &str) -> Self {
+        Self {
+            secret: random_hex(SECRET_BYTES),
+            root_fingerprint: root_fingerprint.to_ascii_lowercase(),
+        }
+    }
+
+    pub fn parse(token: &str) -> Option<Self> {
+        let rest = token.trim().strip_prefix(JOIN_TOKEN_PREFIX)?;
+        let (secret, fp) = rest.split_once('_')?;
+        let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        (hex_of(secret, SECRET_BYTES * 2) && hex_of(fp, 64)).then(|| Self {
+            secret: secret.to_ascii_lowercase(),
+            root_fingerprint: fp.to_ascii_lowercase(),
+        })
+    }
+
+    /// What is stored: the digest of the secret part.
+    pub fn digest(&self) -> String {
+        digest(&self.secret)
+    }
+
+    pub fn expose(&self) -> String {
+        format!("{JOIN_TOKEN_PREFIX}{}_{}", self.secret, self.root_fingerprint)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_token_round_trips_and_rejects_garbage() {
+        let fp = "ab".repeat(32);
+        let t = JoinToken::generate(&fp);
+        let parsed = JoinToken::parse(&t.expose()).unwrap();
+        assert_eq!(parsed, t);
+        assert_eq!(parsed.root_fingerprint, fp);
+        assert_eq!(parsed.digest().len(), 64);
+        assert!(JoinToken::parse("tjt_abc_def").is_none());
+        assert!(JoinToken::parse(&t.expose().replace("tjt_", "tsk_")).is_none());
+    }
 
     #[test]
     fn api_key_token_round_trips() {

@@ -4,6 +4,6 @@ pub mod credentials;
 pub mod rbac;
 pub mod validate;
 
-pub use credentials::{ApiKeyToken, SecretToken};
+pub use credentials::{ApiKeyToken, JoinToken, SecretToken};
 pub use rbac::{Action, Denied, authorize};
 pub use validate::ValidationError;

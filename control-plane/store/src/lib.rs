@@ -7,12 +7,15 @@
 
 pub mod entity;
 mod migration;
+mod migration_cells;
 
 mod accounts;
 mod api_keys;
 mod audit;
+mod cells;
 mod idempotency;
 mod operations;
+mod pki;
 mod service_accounts;
 mod sessions;
 mod users;
@@ -20,6 +23,7 @@ mod users;
 pub use accounts::{AccountUsage, NewAccount};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use audit::NewAuditEntry;
+pub use cells::NewCell;
 pub use idempotency::StoredResponse;
 pub use operations::{NewOperation, OperationUpdate};
 pub use users::NewUser;
@@ -78,9 +82,9 @@ pub const MAX_PAGE_SIZE: u64 = 200;
 
 /// One page of a list, keyed by the last id returned.
 #[derive(Debug, Clone)]
-pub struct Paged<T> {
+pub struct Paged<T, K = Uuid> {
     pub items: Vec<T>,
-    pub next_after: Option<Uuid>,
+    pub next_after: Option<K>,
 }
 
 impl Store {

@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Tenants)]
+        vec![Box::new(M0001Tenants), Box::new(crate::migration_cells::M0002Cells)]
     }
 }
 
@@ -129,15 +129,15 @@ enum IdempotencyKeys {
     CreatedAt,
 }
 
-fn ts(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn ts(col: impl IntoIden) -> ColumnDef {
     timestamp_with_time_zone(col)
 }
 
-fn ts_null(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn ts_null(col: impl IntoIden) -> ColumnDef {
     timestamp_with_time_zone_null(col)
 }
 
-fn index(
+pub(crate) fn index(
     name: &str,
     table: impl IntoIden + 'static,
     cols: &[&'static str],

@@ -3,8 +3,12 @@
 pub mod account;
 pub mod api_key;
 pub mod audit_entry;
+pub mod cell;
 pub mod idempotency_key;
+pub mod join_token;
 pub mod operation;
+pub mod pki_object;
+pub mod region;
 pub mod service_account;
 pub mod session;
 pub mod user;
