@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tessera_store::Store;
-use tessera_workflows::{Engine, WorkerConfig, spawn_worker};
+use tessera_infra::LocalProvider;
+use tessera_workflows::{Engine, Providers, WorkerConfig, spawn_worker};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::secrets::{MasterKey, admin_token};
+use crate::secrets::{admin_token, load_master_key};
 use crate::state::{AppState, SharedState};
 
 /// Builds the API state without a workflow engine (used by router tests and by `run`).
@@ -23,8 +24,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url())
         .await
         .context("opening the store")?;
-    let master_key = MasterKey::load(config.master_key.as_deref(), &config.data_dir)?;
+    let master_key = load_master_key(config.master_key.as_deref(), &config.data_dir)?;
     let admin = admin_token(&config.data_dir)?;
+    let pki = tessera_workflows::PlatformPki::new(store.clone(), master_key.clone());
     Ok(AppState {
         limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
         admin_token_digest: admin.digest(),
@@ -32,6 +34,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         master_key,
         metrics: Metrics::new(),
         engine: None,
+        pki,
+        agent_url: Mutex::new(config.agent_url(config.agent_addr)),
         idempotency_inflight: Mutex::new(HashSet::new()),
         config,
     })
@@ -61,21 +65,46 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         engine.ensure_namespace(&config.temporal_namespace).await?;
     }
     state.engine = Some(engine);
+
+    let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
+        .await
+        .with_context(|| format!("binding the agent endpoint {}", config.agent_addr))?;
+    let agent_url = config.agent_url(agent_listener.local_addr()?);
+    *state.agent_url.lock().expect("agent url lock") = agent_url.clone();
+    let local = LocalProvider::new(
+        config.data_dir.join("cells"),
+        config.cell_agent_bin(),
+        config.temporal_bin.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let resumed = local.resume()?;
+    if resumed > 0 {
+        tracing::info!(cells = resumed, "supervising the agents of local cells");
+    }
+    let mut providers: Providers = Default::default();
+    providers.insert("local".into(), Arc::new(local));
     let worker = spawn_worker(WorkerConfig {
         temporal_address: temporal_address.clone(),
         namespace: config.temporal_namespace.clone(),
         task_queue: config.task_queue.clone(),
         database_url: config.database_url(),
         signup_step_delay: config.test_signup_step_delay_ms.map(Duration::from_millis),
+        providers,
+        master_key: state.master_key.clone(),
+        agent_url: agent_url.clone(),
+        base_domain: config.base_domain.clone(),
     })?;
 
     let state: SharedState = Arc::new(state);
+    let agent_task =
+        crate::agent_endpoint::serve(state.clone(), agent_listener, cancel.child_token()).await?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding {}", config.http_addr))?;
     let addr = listener.local_addr()?;
     println!("Tessera control plane listening on http://{addr}");
     println!("  API:        http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+    println!("  agents:     {agent_url}  (mTLS)");
     println!(
         "  Temporal:   {temporal_address} (namespace {})",
         config.temporal_namespace
@@ -99,6 +128,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     tokio::task::spawn_blocking(move || worker.shutdown()).await?;
     cancel.cancel();
+    let _ = agent_task.await;
     if let Some(local) = local_temporal {
         let _ = local.task.await;
     }

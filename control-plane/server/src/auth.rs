@@ -292,7 +292,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Member {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, s).await?;
+        Member::try_from(Caller::from_request_parts(parts, s).await?)
+    }
+}
+
+impl TryFrom<Caller> for Member {
+    type Error = ApiError;
+
+    fn try_from(caller: Caller) -> Result<Self, Self::Error> {
         match &caller.principal {
             Principal::User {
                 account_id, role, ..

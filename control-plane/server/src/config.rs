@@ -21,6 +21,14 @@ pub struct Config {
     #[arg(long, env = "TESSERA_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
+    /// The agent endpoint: cell agents dial it over mTLS (join, desired state, reports).
+    #[arg(long, env = "TESSERA_AGENT_ADDR", default_value = "127.0.0.1:8443")]
+    pub agent_addr: SocketAddr,
+
+    /// The `cell-agent` binary the local provider runs. Default: next to this binary, else `$PATH`.
+    #[arg(long, env = "TESSERA_CELL_AGENT_BIN")]
+    pub cell_agent_bin: Option<PathBuf>,
+
     /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
     #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
     pub base_domain: String,
@@ -106,6 +114,23 @@ impl Config {
         tessera_domain::validate::dns_label("temporal_namespace", &self.temporal_namespace, 1)
             .map_err(|e| e.to_string())?;
         Ok(())
+    }
+
+    /// The cell-agent binary: configured, else beside this executable, else from `$PATH`.
+    pub fn cell_agent_bin(&self) -> PathBuf {
+        if let Some(p) = &self.cell_agent_bin {
+            return p.clone();
+        }
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("cell-agent")))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("cell-agent"))
+    }
+
+    /// `https://host:port` agents dial (the agent endpoint as bound).
+    pub fn agent_url(&self, bound: SocketAddr) -> String {
+        format!("https://{bound}")
     }
 
     pub fn database_url(&self) -> String {

@@ -107,3 +107,36 @@ pub fn audit_entry(e: audit_entry::Model) -> api::AuditEntry {
         details: e.details,
     }
 }
+
+pub fn region(r: tessera_store::entity::region::Model, available: bool) -> api::Region {
+    api::Region {
+        cloud: api::Cloud::parse(&r.cloud).unwrap_or(api::Cloud::Local),
+        id: r.id,
+        location: r.location,
+        status: if available { "available" } else { "unavailable" }.into(),
+        created_at: r.created_at,
+    }
+}
+
+/// A cell; `detail` adds the agent's last report.
+pub fn cell(c: tessera_store::entity::cell::Model, detail: bool) -> api::Cell {
+    api::Cell {
+        status: api::CellStatus::parse(&c.status).unwrap_or(api::CellStatus::Failed),
+        ring: c.ring.max(0) as u32,
+        provider: c.provider,
+        ingress_address: c.ingress_address,
+        desired_generation: c.generation.max(0) as u64,
+        observed_generation: c.observed_generation.map(|g| g.max(0) as u64),
+        last_report_at: c.observed_at,
+        labels: serde_json::from_value(c.labels).unwrap_or_default(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        observed: if detail {
+            c.observed.and_then(|o| serde_json::from_value(o).ok())
+        } else {
+            None
+        },
+        id: c.id,
+        region: c.region_id,
+    }
+}

@@ -1,5 +1,6 @@
 //! Tessera's control plane: REST API, workflow worker, local Temporal supervision.
 
+pub mod agent_endpoint;
 pub mod app;
 pub mod auth;
 pub mod config;

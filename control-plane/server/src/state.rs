@@ -27,11 +27,19 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Starts and awaits control workflows; `None` only in router tests that need none.
     pub engine: Option<Engine>,
+    /// The control plane's certificate authority.
+    pub pki: tessera_workflows::PlatformPki,
+    /// `https://host:port` of the agent endpoint as bound.
+    pub agent_url: Mutex<String>,
     /// `(scope, key)` of idempotent requests being executed right now.
     pub idempotency_inflight: Mutex<HashSet<(String, String)>>,
 }
 
 impl AppState {
+    pub fn agent_url(&self) -> String {
+        self.agent_url.lock().expect("agent url lock").clone()
+    }
+
     pub fn engine(&self) -> ApiResult<&Engine> {
         self.engine.as_ref().ok_or_else(|| {
             crate::error::ApiError::unavailable("the workflow engine is not running")

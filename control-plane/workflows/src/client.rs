@@ -11,6 +11,7 @@ use temporalio_client::{
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::cells::{CellInput, CellPhase, CellWorkflow};
 use crate::signup::{SignupInput, SignupOutput, SignupWorkflow, workflow_id};
 
 #[derive(Debug, Error)]
@@ -138,5 +139,47 @@ impl Engine {
             Ok(Err(e)) if e.is_workflow_outcome() => Err(EngineError::WorkflowFailed(id)),
             Ok(Err(e)) => Err(EngineError::Rpc(e.to_string())),
         }
+    }
+
+    /// Starts the entity workflow of a cell; starting it twice is harmless.
+    pub async fn start_cell(&self, input: CellInput) -> Result<(), EngineError> {
+        let id = crate::cells::workflow_id(&input.cell_id);
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .build();
+        match self.client.start_workflow(CellWorkflow::run, input, opts).await {
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(e) => Err(EngineError::Rpc(e.to_string())),
+        }
+    }
+
+    /// Signals a cell's workflow to decommission it (starting the workflow if it is not running).
+    pub async fn decommission_cell(
+        &self,
+        cell_id: &str,
+        operation_id: Uuid,
+    ) -> Result<(), EngineError> {
+        let id = crate::cells::workflow_id(cell_id);
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+        self.client
+            .signal_with_start_workflow(
+                CellWorkflow::run,
+                CellInput {
+                    cell_id: cell_id.to_string(),
+                    phase: CellPhase::Watch,
+                    operation_id: None,
+                    join_timeout_secs: None,
+                },
+                CellWorkflow::decommission,
+                operation_id,
+                opts,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::Rpc(e.to_string()))
     }
 }

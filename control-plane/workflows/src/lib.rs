@@ -5,10 +5,16 @@
 //! and retrying the activity that was cut off.
 
 pub mod activities;
+pub mod cell_activities;
+pub mod cells;
+pub mod certs;
 pub mod client;
 pub mod signup;
 pub mod worker;
 
+pub use cell_activities::{CellActivities, Providers};
+pub use cells::{CellInput, CellPhase, CellWorkflow};
+pub use certs::PlatformPki;
 pub use client::{Engine, EngineError};
 pub use signup::{SignupInput, SignupOutput, SignupWorkflow};
 pub use worker::{WorkerConfig, WorkerHandle, spawn_worker};

@@ -12,11 +12,16 @@ use std::time::Duration;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tessera_store::Store;
 
+use tessera_pki::MasterKey;
+
 use crate::activities::ControlActivities;
+use crate::cell_activities::{CellActivities, Providers};
+use crate::cells::CellWorkflow;
+use crate::certs::PlatformPki;
 use crate::client::connect_client;
 use crate::signup::SignupWorkflow;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// `host:port` of the Temporal frontend.
     pub temporal_address: String,
@@ -24,6 +29,22 @@ pub struct WorkerConfig {
     pub task_queue: String,
     pub database_url: String,
     pub signup_step_delay: Option<Duration>,
+    /// Cell providers by name, and what cell activities hand to agents.
+    pub providers: Providers,
+    pub master_key: MasterKey,
+    pub agent_url: String,
+    pub base_domain: String,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("temporal_address", &self.temporal_address)
+            .field("namespace", &self.namespace)
+            .field("task_queue", &self.task_queue)
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 type ShutdownFn = Box<dyn Fn() + Send + Sync>;
@@ -125,9 +146,17 @@ async fn run_once(
         Runtime::from_current_tokio(Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let opts = WorkerOptions::new(cfg.task_queue.as_str())
         .register_workflow::<SignupWorkflow>()?
+        .register_workflow::<CellWorkflow>()?
         .register_activities(ControlActivities {
             store: store.clone(),
             step_delay: cfg.signup_step_delay,
+        })
+        .register_activities(CellActivities {
+            store: store.clone(),
+            pki: PlatformPki::new(store.clone(), cfg.master_key.clone()),
+            providers: cfg.providers.clone(),
+            agent_url: cfg.agent_url.clone(),
+            base_domain: cfg.base_domain.clone(),
         })
         .graceful_shutdown_period(Duration::from_secs(5))
         .build();

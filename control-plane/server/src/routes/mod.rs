@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod audit;
 mod auth;
+mod cells;
 mod operations;
 mod service_accounts;
 mod users;
@@ -55,7 +56,8 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(api_keys::routes())
                 .merge(operations::routes())
                 .merge(audit::routes())
-                .merge(admin::routes()),
+                .merge(admin::routes())
+                .merge(cells::routes()),
         )
         .split_for_parts()
 }

@@ -5,7 +5,7 @@ use tessera_api::{ErrorBody, Operation, Page, PageQuery};
 use tessera_domain::Action;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::Member;
+use crate::auth::{Caller, Member, Principal};
 use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Json, Query, path_id};
@@ -38,13 +38,20 @@ async fn list_operations(
     responses((status = 200, body = Operation), (status = 404, body = ErrorBody)))]
 async fn get_operation(
     State(st): State<SharedState>,
-    m: Member,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Operation>> {
-    m.authorize(Action::Read)?;
+    // The platform operator reads every operation (cells, rollouts…); members their account's.
+    let account = if caller.principal == Principal::PlatformAdmin {
+        None
+    } else {
+        let m = Member::try_from(caller)?;
+        m.authorize(Action::Read)?;
+        Some(m.account_id)
+    };
     let id = path_id(&id, "operation")?;
     let op = st.store.operation(id).await?;
-    if op.account_id != Some(m.account_id) {
+    if account.is_some() && op.account_id != account {
         return Err(ApiError::not_found("operation"));
     }
     Ok(Json(convert::operation(op)))

@@ -1,0 +1,275 @@
+//! The agent endpoint: where cell agents dial in (mTLS, its own port).
+//!
+//! `POST /agent/v1/join` is the only route open without a client certificate: it trades a
+//! one-time join token and a CSR for the cell's identity. Every other route requires that
+//! identity: a certificate chaining to the platform root, naming a cell whose current identity
+//! fingerprint it matches (so a decommissioned or re-joined cell's old certificate is refused).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use chrono::Utc;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::CertificateDer;
+use rustls::server::WebPkiClientVerifier;
+use serde::Deserialize;
+use tessera_api::CellStatus;
+use tessera_api::agent::{
+    DesiredDoc, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS, ObservedState,
+    RenewRequest, ServerCertSpec,
+};
+use tessera_domain::JoinToken;
+use tessera_store::StoreError;
+use tessera_store::entity::cell;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{ApiError, ApiResult};
+use crate::json::Json;
+use crate::state::SharedState;
+
+/// The client certificate of the connection, if the agent sent one.
+#[derive(Clone)]
+struct PeerCert(Option<CertificateDer<'static>>);
+
+fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/agent/v1/join", post(join))
+        .route("/agent/v1/desired", get(desired))
+        .route("/agent/v1/observed", post(observed))
+        .route("/agent/v1/renew", post(renew))
+        .fallback(|| async { ApiError::not_found("route") })
+        .with_state(state)
+}
+
+/// Binds the TLS listener and serves until `cancel`.
+pub async fn serve(
+    state: SharedState,
+    listener: TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let addr = listener.local_addr()?;
+    let mut sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    if !addr.ip().is_unspecified() {
+        sans.push(addr.ip().to_string());
+    }
+    let cert = state.pki.agent_endpoint_cert(&sans).await?;
+    let root = state.pki.root_pem().await?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(tessera_pki::roots_from_pem(&root)?),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            tessera_pki::certs_from_pem(&cert.chain_pem)?,
+            tessera_pki::key_from_pem(&cert.key_pem)?,
+        )?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let app = router(state);
+    Ok(tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "agent endpoint accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "agent TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.clone().into_owned());
+                let svc = TowerToHyperService::new(app.layer(Extension(PeerCert(cert))));
+                let conn = auto::Builder::new(TokioExecutor::new());
+                let serve = conn.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                tokio::select! {
+                    _ = serve => {}
+                    _ = cancel.cancelled() => {}
+                }
+            });
+        }
+    }))
+}
+
+/// The cell a request's client certificate proves it is.
+async fn authenticated_cell(st: &SharedState, peer: &PeerCert) -> ApiResult<cell::Model> {
+    let der = peer
+        .0
+        .as_ref()
+        .ok_or_else(|| ApiError::unauthenticated("a cell identity certificate is required"))?;
+    let cell_id = tessera_pki::cell_id_of(der)
+        .ok_or_else(|| ApiError::unauthenticated("the certificate names no cell"))?;
+    let c = st.store.cell(&cell_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::unauthenticated("unknown cell"),
+        e => e.into(),
+    })?;
+    let fingerprint = tessera_pki::fingerprint_sha256(der);
+    if c.identity_fingerprint.as_deref() != Some(fingerprint.as_str())
+        || c.status == CellStatus::Decommissioned.as_str()
+    {
+        return Err(ApiError::unauthenticated(
+            "this certificate is no longer the cell's identity",
+        ));
+    }
+    Ok(c)
+}
+
+async fn identity_response(st: &SharedState, c: &cell::Model, csr_pem: &str) -> ApiResult<JoinResponse> {
+    let issued = st
+        .pki
+        .sign_agent(&c.id, csr_pem)
+        .await
+        .map_err(|e| ApiError::invalid("csr_pem", e.to_string()))?;
+    let leaf = tessera_pki::certs_from_pem(&issued.cert_pem).map_err(ApiError::internal)?;
+    st.store
+        .set_cell_identity(&c.id, &tessera_pki::fingerprint_sha256(&leaf[0]), issued.not_after)
+        .await?;
+    Ok(JoinResponse {
+        cell_id: c.id.clone(),
+        region: c.region_id.clone(),
+        ring: c.ring.max(0) as u32,
+        certificate_chain_pem: issued.chain_pem,
+        root_ca_pem: st.pki.root_pem().await.map_err(ApiError::internal)?,
+    })
+}
+
+async fn join(State(st): State<SharedState>, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinResponse>> {
+    let token = JoinToken::parse(&req.token)
+        .ok_or_else(|| ApiError::unauthenticated("the join token is malformed"))?;
+    // A cheap check before spending the token on it.
+    if !req.csr_pem.contains("CERTIFICATE REQUEST") {
+        return Err(ApiError::invalid("csr_pem", "is not a PEM certificate request"));
+    }
+    let cell_id = st
+        .store
+        .consume_join_token(&token.digest(), Utc::now())
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ApiError::unauthenticated("the join token is unknown, used or expired")
+            }
+            e => e.into(),
+        })?;
+    let c = st.store.cell(&cell_id).await?;
+    if matches!(
+        CellStatus::parse(&c.status),
+        Some(CellStatus::Decommissioning | CellStatus::Decommissioned)
+    ) {
+        return Err(ApiError::precondition(format!("cell {cell_id} is being decommissioned")));
+    }
+    let resp = identity_response(&st, &c, &req.csr_pem).await?;
+    tracing::info!(cell = %cell_id, agent_version = %req.agent_version, "cell agent joined");
+    Ok(Json(resp))
+}
+
+async fn renew(
+    State(st): State<SharedState>,
+    Extension(peer): Extension<PeerCert>,
+    Json(req): Json<RenewRequest>,
+) -> ApiResult<Json<JoinResponse>> {
+    let c = authenticated_cell(&st, &peer).await?;
+    let resp = identity_response(&st, &c, &req.csr_pem).await?;
+    tracing::info!(cell = %c.id, "cell identity renewed");
+    Ok(Json(resp))
+}
+
+#[derive(Debug, Deserialize)]
+struct DesiredQuery {
+    #[serde(default)]
+    after_generation: u64,
+}
+
+/// The cell's desired state with secrets resolved.
+async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
+    let doc: DesiredDoc = serde_json::from_value(c.desired.clone()).unwrap_or_default();
+    let mut server_certs = Vec::new();
+    for id in &doc.server_cert_ids {
+        if let Some((chain_pem, key_pem)) = st.pki.chain_and_key(id).await.map_err(ApiError::internal)? {
+            server_certs.push(ServerCertSpec { chain_pem, key_pem });
+        }
+    }
+    Ok(DesiredState {
+        cell_id: c.id.clone(),
+        generation: c.generation.max(0) as u64,
+        runtimes: doc.runtimes,
+        routes: doc.routes,
+        server_certs,
+        renew_identity: doc.renew_identity,
+    })
+}
+
+/// Long poll: answers as soon as the generation is newer than `after_generation`, else 204
+/// after [`LONG_POLL_SECONDS`].
+async fn desired(
+    State(st): State<SharedState>,
+    Extension(peer): Extension<PeerCert>,
+    Query(q): Query<DesiredQuery>,
+) -> ApiResult<Response> {
+    let c = authenticated_cell(&st, &peer).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(LONG_POLL_SECONDS);
+    let mut c = c;
+    loop {
+        if c.generation.max(0) as u64 > q.after_generation {
+            return Ok(axum::Json(render(&st, &c).await?).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c = st.store.cell(&c.id).await?;
+    }
+}
+
+async fn observed(
+    State(st): State<SharedState>,
+    Extension(peer): Extension<PeerCert>,
+    Json(obs): Json<ObservedState>,
+) -> ApiResult<StatusCode> {
+    let c = authenticated_cell(&st, &peer).await?;
+    if obs.cell_id != c.id {
+        return Err(ApiError::invalid("cell_id", "does not match the certificate"));
+    }
+    let ingress = (!obs.ingress_address.is_empty()).then(|| obs.ingress_address.clone());
+    st.store
+        .record_observed(
+            &c.id,
+            serde_json::to_value(&obs).map_err(ApiError::internal)?,
+            obs.generation as i64,
+            ingress,
+            Utc::now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

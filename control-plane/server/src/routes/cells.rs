@@ -1,0 +1,375 @@
+//! Regions and cells: platform operators add regions, provision and decommission cells, and
+//! mint join tokens for self-hosted cells; tenants list regions.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use serde_json::json;
+use tessera_api::{
+    Cell, CellOperation, CellStatus, Cloud, CreateJoinToken, CreateRegion, ErrorBody, JoinToken,
+    Page, PageQuery, ProvisionCell, Region,
+};
+use tessera_domain::validate;
+use tessera_store::{NewCell, NewOperation};
+use tessera_workflows::{CellInput, CellPhase};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::{Caller, PlatformAdmin};
+use crate::convert;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{Json, Query};
+use crate::state::SharedState;
+
+pub fn routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_regions))
+        .routes(routes!(admin_list_regions, create_region))
+        .routes(routes!(list_cells, provision_cell))
+        .routes(routes!(get_cell, decommission_cell))
+        .routes(routes!(create_join_token))
+}
+
+/// Highest ring number accepted.
+const MAX_RING: u32 = 9;
+/// How long a self-hosted cell's join token is valid.
+const SELF_HOSTED_TOKEN_TTL_MINUTES: i64 = 60;
+
+async fn regions(st: &SharedState) -> ApiResult<Vec<Region>> {
+    let mut out = Vec::new();
+    for r in st.store.list_regions().await? {
+        let available = st
+            .store
+            .cells_in_region(&r.id)
+            .await?
+            .iter()
+            .any(|c| c.status == CellStatus::Healthy.as_str());
+        out.push(convert::region(r, available));
+    }
+    Ok(out)
+}
+
+/// Regions namespaces can be created in.
+#[utoipa::path(get, path = "/regions", tag = "regions", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Region>), (status = 401, body = ErrorBody)))]
+async fn list_regions(
+    State(st): State<SharedState>,
+    _caller: Caller,
+) -> ApiResult<Json<Vec<Region>>> {
+    Ok(Json(regions(&st).await?))
+}
+
+#[utoipa::path(get, path = "/admin/regions", tag = "admin", security(("api_key" = [])),
+    responses((status = 200, body = Vec<Region>), (status = 403, body = ErrorBody)))]
+async fn admin_list_regions(
+    State(st): State<SharedState>,
+    _admin: PlatformAdmin,
+) -> ApiResult<Json<Vec<Region>>> {
+    Ok(Json(regions(&st).await?))
+}
+
+/// Add a region.
+#[utoipa::path(post, path = "/admin/regions", tag = "admin", request_body = CreateRegion, security(("api_key" = [])),
+    responses((status = 201, body = Region), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn create_region(
+    State(st): State<SharedState>,
+    PlatformAdmin(caller): PlatformAdmin,
+    Json(req): Json<CreateRegion>,
+) -> ApiResult<(StatusCode, Json<Region>)> {
+    validate::dns_label("id", &req.id, 2)?;
+    let location = req.location.trim();
+    if location.is_empty() || location.len() > 128 {
+        return Err(ApiError::invalid("location", "must be 1 to 128 characters"));
+    }
+    let r = st
+        .store
+        .create_region(&req.id, req.cloud.as_str(), location, Utc::now())
+        .await
+        .map_err(|e| match e {
+            tessera_store::StoreError::Conflict(_) => {
+                ApiError::already_exists(format!("region {} already exists", req.id))
+            }
+            e => e.into(),
+        })?;
+    st.audit(
+        &caller,
+        None,
+        "region.create",
+        format!("region/{}", r.id),
+        json!({"cloud": r.cloud, "location": r.location}),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(convert::region(r, false))))
+}
+
+/// Every cell, ordered by id.
+#[utoipa::path(get, path = "/admin/cells", tag = "admin", params(PageQuery), security(("api_key" = [])),
+    responses((status = 200, body = Page<Cell>), (status = 403, body = ErrorBody)))]
+async fn list_cells(
+    State(st): State<SharedState>,
+    _admin: PlatformAdmin,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<Cell>>> {
+    let size = match q.page_size {
+        None => None,
+        Some(n @ 1..=200) => Some(u64::from(n)),
+        Some(_) => return Err(ApiError::invalid("page_size", "must be between 1 and 200")),
+    };
+    let p = st
+        .store
+        .list_cells(q.page_token.filter(|t| !t.is_empty()), size)
+        .await?;
+    Ok(Json(Page {
+        items: p.items.into_iter().map(|c| convert::cell(c, false)).collect(),
+        next_page_token: p.next_after,
+    }))
+}
+
+fn check_ring_and_labels(ring: u32, labels: &Option<BTreeMap<String, String>>) -> ApiResult<()> {
+    if ring > MAX_RING {
+        return Err(ApiError::invalid("ring", format!("must be 0 to {MAX_RING}")));
+    }
+    if let Some(l) = labels {
+        if l.len() > 32 {
+            return Err(ApiError::invalid("labels", "at most 32 labels"));
+        }
+        for (k, v) in l {
+            validate::dns_label("labels", k, 1)?;
+            if v.len() > 63 {
+                return Err(ApiError::invalid("labels", format!("value of {k} is longer than 63")));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn known_region(st: &SharedState, id: &str) -> ApiResult<tessera_store::entity::region::Model> {
+    st.store.region(id).await.map_err(|e| match e {
+        tessera_store::StoreError::NotFound(_) => {
+            ApiError::invalid("region", format!("unknown region {id:?}"))
+        }
+        e => e.into(),
+    })
+}
+
+/// Provision a cell in a region; its workflow brings it up → 202 with the operation.
+#[utoipa::path(post, path = "/admin/cells", tag = "admin", request_body = ProvisionCell, security(("api_key" = [])),
+    responses((status = 202, body = CellOperation), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn provision_cell(
+    State(st): State<SharedState>,
+    PlatformAdmin(caller): PlatformAdmin,
+    Json(req): Json<ProvisionCell>,
+) -> ApiResult<(StatusCode, Json<CellOperation>)> {
+    check_ring_and_labels(req.ring, &req.labels)?;
+    let region = known_region(&st, &req.region).await?;
+    let provider = match Cloud::parse(&region.cloud) {
+        Some(Cloud::Local) => "local",
+        Some(Cloud::SelfHosted) => {
+            return Err(ApiError::invalid(
+                "region",
+                "cells of a self-hosted region join with a token: POST /api/v1/admin/cells/join-tokens",
+            ));
+        }
+        _ => {
+            return Err(ApiError::precondition(format!(
+                "this control plane has no {} provider configured",
+                region.cloud
+            )));
+        }
+    };
+    if let Some(cfg) = &req.provider_config
+        && !cfg.is_object()
+    {
+        return Err(ApiError::invalid("provider_config", "must be a JSON object"));
+    }
+    let engine = st.engine()?;
+    let (cell, op) = create_cell(&st, &region.id, req.ring, provider, &req.labels, req.provider_config.clone(), "provisioning").await?;
+    engine
+        .start_cell(CellInput {
+            cell_id: cell.id.clone(),
+            phase: CellPhase::Provision,
+            operation_id: Some(op.id),
+            join_timeout_secs: None,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    st.audit(
+        &caller,
+        None,
+        "cell.provision",
+        format!("cell/{}", cell.id),
+        json!({"region": cell.region_id, "ring": cell.ring}),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CellOperation {
+            operation: convert::operation(op),
+            cell: convert::cell(cell, false),
+        }),
+    ))
+}
+
+async fn create_cell(
+    st: &SharedState,
+    region: &str,
+    ring: u32,
+    provider: &str,
+    labels: &Option<BTreeMap<String, String>>,
+    provider_config: Option<serde_json::Value>,
+    status: &str,
+) -> ApiResult<(tessera_store::entity::cell::Model, tessera_store::entity::operation::Model)> {
+    let now = Utc::now();
+    // Two provisions racing for the same id: the loser picks the next one.
+    let mut cell = None;
+    for _ in 0..5 {
+        let id = st.store.next_cell_id(region).await?;
+        match st
+            .store
+            .create_cell(NewCell {
+                id,
+                region_id: region.into(),
+                ring: ring as i32,
+                provider: provider.into(),
+                status: status.into(),
+                labels: serde_json::to_value(labels.clone().unwrap_or_default()).expect("labels"),
+                provider_config: provider_config.clone().unwrap_or_else(|| json!({})),
+                desired: json!({}),
+                created_at: now,
+            })
+            .await
+        {
+            Ok(c) => {
+                cell = Some(c);
+                break;
+            }
+            Err(tessera_store::StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let cell = cell.ok_or_else(|| ApiError::unavailable("could not pick a cell id; retry"))?;
+    let op = st
+        .store
+        .create_operation(NewOperation {
+            id: Uuid::now_v7(),
+            account_id: None,
+            kind: "cell.provision".into(),
+            resource_kind: "cell".into(),
+            resource_id: cell.id.clone(),
+            workflow_id: tessera_workflows::cells::workflow_id(&cell.id),
+            created_at: now,
+        })
+        .await?;
+    Ok((cell, op))
+}
+
+/// A cell with its agent's last report (runtimes, ingress, versions).
+#[utoipa::path(get, path = "/admin/cells/{id}", tag = "admin", params(("id" = String, Path)), security(("api_key" = [])),
+    responses((status = 200, body = Cell), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_cell(
+    State(st): State<SharedState>,
+    _admin: PlatformAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Cell>> {
+    Ok(Json(convert::cell(st.store.cell(&id).await?, true)))
+}
+
+/// Decommission a cell: drain, destroy its infrastructure, revoke its identity → 202.
+#[utoipa::path(delete, path = "/admin/cells/{id}", tag = "admin", params(("id" = String, Path)), security(("api_key" = [])),
+    responses((status = 202, body = CellOperation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn decommission_cell(
+    State(st): State<SharedState>,
+    PlatformAdmin(caller): PlatformAdmin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<CellOperation>)> {
+    let cell = st.store.cell(&id).await?;
+    match CellStatus::parse(&cell.status) {
+        Some(CellStatus::Decommissioning) => {
+            return Err(ApiError::precondition(format!("cell {id} is already being decommissioned")));
+        }
+        Some(CellStatus::Decommissioned) => {
+            return Err(ApiError::precondition(format!("cell {id} is decommissioned")));
+        }
+        _ => {}
+    }
+    let engine = st.engine()?;
+    let now = Utc::now();
+    let op = st
+        .store
+        .create_operation(NewOperation {
+            id: Uuid::now_v7(),
+            account_id: None,
+            kind: "cell.decommission".into(),
+            resource_kind: "cell".into(),
+            resource_id: id.clone(),
+            workflow_id: tessera_workflows::cells::workflow_id(&id),
+            created_at: now,
+        })
+        .await?;
+    let cell = st.store.set_cell_status(&id, CellStatus::Decommissioning.as_str()).await?;
+    engine
+        .decommission_cell(&id, op.id)
+        .await
+        .map_err(ApiError::internal)?;
+    st.audit(&caller, None, "cell.decommission", format!("cell/{id}"), json!({}))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CellOperation {
+            operation: convert::operation(op),
+            cell: convert::cell(cell, false),
+        }),
+    ))
+}
+
+/// A one-time token with which a customer's host joins as a self-hosted cell (shown once).
+#[utoipa::path(post, path = "/admin/cells/join-tokens", tag = "admin", request_body = CreateJoinToken, security(("api_key" = [])),
+    responses((status = 201, body = JoinToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_join_token(
+    State(st): State<SharedState>,
+    PlatformAdmin(caller): PlatformAdmin,
+    Json(req): Json<CreateJoinToken>,
+) -> ApiResult<(StatusCode, Json<JoinToken>)> {
+    check_ring_and_labels(req.ring, &req.labels)?;
+    let region = known_region(&st, &req.region).await?;
+    let engine = st.engine()?;
+    let root = st.pki.root().await.map_err(ApiError::internal)?;
+    let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(ApiError::internal)?;
+    let token = tessera_domain::JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
+    let (cell, op) = create_cell(&st, &region.id, req.ring, "self_hosted", &req.labels, None, "joining").await?;
+    let expires_at = Utc::now() + Duration::minutes(SELF_HOSTED_TOKEN_TTL_MINUTES);
+    st.store
+        .create_join_token(&cell.id, &token.digest(), expires_at)
+        .await?;
+    engine
+        .start_cell(CellInput {
+            cell_id: cell.id.clone(),
+            phase: CellPhase::Provision,
+            operation_id: Some(op.id),
+            join_timeout_secs: Some(SELF_HOSTED_TOKEN_TTL_MINUTES as u64 * 60),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    st.audit(
+        &caller,
+        None,
+        "cell.join_token.create",
+        format!("cell/{}", cell.id),
+        json!({"region": cell.region_id, "ring": cell.ring}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(JoinToken {
+            token: token.expose(),
+            cell_id: cell.id,
+            expires_at,
+            control_plane: st.agent_url(),
+        }),
+    ))
+}

@@ -1,0 +1,325 @@
+//! Activities of the cell workflow: provider calls, certificates, desired state, waiting for
+//! the agent. Each is idempotent: provisioning converges, destroying what is gone succeeds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tessera_api::CellStatus;
+use tessera_api::agent::DesiredDoc;
+use tessera_domain::JoinToken;
+use tessera_infra::{CellProvider, CellSpec, ProviderError};
+use tessera_store::entity::cell;
+use tessera_store::{Store, StoreError};
+
+use crate::certs::{CertError, PlatformPki, cell_host, ingress_cert_id};
+
+/// How long a join token handed to a provider stays valid.
+const JOIN_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
+/// An agent whose last report is older than this is not healthy.
+pub const REPORT_FRESHNESS: chrono::Duration = chrono::Duration::seconds(20);
+
+/// Providers by the `provider` name a cell records (`local`, …).
+pub type Providers = BTreeMap<String, Arc<dyn CellProvider>>;
+
+pub struct CellActivities {
+    pub store: Store,
+    pub pki: PlatformPki,
+    pub providers: Providers,
+    /// `https://host:port` of the agent endpoint, handed to agents.
+    pub agent_url: String,
+    pub base_domain: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CellCondition {
+    /// The agent has joined (the cell has an identity).
+    Joined,
+    /// The agent reports, recently, having applied the newest desired state.
+    Healthy,
+    /// The agent has applied the newest desired state and runs no runtime.
+    Drained,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwaitCell {
+    pub cell_id: String,
+    pub until: CellCondition,
+    pub timeout_secs: u64,
+}
+
+fn retryable(e: impl Into<anyhow::Error>) -> ActivityError {
+    ActivityError::from(e.into())
+}
+
+fn final_error(message: String) -> ActivityError {
+    ActivityError::application(ApplicationFailure::non_retryable(message))
+}
+
+fn store_err(e: StoreError) -> ActivityError {
+    match e {
+        StoreError::NotFound(what) => final_error(format!("{what} not found")),
+        e => retryable(e),
+    }
+}
+
+fn cert_err(e: CertError) -> ActivityError {
+    if e.is_retryable() {
+        retryable(e)
+    } else {
+        final_error(e.to_string())
+    }
+}
+
+fn provider_err(e: ProviderError) -> ActivityError {
+    if e.is_retryable() {
+        retryable(e)
+    } else {
+        final_error(e.to_string())
+    }
+}
+
+/// Reads, changes and writes a cell's desired document, retrying on concurrent writers.
+/// Returns the new generation (unchanged when `change` left the document as it was).
+pub async fn update_desired(
+    store: &Store,
+    cell_id: &str,
+    change: impl Fn(&mut DesiredDoc),
+) -> Result<i64, StoreError> {
+    for _ in 0..10 {
+        let c = store.cell(cell_id).await?;
+        let mut doc: DesiredDoc = serde_json::from_value(c.desired.clone()).unwrap_or_default();
+        let before = doc.clone();
+        change(&mut doc);
+        if doc == before {
+            return Ok(c.generation);
+        }
+        let value = serde_json::to_value(&doc).expect("desired doc serializes");
+        match store.replace_desired(cell_id, c.generation, value).await {
+            Ok(g) => return Ok(g),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "desired state of cell {cell_id} keeps changing"
+    )))
+}
+
+/// Whether the agent's last report is recent and covers the newest desired generation.
+pub fn is_healthy(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
+    c.observed_at.is_some_and(|t| now - t <= REPORT_FRESHNESS)
+        && c.observed_generation.is_some_and(|g| g >= c.generation)
+}
+
+fn runs_no_runtime(c: &cell::Model) -> bool {
+    c.observed
+        .as_ref()
+        .and_then(|o| o.get("runtimes"))
+        .and_then(|r| r.as_object())
+        .is_none_or(|r| r.is_empty())
+}
+
+#[activities]
+impl CellActivities {
+    /// Certificates, desired state, join token, then the provider brings the cell up.
+    #[activity]
+    pub async fn provision_cell(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<(), ActivityError> {
+        let c = self.store.cell(&cell_id).await.map_err(store_err)?;
+        let status = CellStatus::parse(&c.status);
+        if matches!(
+            status,
+            Some(CellStatus::Decommissioning | CellStatus::Decommissioned)
+        ) {
+            return Err(final_error(format!("cell {cell_id} is {}", c.status)));
+        }
+        self.pki.cell_ca(&cell_id).await.map_err(cert_err)?;
+        self.pki
+            .ensure_ingress_cert(&cell_id, &[cell_host(&cell_id, &self.base_domain)])
+            .await
+            .map_err(cert_err)?;
+        let cert_id = ingress_cert_id(&cell_id);
+        update_desired(&self.store, &cell_id, |d| {
+            if !d.server_cert_ids.contains(&cert_id) {
+                d.server_cert_ids.push(cert_id.clone());
+            }
+        })
+        .await
+        .map_err(store_err)?;
+        if c.provider == "self_hosted" {
+            // The customer runs `cell-agent join` with the token they were given.
+            self.store
+                .set_cell_status(&cell_id, CellStatus::Joining.as_str())
+                .await
+                .map_err(store_err)?;
+            return Ok(());
+        }
+        let provider = self.providers.get(&c.provider).ok_or_else(|| {
+            final_error(format!(
+                "no provider for {:?} is configured in this control plane",
+                c.provider
+            ))
+        })?;
+        let join_token = if c.identity_fingerprint.is_none() {
+            let root = self.pki.root().await.map_err(cert_err)?;
+            let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(|e| retryable(e))?;
+            let token = JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
+            self.store
+                .create_join_token(&cell_id, &token.digest(), Utc::now() + JOIN_TOKEN_TTL)
+                .await
+                .map_err(store_err)?;
+            Some(token.expose())
+        } else {
+            None
+        };
+        provider
+            .provision(&CellSpec {
+                cell_id: cell_id.clone(),
+                region: c.region_id.clone(),
+                ring: c.ring as u32,
+                control_plane: self.agent_url.clone(),
+                join_token,
+                config: c.provider_config.clone(),
+            })
+            .await
+            .map_err(provider_err)?;
+        if status == Some(CellStatus::Provisioning) {
+            self.store
+                .set_cell_status(&cell_id, CellStatus::Joining.as_str())
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// Polls the store until the condition holds; `false` when `timeout_secs` passed first.
+    #[activity]
+    pub async fn await_cell(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AwaitCell,
+    ) -> Result<bool, ActivityError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
+        loop {
+            let c = self.store.cell(&input.cell_id).await.map_err(store_err)?;
+            let done = match input.until {
+                CellCondition::Joined => c.identity_fingerprint.is_some(),
+                CellCondition::Healthy => is_healthy(&c, Utc::now()),
+                CellCondition::Drained => {
+                    c.observed_generation.is_some_and(|g| g >= c.generation) && runs_no_runtime(&c)
+                }
+            };
+            if done {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let _ = ctx.record_heartbeat(()).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    #[activity]
+    pub async fn set_cell_status(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: (String, CellStatus),
+    ) -> Result<(), ActivityError> {
+        self.store
+            .set_cell_status(&input.0, input.1.as_str())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Marks a running cell healthy or unhealthy from the freshness of its agent's reports.
+    #[activity]
+    pub async fn check_cell_health(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<CellStatus, ActivityError> {
+        let c = self.store.cell(&cell_id).await.map_err(store_err)?;
+        let current = CellStatus::parse(&c.status).unwrap_or(CellStatus::Unhealthy);
+        if !matches!(current, CellStatus::Healthy | CellStatus::Unhealthy) {
+            return Ok(current);
+        }
+        let next = if is_healthy(&c, Utc::now()) {
+            CellStatus::Healthy
+        } else {
+            CellStatus::Unhealthy
+        };
+        if next != current {
+            tracing::warn!(cell = %cell_id, from = %current, to = %next, "cell health changed");
+            self.store
+                .set_cell_status(&cell_id, next.as_str())
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(next)
+    }
+
+    /// Empties the cell's desired state (no runtime, no route) so the agent stops everything.
+    #[activity]
+    pub async fn clear_cell_desired(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<(), ActivityError> {
+        update_desired(&self.store, &cell_id, |d| {
+            d.runtimes.clear();
+            d.routes.clear();
+        })
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    #[activity]
+    pub async fn destroy_cell(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<(), ActivityError> {
+        let c = self.store.cell(&cell_id).await.map_err(store_err)?;
+        if c.provider == "self_hosted" {
+            return Ok(()); // the hosts are the customer's; revoking the identity cuts them off
+        }
+        let provider = self.providers.get(&c.provider).ok_or_else(|| {
+            final_error(format!("no provider for {:?} is configured", c.provider))
+        })?;
+        provider.destroy(&cell_id).await.map_err(provider_err)
+    }
+
+    /// Revokes the cell's identity and certificates, and records it as decommissioned.
+    #[activity]
+    pub async fn forget_cell(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<(), ActivityError> {
+        self.store
+            .revoke_cell_identity(&cell_id)
+            .await
+            .map_err(store_err)?;
+        self.store
+            .delete_pki_objects_of_cell(&cell_id)
+            .await
+            .map_err(store_err)?;
+        self.store
+            .set_cell_status(&cell_id, CellStatus::Decommissioned.as_str())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}

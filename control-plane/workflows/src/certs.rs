@@ -1,0 +1,186 @@
+//! The control plane's certificate authority, kept in the store with keys sealed.
+//!
+//! `root` signs one intermediate per cell (`cell/<id>/ca`); that intermediate signs the cell's
+//! agent identity (from the agent's CSR) and its ingress server certificate
+//! (`cell/<id>/ingress`). The agent endpoint's own server certificate is issued by the root at
+//! every start and never stored.
+
+use chrono::{Duration, Utc};
+use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, PkiError, Usage, inspect_pem};
+use tessera_store::entity::pki_object;
+use tessera_store::{Store, StoreError};
+
+/// Lifetimes. Renewal happens after two thirds of each (`tessera_pki::renewal_due`).
+pub const ROOT_VALIDITY: Duration = Duration::days(3650);
+pub const CELL_CA_VALIDITY: Duration = Duration::days(365);
+pub const AGENT_IDENTITY_VALIDITY: Duration = Duration::days(30);
+pub const INGRESS_CERT_VALIDITY: Duration = Duration::days(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CertError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CertError::Store(e) if e.is_retryable())
+    }
+}
+
+pub fn cell_ca_id(cell_id: &str) -> String {
+    format!("cell/{cell_id}/ca")
+}
+
+pub fn ingress_cert_id(cell_id: &str) -> String {
+    format!("cell/{cell_id}/ingress")
+}
+
+/// The host naming a cell's ingress itself (used by forwards and health checks).
+pub fn cell_host(cell_id: &str, base_domain: &str) -> String {
+    format!("{cell_id}.cells.{base_domain}")
+}
+
+#[derive(Clone, Debug)]
+pub struct PlatformPki {
+    store: Store,
+    key: MasterKey,
+}
+
+impl PlatformPki {
+    pub fn new(store: Store, key: MasterKey) -> Self {
+        Self { store, key }
+    }
+
+    fn to_object(&self, id: &str, kind: &str, cell_id: Option<&str>, chain_pem: &str, key_pem: &str) -> Result<pki_object::Model, CertError> {
+        let info = inspect_pem(chain_pem)?;
+        let now = Utc::now();
+        Ok(pki_object::Model {
+            id: id.into(),
+            kind: kind.into(),
+            cell_id: cell_id.map(str::to_string),
+            chain_pem: chain_pem.into(),
+            sealed_key: self.key.seal(key_pem.as_bytes()),
+            not_before: info.not_before,
+            not_after: info.not_after,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    fn open(&self, obj: &pki_object::Model) -> Result<CertificateAuthority, CertError> {
+        let key = self.key.open_str(&obj.sealed_key)?;
+        Ok(CertificateAuthority::from_pem(&obj.chain_pem, &key)?)
+    }
+
+    /// The platform root, created on first use.
+    pub async fn root(&self) -> Result<CertificateAuthority, CertError> {
+        if let Some(o) = self.store.pki_object("root").await? {
+            return self.open(&o);
+        }
+        let ca = CertificateAuthority::generate_root("Tessera platform root", ROOT_VALIDITY)?;
+        let obj = self.to_object("root", "root_ca", None, &ca.chain_pem, &ca.key_pem)?;
+        let stored = self.store.insert_pki_object_if_absent(obj).await?;
+        self.open(&stored)
+    }
+
+    pub async fn root_pem(&self) -> Result<String, CertError> {
+        Ok(self.root().await?.cert_pem)
+    }
+
+    /// The cell's intermediate, created on first use.
+    pub async fn cell_ca(&self, cell_id: &str) -> Result<CertificateAuthority, CertError> {
+        let id = cell_ca_id(cell_id);
+        if let Some(o) = self.store.pki_object(&id).await? {
+            return self.open(&o);
+        }
+        let ca = self
+            .root()
+            .await?
+            .issue_intermediate(&format!("Tessera cell {cell_id}"), CELL_CA_VALIDITY)?;
+        let obj = self.to_object(&id, "cell_ca", Some(cell_id), &ca.chain_pem, &ca.key_pem)?;
+        let stored = self.store.insert_pki_object_if_absent(obj).await?;
+        self.open(&stored)
+    }
+
+    /// Makes sure the cell's ingress certificate covers exactly `hosts` and is not due for
+    /// renewal; reissues it otherwise. Returns whether it changed.
+    pub async fn ensure_ingress_cert(&self, cell_id: &str, hosts: &[String]) -> Result<bool, CertError> {
+        let id = ingress_cert_id(cell_id);
+        let mut wanted: Vec<String> = hosts.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        if let Some(o) = self.store.pki_object(&id).await? {
+            let current = sans_of(&o.chain_pem);
+            if current == wanted && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now()) {
+                return Ok(false);
+            }
+        }
+        let issued = self.cell_ca(cell_id).await?.issue(
+            &format!("Tessera ingress {cell_id}"),
+            &wanted,
+            Usage::Server,
+            INGRESS_CERT_VALIDITY,
+        )?;
+        let obj = self.to_object(&id, "ingress", Some(cell_id), &issued.chain_pem, &issued.key_pem)?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
+    /// Chain and clear key of a stored certificate (for the agent's desired state).
+    pub async fn chain_and_key(&self, id: &str) -> Result<Option<(String, String)>, CertError> {
+        let Some(o) = self.store.pki_object(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((o.chain_pem.clone(), self.key.open_str(&o.sealed_key)?)))
+    }
+
+    /// Signs an agent's CSR with its cell's intermediate.
+    pub async fn sign_agent(&self, cell_id: &str, csr_pem: &str) -> Result<IssuedCert, CertError> {
+        Ok(self
+            .cell_ca(cell_id)
+            .await?
+            .sign_agent_csr(csr_pem, cell_id, AGENT_IDENTITY_VALIDITY)?)
+    }
+
+    /// A server certificate for the agent endpoint, issued by the root; its chain includes the
+    /// root so that a joining agent can pin it.
+    pub async fn agent_endpoint_cert(&self, sans: &[String]) -> Result<IssuedCert, CertError> {
+        let root = self.root().await?;
+        let mut issued = root.issue("Tessera agent endpoint", sans, Usage::Server, Duration::days(90))?;
+        issued.chain_pem = format!("{}{}", issued.cert_pem, root.cert_pem);
+        Ok(issued)
+    }
+}
+
+fn sans_of(chain_pem: &str) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let Ok(certs) = tessera_pki::certs_from_pem(chain_pem) else {
+        return Vec::new();
+    };
+    let Some(der) = certs.first() else {
+        return Vec::new();
+    };
+    let Ok((_, c)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = c
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
