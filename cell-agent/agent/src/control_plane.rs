@@ -1,0 +1,77 @@
+//! The agent's side of the agent endpoint: long-poll desired state, push observed state, renew.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::StatusCode;
+use tessera_api::agent::{
+    AGENT_PREFIX, DesiredState, JoinResponse, LONG_POLL_SECONDS, ObservedState, RenewRequest,
+};
+
+use crate::identity::Identity;
+
+#[derive(Clone)]
+pub struct ControlPlane {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ControlPlane {
+    pub fn new(identity: &Identity) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(identity.client_tls()?)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(LONG_POLL_SECONDS + 10))
+            .build()?;
+        Ok(Self {
+            http,
+            base: format!("{}{AGENT_PREFIX}", identity.membership.control_plane),
+        })
+    }
+
+    /// The next desired state newer than `after`, or `None` when the long poll timed out.
+    pub async fn desired(&self, after: u64) -> anyhow::Result<Option<DesiredState>> {
+        let resp = self
+            .http
+            .get(format!("{}/desired?after_generation={after}", self.base))
+            .send()
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(resp.json().await?)),
+            StatusCode::NO_CONTENT => Ok(None),
+            s => anyhow::bail!("desired state: {s}: {}", resp.text().await.unwrap_or_default()),
+        }
+    }
+
+    pub async fn report(&self, observed: &ObservedState) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .post(format!("{}/observed", self.base))
+            .timeout(Duration::from_secs(10))
+            .json(observed)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "observed state refused: {}",
+            resp.status()
+        );
+        Ok(())
+    }
+
+    /// A new identity certificate for a fresh key; returns `(chain_pem, key_pem)`.
+    pub async fn renew(&self) -> anyhow::Result<(String, String)> {
+        let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
+        let resp = self
+            .http
+            .post(format!("{}/renew", self.base))
+            .timeout(Duration::from_secs(10))
+            .json(&RenewRequest { csr_pem })
+            .send()
+            .await
+            .context("renewing the identity certificate")?;
+        anyhow::ensure!(resp.status().is_success(), "renewal refused: {}", resp.status());
+        let r: JoinResponse = resp.json().await?;
+        Ok((r.certificate_chain_pem, key_pem))
+    }
+}

@@ -1,0 +1,171 @@
+//! `cell-agent join`: a one-time token for the cell's identity certificate.
+//!
+//! The agent has no trust anchor yet, so it pins the platform root by the SHA-256 the token
+//! carries: the agent endpoint sends its chain up to the root, the root must hash to the pin,
+//! and the server certificate must verify against it. The key is generated here and never sent.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rustls::DigitallySignedStruct;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tessera_api::agent::{AGENT_PREFIX, JoinRequest, JoinResponse};
+use tessera_domain::JoinToken;
+
+use crate::identity::{Identity, Membership};
+
+/// Joins unless `dir` already holds an identity for the same control plane.
+pub async fn join(dir: &Path, control_plane: &str, token: &str) -> anyhow::Result<Identity> {
+    let control_plane = control_plane.trim_end_matches('/').to_string();
+    if Identity::exists(dir) {
+        let existing = Identity::load(dir)?;
+        if existing.membership.control_plane == control_plane {
+            tracing::info!(cell = %existing.membership.cell_id, "already joined");
+            return Ok(existing);
+        }
+        anyhow::bail!(
+            "{} already belongs to cell {} of {}; use another --dir",
+            dir.display(),
+            existing.membership.cell_id,
+            existing.membership.control_plane
+        );
+    }
+    let parsed = JoinToken::parse(token).context("the join token is malformed")?;
+    let verifier = Arc::new(PinnedRoot::new(&parsed.root_fingerprint));
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .dangerous()
+    .with_custom_certificate_verifier(verifier)
+    .with_no_client_auth();
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
+    let resp = http
+        .post(format!("{control_plane}{AGENT_PREFIX}/join"))
+        .json(&JoinRequest {
+            token: token.trim().to_string(),
+            csr_pem,
+            agent_version: crate::AGENT_VERSION.into(),
+        })
+        .send()
+        .await
+        .with_context(|| format!("dialing the control plane at {control_plane}"))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        anyhow::bail!("join refused ({status}): {body}");
+    }
+    let joined: JoinResponse = resp.json().await?;
+    let root_der = tessera_pki::certs_from_pem(&joined.root_ca_pem)?;
+    anyhow::ensure!(
+        root_der
+            .first()
+            .map(|d| tessera_pki::fingerprint_sha256(d) == parsed.root_fingerprint)
+            .unwrap_or(false),
+        "the control plane sent a root CA that does not match the token's pin"
+    );
+    let identity = Identity {
+        membership: Membership {
+            cell_id: joined.cell_id,
+            region: joined.region,
+            ring: joined.ring,
+            control_plane,
+        },
+        chain_pem: joined.certificate_chain_pem,
+        key_pem,
+        root_ca_pem: joined.root_ca_pem,
+    };
+    identity.save(dir)?;
+    tracing::info!(cell = %identity.membership.cell_id, "joined");
+    Ok(identity)
+}
+
+/// Accepts a server whose chain includes a root with the pinned SHA-256 and verifies against it.
+#[derive(Debug)]
+struct PinnedRoot {
+    pin: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl PinnedRoot {
+    fn new(pin: &str) -> Self {
+        Self {
+            pin: pin.to_ascii_lowercase(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        }
+    }
+}
+
+impl ServerCertVerifier for PinnedRoot {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(root) = intermediates
+            .iter()
+            .find(|c| tessera_pki::fingerprint_sha256(c) == self.pin)
+        else {
+            return Err(rustls::Error::General(
+                "the server did not present the pinned platform root".into(),
+            ));
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(root.clone().into_owned())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let others: Vec<CertificateDer<'_>> = intermediates
+            .iter()
+            .filter(|c| tessera_pki::fingerprint_sha256(c) != self.pin)
+            .cloned()
+            .collect();
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?
+            .verify_server_cert(end_entity, &others, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,22 @@
+use clap::Parser;
+use tessera_cell_agent::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    tessera_cell_agent::install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Join(a) => {
+            let id = tessera_cell_agent::join::join(&cli.dir, &a.control_plane, &a.token).await?;
+            println!("joined as cell {} ({}, ring {})", id.membership.cell_id, id.membership.region, id.membership.ring);
+            Ok(())
+        }
+        Command::Run(a) => tessera_cell_agent::run::run(&cli.dir, a).await,
+    }
+}

@@ -1,0 +1,285 @@
+//! `cell-agent run`: the agent's tasks and how they talk.
+//!
+//! - the **poller** long-polls desired state and caches it on disk (`desired.json`);
+//! - the **reconciler** applies the newest desired state to the runtimes and the ingress, and
+//!   re-renders routes whenever a runtime's health changes;
+//! - the **reporter** sends observed state every few seconds and whenever something changed.
+//!
+//! Losing the control plane stops none of this except the reports: the cell keeps serving
+//! from the cached document and catches up when the control plane answers again.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tessera_api::agent::{DesiredState, ObservedState};
+use tessera_ingress::{Ingress, IngressMetrics, RouteTable};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RunArgs;
+use crate::control_plane::ControlPlane;
+use crate::identity::{Identity, write_atomic};
+use crate::metrics::AgentMetrics;
+use crate::reconcile::{route_table, table_key};
+use crate::runtime::Supervisor;
+
+struct Shared {
+    dir: PathBuf,
+    identity: RwLock<Identity>,
+    cp: RwLock<ControlPlane>,
+    metrics: AgentMetrics,
+    applied: AtomicU64,
+    report_now: Notify,
+}
+
+fn desired_cache(dir: &Path) -> PathBuf {
+    dir.join("desired.json")
+}
+
+fn load_cached(dir: &Path) -> Option<DesiredState> {
+    serde_json::from_slice(&std::fs::read(desired_cache(dir)).ok()?).ok()
+}
+
+/// Runs until SIGINT/SIGTERM. Runtimes are left running for the next agent to adopt.
+pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
+    let identity = Identity::load(dir)?;
+    let cell_id = identity.membership.cell_id.clone();
+    write_atomic(&dir.join("agent.pid"), std::process::id().to_string().as_bytes(), 0o644)?;
+    let cancel = CancellationToken::new();
+    let metrics = AgentMetrics::new()?;
+    let ingress_metrics = IngressMetrics::new(&metrics.registry)?;
+    let runtime_changed = Arc::new(Notify::new());
+    let supervisor = Arc::new(Supervisor::new(
+        dir,
+        args.temporal_bin.clone(),
+        runtime_changed.clone(),
+    ));
+
+    let cached = load_cached(dir);
+    if let Some(d) = &cached {
+        tracing::info!(generation = d.generation, "serving the cached desired state until the control plane answers");
+    }
+    let initial = cached
+        .as_ref()
+        .map(|d| route_table(d, |_| None))
+        .unwrap_or(RouteTable {
+            routes: Default::default(),
+            server_certs: Vec::new(),
+        });
+    let ingress = Arc::new(
+        Ingress::bind(args.ingress_addr, initial, ingress_metrics, cancel.child_token()).await?,
+    );
+    let metrics_addr =
+        crate::metrics::serve(args.metrics_addr, metrics.registry.clone(), cancel.child_token()).await?;
+    println!("cell-agent {cell_id}: ingress on {}, metrics on http://{metrics_addr}/metrics", ingress.local_addr());
+
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        cp: RwLock::new(ControlPlane::new(&identity)?),
+        identity: RwLock::new(identity),
+        metrics,
+        applied: AtomicU64::new(0),
+        report_now: Notify::new(),
+    });
+    let (desired_tx, desired_rx) = watch::channel(cached);
+
+    let poller = tokio::spawn(poll_desired(shared.clone(), desired_tx, cancel.clone()));
+    let reporter = tokio::spawn(report(
+        shared.clone(),
+        supervisor.clone(),
+        ingress.clone(),
+        metrics_addr.to_string(),
+        Duration::from_secs(args.report_seconds.max(1)),
+        cancel.clone(),
+    ));
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        stop.cancel();
+    });
+    reconcile(&shared, &supervisor, &ingress, desired_rx, runtime_changed, cancel.clone()).await;
+
+    let _ = tokio::join!(poller, reporter);
+    supervisor.detach().await;
+    let _ = std::fs::remove_file(dir.join("agent.pid"));
+    tracing::info!("agent stopped; runtimes left running");
+    Ok(())
+}
+
+async fn reconcile(
+    shared: &Shared,
+    supervisor: &Supervisor,
+    ingress: &Ingress,
+    mut desired_rx: watch::Receiver<Option<DesiredState>>,
+    runtime_changed: Arc<Notify>,
+    cancel: CancellationToken,
+) {
+    let mut last_key = String::new();
+    loop {
+        let desired = desired_rx.borrow_and_update().clone();
+        if let Some(d) = desired {
+            supervisor.apply(&d.runtimes);
+            let table = route_table(&d, |id| supervisor.serving_addr(id));
+            let key = table_key(&table);
+            if key != last_key {
+                match ingress.update(table) {
+                    Ok(()) => last_key = key,
+                    Err(e) => tracing::error!(error = %e, "the ingress refused the new routes"),
+                }
+            }
+            if supervisor.supervises_exactly(&d.runtimes)
+                && shared.applied.swap(d.generation, Ordering::SeqCst) != d.generation
+            {
+                shared.metrics.applied_generation.set(d.generation as i64);
+                tracing::info!(generation = d.generation, "desired state applied");
+                shared.report_now.notify_one();
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = desired_rx.changed() => if r.is_err() { return },
+            _ = runtime_changed.notified() => shared.report_now.notify_one(),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn poll_desired(
+    shared: Arc<Shared>,
+    tx: watch::Sender<Option<DesiredState>>,
+    cancel: CancellationToken,
+) {
+    let mut after = tx.borrow().as_ref().map(|d| d.generation).unwrap_or(0);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let asked = tx.borrow().as_ref().is_some_and(|d| d.renew_identity);
+        renew_identity_if_due(&shared, asked).await;
+        let cp = shared.cp.read().expect("cp lock").clone();
+        let res = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = cp.desired(after) => r,
+        };
+        match res {
+            Ok(next) => {
+                backoff = Duration::from_millis(250);
+                shared.metrics.control_plane_reachable.set(1);
+                if let Some(d) = next.filter(|d| d.generation > after) {
+                    after = d.generation;
+                    shared.metrics.desired_generation.set(d.generation as i64);
+                    if let Err(e) = serde_json::to_vec(&d)
+                        .map_err(std::io::Error::other)
+                        .and_then(|b| write_atomic(&desired_cache(&shared.dir), &b, 0o600))
+                    {
+                        tracing::warn!(error = %e, "caching desired state failed");
+                    }
+                    tracing::info!(generation = d.generation, "new desired state");
+                    let _ = tx.send(Some(d));
+                }
+            }
+            Err(e) => {
+                shared.metrics.control_plane_reachable.set(0);
+                tracing::warn!(error = %format!("{e:#}"), "control plane unreachable; serving the last desired state");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Renews the identity when the control plane asks or two thirds of its lifetime have passed.
+async fn renew_identity_if_due(shared: &Shared, asked: bool) {
+    let identity = shared.identity.read().expect("identity lock").clone();
+    let due = identity
+        .not_before_after()
+        .map(|(nb, na)| tessera_pki::renewal_due(nb, na, Utc::now()))
+        .unwrap_or(false);
+    let current_fresh = identity
+        .not_before_after()
+        .map(|(nb, _)| Utc::now() - nb < chrono::Duration::minutes(10))
+        .unwrap_or(false);
+    if !(due || (asked && !current_fresh)) {
+        return;
+    }
+    let cp = shared.cp.read().expect("cp lock").clone();
+    match cp.renew().await {
+        Ok((chain_pem, key_pem)) => {
+            let renewed = Identity {
+                chain_pem,
+                key_pem,
+                ..identity
+            };
+            match renewed.save(&shared.dir).and_then(|_| ControlPlane::new(&renewed)) {
+                Ok(client) => {
+                    *shared.cp.write().expect("cp lock") = client;
+                    *shared.identity.write().expect("identity lock") = renewed;
+                    tracing::info!("identity certificate renewed");
+                }
+                Err(e) => tracing::error!(error = %e, "saving the renewed identity failed"),
+            }
+        }
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "identity renewal failed; will retry"),
+    }
+}
+
+async fn report(
+    shared: Arc<Shared>,
+    supervisor: Arc<Supervisor>,
+    ingress: Arc<Ingress>,
+    metrics_address: String,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let started_at = Utc::now();
+    loop {
+        let runtimes = supervisor.observed();
+        shared.metrics.runtimes_serving.set(
+            runtimes
+                .values()
+                .filter(|r| r.health == tessera_api::agent::RuntimeHealth::Serving)
+                .count() as i64,
+        );
+        let identity = shared.identity.read().expect("identity lock").clone();
+        let observed = ObservedState {
+            cell_id: identity.membership.cell_id.clone(),
+            generation: shared.applied.load(Ordering::SeqCst),
+            agent_version: crate::AGENT_VERSION.into(),
+            agent_pid: std::process::id(),
+            agent_started_at: Some(started_at),
+            ingress_address: ingress.local_addr().to_string(),
+            metrics_address: metrics_address.clone(),
+            runtimes,
+            routes: ingress.routes().routes.len(),
+            active_connections: ingress.active_connections(),
+            identity_not_after: identity.not_before_after().map(|(_, na)| na),
+            reported_at: Some(Utc::now()),
+        };
+        let cp = shared.cp.read().expect("cp lock").clone();
+        if let Err(e) = cp.report(&observed).await {
+            shared.metrics.reports_failed.inc();
+            tracing::debug!(error = %format!("{e:#}"), "report failed");
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = shared.report_now.notified() => {
+                // Coalesce bursts of changes into one report.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

