@@ -53,6 +53,8 @@ where
 pub struct ControlPlane {
     pub child: Child,
     pub url: String,
+    /// `127.0.0.1:port` of the agent endpoint (pass `TESSERA_AGENT_ADDR` to pin it across restarts).
+    pub agent_addr: String,
     pub data_dir: PathBuf,
 }
 
@@ -64,8 +66,15 @@ impl ControlPlane {
             .append(true)
             .open(data_dir.join("control-plane.log"))
             .unwrap();
+        let agent_addr = env
+            .iter()
+            .find(|(k, _)| *k == "TESSERA_AGENT_ADDR")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
         let mut cmd = Command::new(bin("tessera-control-plane"));
         cmd.env("TESSERA_DATA_DIR", data_dir)
+            .env("TESSERA_AGENT_ADDR", &agent_addr)
+            .env("TESSERA_CELL_AGENT_BIN", bin("cell-agent"))
             .env("TESSERA_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env_remove("TEMPORAL_ADDRESS")
             .env_remove("DATABASE_URL")
@@ -80,6 +89,7 @@ impl ControlPlane {
         let cp = Self {
             child,
             url: url.clone(),
+            agent_addr,
             data_dir: data_dir.to_path_buf(),
         };
         let http = reqwest::Client::new();
@@ -149,4 +159,23 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Cell agents and namespace runtimes outlive the control plane on purpose; this guard stops
+/// every process started from `<data-dir>/cells` when the test ends.
+pub struct CellProcesses(pub PathBuf);
+
+impl CellProcesses {
+    pub fn kill_all(&self) {
+        let needle = self.0.join("cells").to_string_lossy().to_string();
+        for pid in processes_mentioning(&needle) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+impl Drop for CellProcesses {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
 }

@@ -1,0 +1,344 @@
+//! Cells on the real binaries: provisioning through the admin API, the agent's runtimes and
+//! ingress, an agent SIGKILL, a control-plane outage, decommissioning.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use temporalio_client::{
+    Client, ClientOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
+};
+use tessera_api::agent::{RouteSpec, RouteTargetSpec, RuntimeSpec};
+use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, Usage};
+use tessera_store::Store;
+use tessera_system_tests::{CellProcesses, ControlPlane, bin, eventually, processes_mentioning};
+use tessera_workflows::PlatformPki;
+use tessera_workflows::cell_activities::update_desired;
+
+struct Admin {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Admin {
+    fn new(cp: &ControlPlane) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: format!("{}/api/v1", cp.url),
+            token: std::fs::read_to_string(cp.data_dir.join("admin-token"))
+                .unwrap()
+                .trim()
+                .to_string(),
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// Waits for an operation to end; returns it.
+    async fn wait_op(&self, id: &str, within: Duration) -> Value {
+        eventually(&format!("operation {id} to end"), within, || async {
+            let op = self.get(&format!("/operations/{id}")).await;
+            matches!(op["state"].as_str(), Some("fulfilled" | "failed" | "cancelled")).then_some(op)
+        })
+        .await
+    }
+
+    async fn provision(&self, region: &str, ring: u32) -> String {
+        let (s, v) = self.post("/admin/cells", json!({"region": region, "ring": ring})).await;
+        assert_eq!(s, 202, "{v}");
+        let op = self
+            .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}");
+        v["cell"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+async fn store_and_pki(cp: &ControlPlane) -> (Store, PlatformPki) {
+    let store = Store::connect(&Store::sqlite_url(&cp.data_dir.join("tessera.db")))
+        .await
+        .unwrap();
+    let key = MasterKey::from_base64(
+        &std::fs::read_to_string(cp.data_dir.join("master.key")).unwrap(),
+    )
+    .unwrap();
+    (store.clone(), PlatformPki::new(store, key))
+}
+
+/// A tenant: a CA of its own and a client certificate from it.
+fn tenant() -> (CertificateAuthority, IssuedCert) {
+    let ca = CertificateAuthority::generate_root("tenant acme", chrono::Duration::days(30)).unwrap();
+    let cert = ca
+        .issue("worker", &[], Usage::Client, chrono::Duration::days(1))
+        .unwrap();
+    (ca, cert)
+}
+
+/// Adds a runtime and a route for `host` to the cell's desired state, with the ingress
+/// certificate covering the host (what the namespace workflow will do).
+async fn serve_namespace(
+    store: &Store,
+    pki: &PlatformPki,
+    cell: &str,
+    runtime: &str,
+    host: &str,
+    tenant_ca: &str,
+) {
+    let mut hosts = vec![format!("{cell}.cells.tessera.localhost"), host.to_string()];
+    let doc: tessera_api::agent::DesiredDoc =
+        serde_json::from_value(store.cell(cell).await.unwrap().desired).unwrap();
+    hosts.extend(doc.routes.keys().cloned());
+    pki.ensure_ingress_cert(cell, &hosts).await.unwrap();
+    update_desired(store, cell, |d| {
+        d.runtimes.insert(
+            runtime.into(),
+            RuntimeSpec {
+                temporal_namespace: format!("{runtime}.acme"),
+                global_namespace: true,
+                dynamic_config: Default::default(),
+            },
+        );
+        d.routes.insert(
+            host.into(),
+            RouteSpec {
+                accepted_ca_pem: tenant_ca.into(),
+                target: RouteTargetSpec::Local {
+                    runtime: runtime.into(),
+                },
+            },
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// A real Temporal call (GetSystemInfo, then DescribeNamespace) through the cell ingress, mTLS.
+async fn temporal_call(
+    ingress: &str,
+    host: &str,
+    root_pem: &str,
+    cert: &IssuedCert,
+    namespace: &str,
+) -> Result<(), String> {
+    let tls = TlsOptions::builder()
+        .server_root_ca_cert(root_pem.as_bytes().to_vec())
+        .domain(host.to_string())
+        .client_tls_options(
+            ClientTlsOptions::builder()
+                .client_cert(cert.chain_pem.as_bytes().to_vec())
+                .client_private_key(cert.key_pem.as_bytes().to_vec())
+                .build(),
+        )
+        .build();
+    let conn = ConnectionOptions::new(Url::from_str(&format!("https://{ingress}")).unwrap())
+        .identity("tessera-system-test")
+        .tls_options(tls)
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let client = Client::connect(conn, ClientOptions::new(namespace).build())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut svc = client.connection().workflow_service();
+    svc.describe_namespace(temporalio_client::tonic::Request::new(
+        temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest {
+            namespace: namespace.into(),
+            ..Default::default()
+        },
+    ))
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
+async fn cell_detail(admin: &Admin, cell: &str) -> Value {
+    admin.get(&format!("/admin/cells/{cell}")).await
+}
+
+async fn runtime_serving(admin: &Admin, cell: &str, runtime: &str) -> Option<Value> {
+    let c = cell_detail(admin, cell).await;
+    let r = &c["observed"]["runtimes"][runtime];
+    (r["health"] == "serving" && c["observed_generation"] == c["desired_generation"])
+        .then(|| r.clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommission_leaves_nothing()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let cp = ControlPlane::start(dir.path(), &[]).await;
+    let admin = Admin::new(&cp);
+
+    // Bad input changes nothing.
+    let (s, v) = admin.post("/admin/cells", json!({"region": "nowhere", "ring": 1})).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_argument")), "{v}");
+    let (s, _) = admin
+        .post("/admin/regions", json!({"id": "Not A Label", "cloud": "local", "location": "x"}))
+        .await;
+    assert_eq!(s, 400);
+    let (s, r) = admin
+        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(r["status"], "unavailable");
+    let (s, _) = admin
+        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .await;
+    assert_eq!(s, 409);
+    let (s, _) = admin.post("/admin/cells", json!({"region": "local-east", "ring": 99})).await;
+    assert_eq!(s, 400);
+    assert_eq!(admin.get("/admin/cells").await["items"], json!([]));
+
+    let cell = admin.provision("local-east", 0).await;
+    let c = cell_detail(&admin, &cell).await;
+    assert_eq!(c["status"], "healthy", "{c}");
+    assert_eq!(c["ring"], 0);
+    assert!(c["ingress_address"].as_str().is_some(), "{c}");
+    assert_eq!(c["observed"]["cell_id"], cell.as_str());
+    assert_eq!(admin.get("/admin/regions").await[0]["status"], "available");
+    let cell_dir = dir.path().join("cells").join(&cell);
+    let needle = cell_dir.to_string_lossy().to_string();
+    assert_eq!(processes_mentioning(&needle).len(), 1, "one agent runs");
+
+    // The agent's metrics endpoint serves agent and ingress metrics.
+    let metrics_url = format!("http://{}/metrics", c["observed"]["metrics_address"].as_str().unwrap());
+    let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert!(text.contains("tessera_agent_applied_generation"), "{text}");
+    assert!(text.contains("tessera_ingress_active_connections"), "{text}");
+
+    // A runtime, so decommissioning has something to stop.
+    let (store, pki) = store_and_pki(&cp).await;
+    let (ca, _) = tenant();
+    serve_namespace(&store, &pki, &cell, "ns1", "ns1.acme.tessera.localhost", &ca.cert_pem).await;
+    eventually("runtime ns1 serving", Duration::from_secs(90), || {
+        runtime_serving(&admin, &cell, "ns1")
+    })
+    .await;
+    assert_eq!(processes_mentioning(&needle).len(), 2, "agent and runtime");
+
+    let (s, v) = admin
+        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let (s, again) = admin
+        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .await;
+    assert_eq!(s, 409, "{again}");
+    let op = admin
+        .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["state"], "fulfilled", "{op}");
+    assert_eq!(cell_detail(&admin, &cell).await["status"], "decommissioned");
+    assert!(!cell_dir.exists(), "the cell's directory is gone");
+    assert_eq!(processes_mentioning(&needle), Vec::<u32>::new(), "no process is left");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let agent_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
+    let env = [("TESSERA_AGENT_ADDR", agent_addr.as_str())];
+    let mut cp = ControlPlane::start(dir.path(), &env).await;
+    let admin = Admin::new(&cp);
+    let (s, _) = admin
+        .post("/admin/regions", json!({"id": "local-west", "cloud": "local", "location": "here"}))
+        .await;
+    assert_eq!(s, 201);
+    let cell = admin.provision("local-west", 1).await;
+    let ingress = cell_detail(&admin, &cell).await["ingress_address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (store, pki) = store_and_pki(&cp).await;
+    let root = pki.root_pem().await.unwrap();
+    let (ca, worker) = tenant();
+    let host = "orders.acme.tessera.localhost";
+    serve_namespace(&store, &pki, &cell, "orders", host, &ca.cert_pem).await;
+    let before = eventually("runtime orders serving", Duration::from_secs(90), || {
+        runtime_serving(&admin, &cell, "orders")
+    })
+    .await;
+    eventually("a Temporal call through the ingress", Duration::from_secs(30), || async {
+        temporal_call(&ingress, host, &root, &worker, "orders.acme").await.ok()
+    })
+    .await;
+
+    // SIGKILL the agent: the provider restarts it, it adopts the runtime (same pid) and serves.
+    let agent_pid = cell_detail(&admin, &cell).await["observed"]["agent_pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &agent_pid.to_string()])
+        .status()
+        .unwrap();
+    let after = eventually("a new agent reporting", Duration::from_secs(60), || async {
+        let c = cell_detail(&admin, &cell).await;
+        let pid = c["observed"]["agent_pid"].as_u64()?;
+        (pid != agent_pid && c["observed"]["runtimes"]["orders"]["health"] == "serving")
+            .then_some(c)
+    })
+    .await;
+    assert_eq!(
+        after["observed"]["runtimes"]["orders"]["pid"], before["pid"],
+        "the runtime was adopted, not restarted"
+    );
+    temporal_call(&ingress, host, &root, &worker, "orders.acme")
+        .await
+        .expect("served after the agent restart");
+
+    // The control plane goes away for a minute: the cell keeps serving.
+    cp.kill9();
+    let outage = std::time::Instant::now();
+    while outage.elapsed() < Duration::from_secs(60) {
+        temporal_call(&ingress, host, &root, &worker, "orders.acme")
+            .await
+            .expect("served while the control plane is down");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    // Meanwhile the desired state changed (a second namespace): the agent catches up.
+    serve_namespace(&store, &pki, &cell, "billing", "billing.acme.tessera.localhost", &ca.cert_pem)
+        .await;
+    let _cp = ControlPlane::start(dir.path(), &env).await;
+    let admin = Admin::new(&_cp);
+    eventually("the agent to catch up", Duration::from_secs(120), || {
+        runtime_serving(&admin, &cell, "billing")
+    })
+    .await;
+    temporal_call(&ingress, "billing.acme.tessera.localhost", &root, &worker, "billing.acme")
+        .await
+        .expect("the new namespace is served");
+    temporal_call(&ingress, host, &root, &worker, "orders.acme")
+        .await
+        .expect("the old one still is");
+    let c = cell_detail(&admin, &cell).await;
+    assert_eq!(c["observed"]["runtimes"]["orders"]["pid"], before["pid"]);
+    assert_eq!(
+        processes_mentioning(&dir.path().join("cells").join(&cell).join("ns").to_string_lossy())
+            .len(),
+        2,
+        "exactly two runtimes"
+    );
+    let _ = bin("cell-agent");
+}
