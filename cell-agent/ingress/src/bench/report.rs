@@ -1,0 +1,232 @@
+//! The benchmark's numbers, the goals they are held to, and the markdown they are reported in.
+
+use std::time::Duration;
+
+use super::BenchConfig;
+
+/// Through the ingress, throughput must stay at or above this share of direct throughput.
+pub const THROUGHPUT_GOAL: f64 = 0.90;
+/// Through the ingress, the median request may take at most this much longer than direct.
+pub const ADDED_LATENCY_GOAL: Duration = Duration::from_micros(200);
+
+/// Small HTTP/2 requests on one path.
+#[derive(Clone, Debug)]
+pub struct H2Numbers {
+    pub requests_per_sec: f64,
+    /// Of sequential single requests on one connection.
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub config: BenchConfig,
+    pub h2_direct: H2Numbers,
+    pub h2_ingress: H2Numbers,
+    pub tcp_direct_mb_s: f64,
+    pub tcp_ingress_mb_s: f64,
+    /// CPU time of the ingress's threads per request in the HTTP/2 throughput run.
+    pub ingress_cpu_per_request: Duration,
+    /// CPU time of the ingress's threads per 10^9 bytes in the streaming run.
+    pub ingress_cpu_per_gb: Duration,
+}
+
+/// Where the numbers were taken.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu: String,
+    pub date: String,
+}
+
+impl Machine {
+    pub fn detect() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".into());
+        Self {
+            nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        }
+    }
+}
+
+impl BenchReport {
+    pub fn h2_throughput_ratio(&self) -> f64 {
+        self.h2_ingress.requests_per_sec / self.h2_direct.requests_per_sec
+    }
+
+    pub fn tcp_throughput_ratio(&self) -> f64 {
+        self.tcp_ingress_mb_s / self.tcp_direct_mb_s
+    }
+
+    /// Median latency through the ingress minus direct (zero if the ingress was faster).
+    pub fn added_median_latency(&self) -> Duration {
+        self.h2_ingress.p50.saturating_sub(self.h2_direct.p50)
+    }
+
+    /// The results table alone.
+    pub fn table(&self) -> String {
+        let c = &self.config;
+        let (d, i) = (&self.h2_direct, &self.h2_ingress);
+        let mut t = String::from("| measurement | direct | via ingress | ingress vs direct |\n");
+        t += "|---|---:|---:|---:|\n";
+        t += &format!(
+            "| HTTP/2 64 B POST → 64 B, {} streams on {} connections | {:.0} req/s | {:.0} req/s | {:.1}% |\n",
+            c.streams,
+            c.connections,
+            d.requests_per_sec,
+            i.requests_per_sec,
+            100.0 * self.h2_throughput_ratio()
+        );
+        t += &format!(
+            "| HTTP/2 sequential request latency p50 | {} | {} | +{} |\n",
+            ms(d.p50),
+            ms(i.p50),
+            ms(self.added_median_latency())
+        );
+        t += &format!(
+            "| HTTP/2 sequential request latency p99 | {} | {} | +{} |\n",
+            ms(d.p99),
+            ms(i.p99),
+            ms(i.p99.saturating_sub(d.p99))
+        );
+        t += &format!(
+            "| TCP stream, {} MiB in {} KiB writes | {:.0} MB/s | {:.0} MB/s | {:.1}% |\n",
+            c.stream_bytes >> 20,
+            c.chunk_bytes >> 10,
+            self.tcp_direct_mb_s,
+            self.tcp_ingress_mb_s,
+            100.0 * self.tcp_throughput_ratio()
+        );
+        t += &format!(
+            "| ingress CPU per HTTP/2 request / per GB streamed | – | {:.1} µs / {:.2} s | – |\n",
+            self.ingress_cpu_per_request.as_secs_f64() * 1e6,
+            self.ingress_cpu_per_gb.as_secs_f64()
+        );
+        t
+    }
+
+    /// The goals, each with its outcome.
+    pub fn goals(&self) -> String {
+        let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
+        let h2 = self.h2_throughput_ratio();
+        let tcp = self.tcp_throughput_ratio();
+        let added = self.added_median_latency();
+        let mut t = String::from("| goal | measured | result |\n|---|---:|---|\n");
+        t += &format!(
+            "| HTTP/2 throughput ≥ {:.0}% of direct | {:.1}% | {} |\n",
+            100.0 * THROUGHPUT_GOAL,
+            100.0 * h2,
+            verdict(h2 >= THROUGHPUT_GOAL)
+        );
+        t += &format!(
+            "| TCP stream throughput ≥ {:.0}% of direct | {:.1}% | {} |\n",
+            100.0 * THROUGHPUT_GOAL,
+            100.0 * tcp,
+            verdict(tcp >= THROUGHPUT_GOAL)
+        );
+        t += &format!(
+            "| added median latency ≤ {} | {} | {} |\n",
+            ms(ADDED_LATENCY_GOAL),
+            ms(added),
+            verdict(added <= ADDED_LATENCY_GOAL)
+        );
+        t
+    }
+
+    /// The "## Ingress" section of BENCHMARKS.md.
+    pub fn markdown(&self, machine: &Machine) -> String {
+        format!(
+            "## Ingress\n\n\
+             `cargo run --release -p tessera-ingress --bin ingress-bench`, {date}, {nproc} CPUs \
+             ({cpu}). Client, ingress and upstreams run in one process on loopback and share those \
+             CPUs; throughput measurements ran {secs:.1} s each.\n\n\
+             Direct means cleartext to the upstream (h2c, plain TCP); via ingress means mTLS from \
+             the client to the ingress (TLS 1.3, ALPN h2, client certificate), then cleartext from \
+             the ingress to the upstream through a `Local` route. The ingress numbers therefore \
+             include the client's TLS work as well as the ingress's.\n\n\
+             {table}\n\
+             Goals:\n\n\
+             {goals}",
+            date = machine.date,
+            nproc = machine.nproc,
+            cpu = machine.cpu,
+            secs = self.config.duration.as_secs_f64(),
+            table = self.table(),
+            goals = self.goals(),
+        )
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// `doc` with its `## <title>` section replaced by `section` (whose first line is that heading),
+/// or with `section` appended if there is none. The section runs to the next `## ` heading.
+pub fn replace_section(doc: &str, section: &str) -> String {
+    let heading = section.lines().next().unwrap_or_default().trim_end();
+    let section = format!("{}\n", section.trim_end());
+    let lines: Vec<&str> = doc.split_inclusive('\n').collect();
+    let Some(start) = lines.iter().position(|l| l.trim_end() == heading) else {
+        let mut out = doc.trim_end().to_string();
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(&section);
+        return out;
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out: String = lines[..start].concat();
+    out.push_str(&section);
+    if end < lines.len() {
+        out.push('\n');
+        out.push_str(&lines[end..].concat());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_section;
+
+    #[test]
+    fn a_section_is_replaced_in_place() {
+        let doc =
+            "# Benchmarks\n\n## Store\nold store\n\n## Ingress\nold\nlines\n\n## Agent\nagent\n";
+        let out = replace_section(doc, "## Ingress\nnew\n");
+        assert_eq!(
+            out,
+            "# Benchmarks\n\n## Store\nold store\n\n## Ingress\nnew\n\n## Agent\nagent\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_section_is_appended() {
+        assert_eq!(
+            replace_section("# Benchmarks\n", "## Ingress\nnew"),
+            "# Benchmarks\n\n## Ingress\nnew\n"
+        );
+        assert_eq!(replace_section("", "## Ingress\nnew"), "## Ingress\nnew\n");
+    }
+
+    #[test]
+    fn the_last_section_is_replaced_to_the_end() {
+        let doc = "# B\n\n## Ingress\nold\n";
+        assert_eq!(
+            replace_section(doc, "## Ingress\nnew\n"),
+            "# B\n\n## Ingress\nnew\n"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! The route table the agent hands to the ingress, and its compiled form: parsed certificates and
+//! one cached rustls configuration per route, rebuilt on every update and never per connection.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::ServerConfig;
+use rustls_pki_types::ServerName;
+
+use crate::IngressError;
+use crate::tls::{self, SniCerts};
+
+/// Everything the ingress serves. Replaced whole by `Ingress::update`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteTable {
+    /// Keyed by SNI host, lowercase (`<namespace>.<account>.<base-domain>`).
+    pub routes: BTreeMap<String, Route>,
+    /// Server certificates. A connection gets the one whose DNS SANs match its SNI host, exactly
+    /// or through a one-label wildcard (`*.acct.tessera.localhost`); if several match, the last
+    /// listed wins, so a rotation appends the new certificate and later drops the old one.
+    pub server_certs: Vec<ServerCert>,
+}
+
+/// A server certificate chain (leaf first) and its private key, PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerCert {
+    pub chain_pem: String,
+    pub key_pem: String,
+}
+
+/// Where one namespace's connections go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// PEM bundle of the CAs whose client certificates the namespace accepts. Every route needs
+    /// one, whatever its target: a held connection is refused with a full handshake, and the
+    /// bundles of all routes tell a neighbour tenant's certificate from an unknown one.
+    pub accepted_ca_pem: String,
+    pub target: Target,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Terminate mTLS, then plain TCP to the namespace runtime in this cell (Temporal gRPC, h2c).
+    Local { addr: SocketAddr },
+    /// Pass the TLS stream through untouched to the ingress of the cell that is active for the
+    /// namespace; that ingress checks the client certificate.
+    Forward { addr: SocketAddr },
+    /// Terminate mTLS, then connect to an external Temporal cluster (`host:port`), over TLS when
+    /// `tls` is set.
+    External {
+        addr: String,
+        tls: Option<UpstreamTls>,
+    },
+    /// A cutover is under way: new connections wait, up to `max_wait`, for the route to change,
+    /// and are then served by the new target; past `max_wait` they are refused cleanly.
+    Hold { max_wait: Duration },
+}
+
+impl Target {
+    /// The `target` label of `tessera_ingress_connections_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Local { .. } => "local",
+            Target::Forward { .. } => "forward",
+            Target::External { .. } => "external",
+            Target::Hold { .. } => "hold",
+        }
+    }
+}
+
+/// How the ingress authenticates itself to an external cluster.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// The name the upstream's certificate must carry.
+    pub server_name: String,
+    pub root_ca_pem: String,
+    /// A client certificate chain and key for upstreams that require mTLS; both or neither.
+    pub client_cert_pem: Option<String>,
+    pub client_key_pem: Option<String>,
+}
+
+// Private keys stay out of logs.
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls")
+            .field("server_name", &self.server_name)
+            .field("client_cert", &self.client_cert_pem.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A route ready to serve: its target and the TLS configurations it needs.
+#[derive(Debug)]
+pub(crate) struct CompiledRoute {
+    pub target: Target,
+    /// Terminates client mTLS for this host (also used to refuse held connections cleanly).
+    pub server_tls: Arc<ServerConfig>,
+    /// For `External` targets with TLS.
+    pub upstream_tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+}
+
+/// The route table as the connection tasks use it.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub spec: Arc<RouteTable>,
+    pub routes: HashMap<String, Arc<CompiledRoute>>,
+}
+
+impl Compiled {
+    /// Parses and checks every certificate and address, building nothing lazily: a table that
+    /// compiles serves every host it names. `own_addr` catches a route forwarding to itself.
+    pub fn new(table: RouteTable, own_addr: SocketAddr) -> Result<Self, IngressError> {
+        let provider = tls::provider();
+        let certs = Arc::new(SniCerts::new(&table.server_certs, &provider)?);
+
+        // One verifier per distinct CA bundle; each route also knows the others, to tell a
+        // neighbour tenant's certificate ("cross_tenant") from an unknown one.
+        let mut verifiers = Vec::new();
+        let mut bundle_index: HashMap<&str, usize> = HashMap::new();
+        let mut bundle_of = HashMap::with_capacity(table.routes.len());
+        for (host, route) in &table.routes {
+            validate_host(host)?;
+            let pem = route.accepted_ca_pem.as_str();
+            let index = match bundle_index.get(pem) {
+                Some(index) => *index,
+                None => {
+                    let verifier = tls::client_verifier(pem, &provider)
+                        .map_err(|e| IngressError::route(host, e))?;
+                    verifiers.push(verifier);
+                    bundle_index.insert(pem, verifiers.len() - 1);
+                    verifiers.len() - 1
+                }
+            };
+            bundle_of.insert(host.as_str(), index);
+        }
+        let verifiers = Arc::new(verifiers);
+
+        let mut routes = HashMap::with_capacity(table.routes.len());
+        for (host, route) in &table.routes {
+            if let Target::Forward { addr } = &route.target
+                && *addr == own_addr
+            {
+                return Err(IngressError::route(host, "forwards to this ingress itself"));
+            }
+            let verifier = tls::TenantVerifier::new(verifiers.clone(), bundle_of[host.as_str()]);
+            let server_tls = tls::server_config(Arc::new(verifier), certs.clone(), &provider)
+                .map_err(|e| IngressError::route(host, e))?;
+            let upstream_tls = match &route.target {
+                Target::External {
+                    addr,
+                    tls: Some(up),
+                } => {
+                    if addr.is_empty() {
+                        return Err(IngressError::route(host, "empty upstream address"));
+                    }
+                    Some(
+                        tls::upstream_config(up, &provider)
+                            .map_err(|e| IngressError::route(host, e))?,
+                    )
+                }
+                Target::External { addr, tls: None } if addr.is_empty() => {
+                    return Err(IngressError::route(host, "empty upstream address"));
+                }
+                _ => None,
+            };
+            routes.insert(
+                host.clone(),
+                Arc::new(CompiledRoute {
+                    target: route.target.clone(),
+                    server_tls,
+                    upstream_tls,
+                }),
+            );
+        }
+        Ok(Self {
+            spec: Arc::new(table),
+            routes,
+        })
+    }
+}
+
+fn validate_host(host: &str) -> Result<(), IngressError> {
+    if host.is_empty() {
+        return Err(IngressError::route(host, "empty host"));
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(IngressError::route(host, "hosts are matched lowercase"));
+    }
+    if ServerName::try_from(host).is_err() {
+        return Err(IngressError::route(host, "not a DNS name"));
+    }
+    Ok(())
+}
