@@ -342,3 +342,64 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     );
     let _ = bin("cell-agent");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let cp = ControlPlane::start(
+        dir.path(),
+        &[
+            ("TESSERA_TEST_CERT_VALIDITY_SECS", "30"),
+            ("TESSERA_CERT_RENEWAL_INTERVAL_SECS", "2"),
+        ],
+    )
+    .await;
+    let admin = Admin::new(&cp);
+    let (s, _) = admin
+        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .await;
+    assert_eq!(s, 201);
+    let cell = admin.provision("local-east", 1).await;
+    let (store, _) = store_and_pki(&cp).await;
+    let first = store.cell(&cell).await.unwrap();
+    let first_identity = first.identity_fingerprint.clone().unwrap();
+    let first_ingress = store
+        .pki_object(&format!("cell/{cell}/ingress"))
+        .await
+        .unwrap()
+        .unwrap();
+    let first_ca = store
+        .pki_object(&format!("cell/{cell}/ca"))
+        .await
+        .unwrap()
+        .unwrap();
+
+    eventually("every certificate of the cell renewed", Duration::from_secs(60), || async {
+        let c = store.cell(&cell).await.ok()?;
+        let ingress = store.pki_object(&format!("cell/{cell}/ingress")).await.ok()??;
+        let ca = store.pki_object(&format!("cell/{cell}/ca")).await.ok()??;
+        (c.identity_fingerprint.as_deref() != Some(first_identity.as_str())
+            && ingress.chain_pem != first_ingress.chain_pem
+            && ca.chain_pem != first_ca.chain_pem)
+            .then_some(())
+    })
+    .await;
+    // Past the first certificates' expiry the agent still reports with a valid identity.
+    let expired_at = first.identity_not_after.unwrap();
+    eventually("the first identity to expire", Duration::from_secs(60), || async {
+        (chrono::Utc::now() > expired_at + chrono::Duration::seconds(3)).then_some(())
+    })
+    .await;
+    eventually("a report made after the first identity expired", Duration::from_secs(30), || async {
+        let c = cell_detail(&admin, &cell).await;
+        let at: chrono::DateTime<chrono::Utc> = c["last_report_at"].as_str()?.parse().ok()?;
+        (at > expired_at && c["status"] == "healthy").then_some(())
+    })
+    .await;
+    // The ingress serves the renewed certificate.
+    let c = cell_detail(&admin, &cell).await;
+    let now_after: chrono::DateTime<chrono::Utc> =
+        c["observed"]["identity_not_after"].as_str().unwrap().parse().unwrap();
+    assert!(now_after > expired_at, "{c}");
+}

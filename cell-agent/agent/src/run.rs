@@ -199,9 +199,11 @@ async fn renew_identity_if_due(shared: &Shared, asked: bool) {
         .not_before_after()
         .map(|(nb, na)| tessera_pki::renewal_due(nb, na, Utc::now()))
         .unwrap_or(false);
+    // Asked, but our certificate is younger than a third of its lifetime: that request was for
+    // the certificate we already replaced.
     let current_fresh = identity
         .not_before_after()
-        .map(|(nb, _)| Utc::now() - nb < chrono::Duration::minutes(10))
+        .map(|(nb, na)| Utc::now() - nb < (na - nb) / 3)
         .unwrap_or(false);
     if !(due || (asked && !current_fresh)) {
         return;

@@ -171,6 +171,10 @@ pub struct DesiredDoc {
     pub server_cert_ids: Vec<String>,
     #[serde(default)]
     pub renew_identity: bool,
+    /// Bumped when a referenced certificate is reissued, so the document (and its generation)
+    /// changes and agents fetch the new certificate.
+    #[serde(default)]
+    pub cert_serial: u64,
 }
 
 /// Path of the agent endpoint's routes.

@@ -201,6 +201,10 @@ async fn renew(
 ) -> ApiResult<Json<JoinResponse>> {
     let c = authenticated_cell(&st, &peer).await?;
     let resp = identity_response(&st, &c, &req.csr_pem).await?;
+    tessera_workflows::cell_activities::update_desired(&st.store, &c.id, |d| {
+        d.renew_identity = false;
+    })
+    .await?;
     tracing::info!(cell = %c.id, "cell identity renewed");
     Ok(Json(resp))
 }

@@ -26,7 +26,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .context("opening the store")?;
     let master_key = load_master_key(config.master_key.as_deref(), &config.data_dir)?;
     let admin = admin_token(&config.data_dir)?;
-    let pki = tessera_workflows::PlatformPki::new(store.clone(), master_key.clone());
+    let pki = tessera_workflows::PlatformPki::new(store.clone(), master_key.clone())
+        .with_lifetimes(config.lifetimes());
     Ok(AppState {
         limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
         admin_token_digest: admin.digest(),
@@ -93,7 +94,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         master_key: state.master_key.clone(),
         agent_url: agent_url.clone(),
         base_domain: config.base_domain.clone(),
+        lifetimes: config.lifetimes(),
     })?;
+    if let Some(engine) = &state.engine {
+        engine
+            .start_renewal(config.cert_renewal_interval_secs)
+            .await
+            .context("starting the certificate-renewal workflow")?;
+    }
 
     let state: SharedState = Arc::new(state);
     let agent_task =

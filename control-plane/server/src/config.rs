@@ -29,6 +29,15 @@ pub struct Config {
     #[arg(long, env = "TESSERA_CELL_AGENT_BIN")]
     pub cell_agent_bin: Option<PathBuf>,
 
+    /// Seconds between certificate-renewal passes.
+    #[arg(long, env = "TESSERA_CERT_RENEWAL_INTERVAL_SECS", default_value_t = 3600)]
+    pub cert_renewal_interval_secs: u64,
+
+    /// Test hook: issue cell intermediates, agent identities and ingress certificates valid
+    /// for this many seconds (to watch renewal happen).
+    #[arg(long, env = "TESSERA_TEST_CERT_VALIDITY_SECS", hide = true)]
+    pub test_cert_validity_secs: Option<i64>,
+
     /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
     #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
     pub base_domain: String,
@@ -131,6 +140,13 @@ impl Config {
     /// `https://host:port` agents dial (the agent endpoint as bound).
     pub fn agent_url(&self, bound: SocketAddr) -> String {
         format!("https://{bound}")
+    }
+
+    pub fn lifetimes(&self) -> tessera_workflows::Lifetimes {
+        match self.test_cert_validity_secs {
+            Some(s) => tessera_workflows::Lifetimes::uniform(chrono::Duration::seconds(s.max(10))),
+            None => Default::default(),
+        }
     }
 
     pub fn database_url(&self) -> String {

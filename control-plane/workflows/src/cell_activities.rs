@@ -125,8 +125,82 @@ fn runs_no_runtime(c: &cell::Model) -> bool {
         .is_none_or(|r| r.is_empty())
 }
 
+/// What one renewal pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalReport {
+    pub cell_cas: Vec<String>,
+    pub ingress_certs: Vec<String>,
+    /// Cells whose agents were asked to renew their identity.
+    pub identities: Vec<String>,
+}
+
 #[activities]
 impl CellActivities {
+    /// Renews what is due on every live cell: its intermediate, its ingress certificate (pushed
+    /// through desired state), and asks agents whose identity is due to renew it.
+    #[activity]
+    pub async fn renew_certificates(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+    ) -> Result<RenewalReport, ActivityError> {
+        let mut report = RenewalReport::default();
+        let now = Utc::now();
+        let identity_life = self.pki.lifetimes().agent_identity;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_cells(after.clone(), Some(200))
+                .await
+                .map_err(store_err)?;
+            for c in &page.items {
+                if matches!(
+                    CellStatus::parse(&c.status),
+                    Some(CellStatus::Decommissioning | CellStatus::Decommissioned)
+                ) {
+                    continue;
+                }
+                if self.pki.renew_cell_ca_if_due(&c.id).await.map_err(cert_err)? {
+                    report.cell_cas.push(c.id.clone());
+                }
+                let hosts = self.pki.ingress_hosts(&c.id).await.map_err(cert_err)?;
+                if !hosts.is_empty()
+                    && self
+                        .pki
+                        .ensure_ingress_cert(&c.id, &hosts)
+                        .await
+                        .map_err(cert_err)?
+                {
+                    report.ingress_certs.push(c.id.clone());
+                }
+                let identity_due = c.identity_not_after.is_some_and(|na| {
+                    tessera_pki::renewal_due(na - identity_life, na, now)
+                });
+                let renewed_ingress = report.ingress_certs.contains(&c.id);
+                if identity_due || renewed_ingress {
+                    update_desired(&self.store, &c.id, |d| {
+                        d.renew_identity |= identity_due;
+                        // A new ingress certificate needs a new generation to reach the agent.
+                        d.cert_serial += u64::from(renewed_ingress);
+                    })
+                    .await
+                    .map_err(store_err)?;
+                    if identity_due {
+                        report.identities.push(c.id.clone());
+                    }
+                }
+            }
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        if report != RenewalReport::default() {
+            tracing::info!(?report, "certificates renewed");
+        }
+        Ok(report)
+    }
+
     /// Certificates, desired state, join token, then the provider brings the cell up.
     #[activity]
     pub async fn provision_cell(

@@ -43,15 +43,58 @@ pub fn cell_host(cell_id: &str, base_domain: &str) -> String {
     format!("{cell_id}.cells.{base_domain}")
 }
 
+/// How long what the control plane issues is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lifetimes {
+    pub cell_ca: Duration,
+    pub agent_identity: Duration,
+    pub ingress: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            cell_ca: CELL_CA_VALIDITY,
+            agent_identity: AGENT_IDENTITY_VALIDITY,
+            ingress: INGRESS_CERT_VALIDITY,
+        }
+    }
+}
+
+impl Lifetimes {
+    /// Every lifetime the same (tests use seconds to watch renewal happen).
+    pub fn uniform(d: Duration) -> Self {
+        Self {
+            cell_ca: d,
+            agent_identity: d,
+            ingress: d,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PlatformPki {
     store: Store,
     key: MasterKey,
+    lifetimes: Lifetimes,
 }
 
 impl PlatformPki {
     pub fn new(store: Store, key: MasterKey) -> Self {
-        Self { store, key }
+        Self {
+            store,
+            key,
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.lifetimes
     }
 
     fn to_object(&self, id: &str, kind: &str, cell_id: Option<&str>, chain_pem: &str, key_pem: &str) -> Result<pki_object::Model, CertError> {
@@ -99,7 +142,7 @@ impl PlatformPki {
         let ca = self
             .root()
             .await?
-            .issue_intermediate(&format!("Tessera cell {cell_id}"), CELL_CA_VALIDITY)?;
+            .issue_intermediate(&format!("Tessera cell {cell_id}"), self.lifetimes.cell_ca)?;
         let obj = self.to_object(&id, "cell_ca", Some(cell_id), &ca.chain_pem, &ca.key_pem)?;
         let stored = self.store.insert_pki_object_if_absent(obj).await?;
         self.open(&stored)
@@ -122,11 +165,40 @@ impl PlatformPki {
             &format!("Tessera ingress {cell_id}"),
             &wanted,
             Usage::Server,
-            INGRESS_CERT_VALIDITY,
+            self.lifetimes.ingress,
         )?;
         let obj = self.to_object(&id, "ingress", Some(cell_id), &issued.chain_pem, &issued.key_pem)?;
         self.store.replace_pki_object(obj).await?;
         Ok(true)
+    }
+
+    /// Replaces the cell's intermediate when it is due; leaves it otherwise. Certificates it
+    /// signed stay valid (their chains carry the old intermediate) until they are renewed.
+    pub async fn renew_cell_ca_if_due(&self, cell_id: &str) -> Result<bool, CertError> {
+        let id = cell_ca_id(cell_id);
+        let Some(o) = self.store.pki_object(&id).await? else {
+            return Ok(false);
+        };
+        if !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now()) {
+            return Ok(false);
+        }
+        let ca = self
+            .root()
+            .await?
+            .issue_intermediate(&format!("Tessera cell {cell_id}"), self.lifetimes.cell_ca)?;
+        let obj = self.to_object(&id, "cell_ca", Some(cell_id), &ca.chain_pem, &ca.key_pem)?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
+    /// The DNS names the cell's ingress certificate covers now.
+    pub async fn ingress_hosts(&self, cell_id: &str) -> Result<Vec<String>, CertError> {
+        Ok(self
+            .store
+            .pki_object(&ingress_cert_id(cell_id))
+            .await?
+            .map(|o| sans_of(&o.chain_pem))
+            .unwrap_or_default())
     }
 
     /// Chain and clear key of a stored certificate (for the agent's desired state).
@@ -142,7 +214,7 @@ impl PlatformPki {
         Ok(self
             .cell_ca(cell_id)
             .await?
-            .sign_agent_csr(csr_pem, cell_id, AGENT_IDENTITY_VALIDITY)?)
+            .sign_agent_csr(csr_pem, cell_id, self.lifetimes.agent_identity)?)
     }
 
     /// A server certificate for the agent endpoint, issued by the root; its chain includes the

@@ -182,4 +182,24 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| EngineError::Rpc(e.to_string()))
     }
+
+    /// Starts the certificate-renewal workflow unless it runs already.
+    pub async fn start_renewal(&self, interval_secs: u64) -> Result<(), EngineError> {
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), crate::renewal::WORKFLOW_ID)
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+        match self
+            .client
+            .start_workflow(
+                crate::renewal::CertRenewalWorkflow::run,
+                crate::renewal::RenewalInput { interval_secs },
+                opts,
+            )
+            .await
+        {
+            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+            Err(e) => Err(EngineError::Rpc(e.to_string())),
+        }
+    }
 }

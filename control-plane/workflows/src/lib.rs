@@ -9,12 +9,13 @@ pub mod cell_activities;
 pub mod cells;
 pub mod certs;
 pub mod client;
+pub mod renewal;
 pub mod signup;
 pub mod worker;
 
 pub use cell_activities::{CellActivities, Providers};
 pub use cells::{CellInput, CellPhase, CellWorkflow};
-pub use certs::PlatformPki;
+pub use certs::{Lifetimes, PlatformPki};
 pub use client::{Engine, EngineError};
 pub use signup::{SignupInput, SignupOutput, SignupWorkflow};
 pub use worker::{WorkerConfig, WorkerHandle, spawn_worker};

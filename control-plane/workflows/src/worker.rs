@@ -34,6 +34,7 @@ pub struct WorkerConfig {
     pub master_key: MasterKey,
     pub agent_url: String,
     pub base_domain: String,
+    pub lifetimes: crate::certs::Lifetimes,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -147,13 +148,15 @@ async fn run_once(
     let opts = WorkerOptions::new(cfg.task_queue.as_str())
         .register_workflow::<SignupWorkflow>()?
         .register_workflow::<CellWorkflow>()?
+        .register_workflow::<crate::renewal::CertRenewalWorkflow>()?
         .register_activities(ControlActivities {
             store: store.clone(),
             step_delay: cfg.signup_step_delay,
         })
         .register_activities(CellActivities {
             store: store.clone(),
-            pki: PlatformPki::new(store.clone(), cfg.master_key.clone()),
+            pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
+                .with_lifetimes(cfg.lifetimes),
             providers: cfg.providers.clone(),
             agent_url: cfg.agent_url.clone(),
             base_domain: cfg.base_domain.clone(),
