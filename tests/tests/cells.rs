@@ -403,3 +403,84 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
         c["observed"]["identity_not_after"].as_str().unwrap().parse().unwrap();
     assert!(now_after > expired_at, "{c}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_hosted_cell_joins_once_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let cp = ControlPlane::start(dir.path(), &[]).await;
+    let admin = Admin::new(&cp);
+    let (s, _) = admin
+        .post("/admin/regions", json!({"id": "acme-dc", "cloud": "self_hosted", "location": "Acme's rack"}))
+        .await;
+    assert_eq!(s, 201);
+    let (s, v) = admin.post("/admin/cells", json!({"region": "acme-dc", "ring": 2})).await;
+    assert_eq!(s, 400, "self-hosted cells join with a token: {v}");
+    let (s, t) = admin
+        .post("/admin/cells/join-tokens", json!({"region": "acme-dc", "ring": 2}))
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let token = t["token"].as_str().unwrap();
+    let cell = t["cell_id"].as_str().unwrap();
+    let control_plane = t["control_plane"].as_str().unwrap();
+
+    // The customer's host: a directory of its own under the test dir (so the guard cleans up).
+    let host = dir.path().join("cells").join("customer-host");
+    let join = |dir: &std::path::Path, token: &str| {
+        std::process::Command::new(bin("cell-agent"))
+            .arg("--dir")
+            .arg(dir)
+            .args(["join", "--control-plane", control_plane, "--token", token])
+            .output()
+            .unwrap()
+    };
+    // A token whose pinned root is not the platform's is refused before anything is sent.
+    let forged = format!("{}{}", &token[..token.len() - 64], "0".repeat(64));
+    let out = join(&dir.path().join("elsewhere"), &forged);
+    assert!(!out.status.success());
+    let out = join(&host, token);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(host.join("identity/key.pem")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the agent's key is private");
+    // The token is spent.
+    let out = join(&dir.path().join("cells").join("second-host"), token);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown, used or expired"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut agent = std::process::Command::new(bin("cell-agent"))
+        .arg("--dir")
+        .arg(&host)
+        .args(["run", "--ingress-addr", &format!("127.0.0.1:{}", tessera_system_tests::free_port())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = eventually("the self-hosted cell healthy", Duration::from_secs(60), || async {
+        let c = cell_detail(&admin, cell).await;
+        (c["status"] == "healthy").then_some(c)
+    })
+    .await;
+    assert_eq!(c["provider"], "self_hosted");
+    assert_eq!(c["ring"], 2);
+
+    // Decommissioned: the control plane no longer accepts its identity.
+    let (s, v) = admin
+        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let op = admin
+        .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(op["state"], "fulfilled", "{op}");
+    let last = cell_detail(&admin, cell).await["last_report_at"].clone();
+    tokio::time::sleep(Duration::from_secs(5)).await; // two report periods; the report must not land
+    assert_eq!(cell_detail(&admin, cell).await["last_report_at"], last);
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
