@@ -60,16 +60,25 @@ impl Admin {
     async fn wait_op(&self, id: &str, within: Duration) -> Value {
         eventually(&format!("operation {id} to end"), within, || async {
             let op = self.get(&format!("/operations/{id}")).await;
-            matches!(op["state"].as_str(), Some("fulfilled" | "failed" | "cancelled")).then_some(op)
+            matches!(
+                op["state"].as_str(),
+                Some("fulfilled" | "failed" | "cancelled")
+            )
+            .then_some(op)
         })
         .await
     }
 
     async fn provision(&self, region: &str, ring: u32) -> String {
-        let (s, v) = self.post("/admin/cells", json!({"region": region, "ring": ring})).await;
+        let (s, v) = self
+            .post("/admin/cells", json!({"region": region, "ring": ring}))
+            .await;
         assert_eq!(s, 202, "{v}");
         let op = self
-            .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+            .wait_op(
+                v["operation"]["id"].as_str().unwrap(),
+                Duration::from_secs(120),
+            )
             .await;
         assert_eq!(op["state"], "fulfilled", "{op}");
         v["cell"]["id"].as_str().unwrap().to_string()
@@ -80,16 +89,16 @@ async fn store_and_pki(cp: &ControlPlane) -> (Store, PlatformPki) {
     let store = Store::connect(&Store::sqlite_url(&cp.data_dir.join("tessera.db")))
         .await
         .unwrap();
-    let key = MasterKey::from_base64(
-        &std::fs::read_to_string(cp.data_dir.join("master.key")).unwrap(),
-    )
-    .unwrap();
+    let key =
+        MasterKey::from_base64(&std::fs::read_to_string(cp.data_dir.join("master.key")).unwrap())
+            .unwrap();
     (store.clone(), PlatformPki::new(store, key))
 }
 
 /// A tenant: a CA of its own and a client certificate from it.
 fn tenant() -> (CertificateAuthority, IssuedCert) {
-    let ca = CertificateAuthority::generate_root("tenant acme", chrono::Duration::days(30)).unwrap();
+    let ca =
+        CertificateAuthority::generate_root("tenant acme", chrono::Duration::days(30)).unwrap();
     let cert = ca
         .issue("worker", &[], Usage::Client, chrono::Duration::days(1))
         .unwrap();
@@ -192,22 +201,39 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     let admin = Admin::new(&cp);
 
     // Bad input changes nothing.
-    let (s, v) = admin.post("/admin/cells", json!({"region": "nowhere", "ring": 1})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_argument")), "{v}");
+    let (s, v) = admin
+        .post("/admin/cells", json!({"region": "nowhere", "ring": 1}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_argument")),
+        "{v}"
+    );
     let (s, _) = admin
-        .post("/admin/regions", json!({"id": "Not A Label", "cloud": "local", "location": "x"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "Not A Label", "cloud": "local", "location": "x"}),
+        )
         .await;
     assert_eq!(s, 400);
     let (s, r) = admin
-        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "local-east", "cloud": "local", "location": "here"}),
+        )
         .await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["status"], "unavailable");
     let (s, _) = admin
-        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "local-east", "cloud": "local", "location": "here"}),
+        )
         .await;
     assert_eq!(s, 409);
-    let (s, _) = admin.post("/admin/cells", json!({"region": "local-east", "ring": 99})).await;
+    let (s, _) = admin
+        .post("/admin/cells", json!({"region": "local-east", "ring": 99}))
+        .await;
     assert_eq!(s, 400);
     assert_eq!(admin.get("/admin/cells").await["items"], json!([]));
 
@@ -223,15 +249,34 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     assert_eq!(processes_mentioning(&needle).len(), 1, "one agent runs");
 
     // The agent's metrics endpoint serves agent and ingress metrics.
-    let metrics_url = format!("http://{}/metrics", c["observed"]["metrics_address"].as_str().unwrap());
-    let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    let metrics_url = format!(
+        "http://{}/metrics",
+        c["observed"]["metrics_address"].as_str().unwrap()
+    );
+    let text = reqwest::get(&metrics_url)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("tessera_agent_applied_generation"), "{text}");
-    assert!(text.contains("tessera_ingress_active_connections"), "{text}");
+    assert!(
+        text.contains("tessera_ingress_active_connections"),
+        "{text}"
+    );
 
     // A runtime, so decommissioning has something to stop.
     let (store, pki) = store_and_pki(&cp).await;
     let (ca, _) = tenant();
-    serve_namespace(&store, &pki, &cell, "ns1", "ns1.acme.tessera.localhost", &ca.cert_pem).await;
+    serve_namespace(
+        &store,
+        &pki,
+        &cell,
+        "ns1",
+        "ns1.acme.tessera.localhost",
+        &ca.cert_pem,
+    )
+    .await;
     eventually("runtime ns1 serving", Duration::from_secs(90), || {
         runtime_serving(&admin, &cell, "ns1")
     })
@@ -239,20 +284,35 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     assert_eq!(processes_mentioning(&needle).len(), 2, "agent and runtime");
 
     let (s, v) = admin
-        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/admin/cells/{cell}"),
+            None,
+        )
         .await;
     assert_eq!(s, 202, "{v}");
     let (s, again) = admin
-        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/admin/cells/{cell}"),
+            None,
+        )
         .await;
     assert_eq!(s, 409, "{again}");
     let op = admin
-        .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .wait_op(
+            v["operation"]["id"].as_str().unwrap(),
+            Duration::from_secs(120),
+        )
         .await;
     assert_eq!(op["state"], "fulfilled", "{op}");
     assert_eq!(cell_detail(&admin, &cell).await["status"], "decommissioned");
     assert!(!cell_dir.exists(), "the cell's directory is gone");
-    assert_eq!(processes_mentioning(&needle), Vec::<u32>::new(), "no process is left");
+    assert_eq!(
+        processes_mentioning(&needle),
+        Vec::<u32>::new(),
+        "no process is left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -264,7 +324,10 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     let mut cp = ControlPlane::start(dir.path(), &env).await;
     let admin = Admin::new(&cp);
     let (s, _) = admin
-        .post("/admin/regions", json!({"id": "local-west", "cloud": "local", "location": "here"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "local-west", "cloud": "local", "location": "here"}),
+        )
         .await;
     assert_eq!(s, 201);
     let cell = admin.provision("local-west", 1).await;
@@ -282,13 +345,21 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
         runtime_serving(&admin, &cell, "orders")
     })
     .await;
-    eventually("a Temporal call through the ingress", Duration::from_secs(30), || async {
-        temporal_call(&ingress, host, &root, &worker, "orders.acme").await.ok()
-    })
+    eventually(
+        "a Temporal call through the ingress",
+        Duration::from_secs(30),
+        || async {
+            temporal_call(&ingress, host, &root, &worker, "orders.acme")
+                .await
+                .ok()
+        },
+    )
     .await;
 
     // SIGKILL the agent: the provider restarts it, it adopts the runtime (same pid) and serves.
-    let agent_pid = cell_detail(&admin, &cell).await["observed"]["agent_pid"].as_u64().unwrap();
+    let agent_pid = cell_detail(&admin, &cell).await["observed"]["agent_pid"]
+        .as_u64()
+        .unwrap();
     std::process::Command::new("kill")
         .args(["-9", &agent_pid.to_string()])
         .status()
@@ -318,25 +389,44 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     // Meanwhile the desired state changed (a second namespace): the agent catches up.
-    serve_namespace(&store, &pki, &cell, "billing", "billing.acme.tessera.localhost", &ca.cert_pem)
-        .await;
+    serve_namespace(
+        &store,
+        &pki,
+        &cell,
+        "billing",
+        "billing.acme.tessera.localhost",
+        &ca.cert_pem,
+    )
+    .await;
     let _cp = ControlPlane::start(dir.path(), &env).await;
     let admin = Admin::new(&_cp);
     eventually("the agent to catch up", Duration::from_secs(120), || {
         runtime_serving(&admin, &cell, "billing")
     })
     .await;
-    temporal_call(&ingress, "billing.acme.tessera.localhost", &root, &worker, "billing.acme")
-        .await
-        .expect("the new namespace is served");
+    temporal_call(
+        &ingress,
+        "billing.acme.tessera.localhost",
+        &root,
+        &worker,
+        "billing.acme",
+    )
+    .await
+    .expect("the new namespace is served");
     temporal_call(&ingress, host, &root, &worker, "orders.acme")
         .await
         .expect("the old one still is");
     let c = cell_detail(&admin, &cell).await;
     assert_eq!(c["observed"]["runtimes"]["orders"]["pid"], before["pid"]);
     assert_eq!(
-        processes_mentioning(&dir.path().join("cells").join(&cell).join("ns").to_string_lossy())
-            .len(),
+        processes_mentioning(
+            &dir.path()
+                .join("cells")
+                .join(&cell)
+                .join("ns")
+                .to_string_lossy()
+        )
+        .len(),
         2,
         "exactly two runtimes"
     );
@@ -357,7 +447,10 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
     .await;
     let admin = Admin::new(&cp);
     let (s, _) = admin
-        .post("/admin/regions", json!({"id": "local-east", "cloud": "local", "location": "here"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "local-east", "cloud": "local", "location": "here"}),
+        )
         .await;
     assert_eq!(s, 201);
     let cell = admin.provision("local-east", 1).await;
@@ -375,32 +468,48 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
         .unwrap()
         .unwrap();
 
-    eventually("every certificate of the cell renewed", Duration::from_secs(60), || async {
-        let c = store.cell(&cell).await.ok()?;
-        let ingress = store.pki_object(&format!("cell/{cell}/ingress")).await.ok()??;
-        let ca = store.pki_object(&format!("cell/{cell}/ca")).await.ok()??;
-        (c.identity_fingerprint.as_deref() != Some(first_identity.as_str())
-            && ingress.chain_pem != first_ingress.chain_pem
-            && ca.chain_pem != first_ca.chain_pem)
-            .then_some(())
-    })
+    eventually(
+        "every certificate of the cell renewed",
+        Duration::from_secs(60),
+        || async {
+            let c = store.cell(&cell).await.ok()?;
+            let ingress = store
+                .pki_object(&format!("cell/{cell}/ingress"))
+                .await
+                .ok()??;
+            let ca = store.pki_object(&format!("cell/{cell}/ca")).await.ok()??;
+            (c.identity_fingerprint.as_deref() != Some(first_identity.as_str())
+                && ingress.chain_pem != first_ingress.chain_pem
+                && ca.chain_pem != first_ca.chain_pem)
+                .then_some(())
+        },
+    )
     .await;
     // Past the first certificates' expiry the agent still reports with a valid identity.
     let expired_at = first.identity_not_after.unwrap();
-    eventually("the first identity to expire", Duration::from_secs(60), || async {
-        (chrono::Utc::now() > expired_at + chrono::Duration::seconds(3)).then_some(())
-    })
+    eventually(
+        "the first identity to expire",
+        Duration::from_secs(60),
+        || async { (chrono::Utc::now() > expired_at + chrono::Duration::seconds(3)).then_some(()) },
+    )
     .await;
-    eventually("a report made after the first identity expired", Duration::from_secs(30), || async {
-        let c = cell_detail(&admin, &cell).await;
-        let at: chrono::DateTime<chrono::Utc> = c["last_report_at"].as_str()?.parse().ok()?;
-        (at > expired_at && c["status"] == "healthy").then_some(())
-    })
+    eventually(
+        "a report made after the first identity expired",
+        Duration::from_secs(30),
+        || async {
+            let c = cell_detail(&admin, &cell).await;
+            let at: chrono::DateTime<chrono::Utc> = c["last_report_at"].as_str()?.parse().ok()?;
+            (at > expired_at && c["status"] == "healthy").then_some(())
+        },
+    )
     .await;
     // The ingress serves the renewed certificate.
     let c = cell_detail(&admin, &cell).await;
-    let now_after: chrono::DateTime<chrono::Utc> =
-        c["observed"]["identity_not_after"].as_str().unwrap().parse().unwrap();
+    let now_after: chrono::DateTime<chrono::Utc> = c["observed"]["identity_not_after"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(now_after > expired_at, "{c}");
 }
 
@@ -411,13 +520,21 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     let cp = ControlPlane::start(dir.path(), &[]).await;
     let admin = Admin::new(&cp);
     let (s, _) = admin
-        .post("/admin/regions", json!({"id": "acme-dc", "cloud": "self_hosted", "location": "Acme's rack"}))
+        .post(
+            "/admin/regions",
+            json!({"id": "acme-dc", "cloud": "self_hosted", "location": "Acme's rack"}),
+        )
         .await;
     assert_eq!(s, 201);
-    let (s, v) = admin.post("/admin/cells", json!({"region": "acme-dc", "ring": 2})).await;
+    let (s, v) = admin
+        .post("/admin/cells", json!({"region": "acme-dc", "ring": 2}))
+        .await;
     assert_eq!(s, 400, "self-hosted cells join with a token: {v}");
     let (s, t) = admin
-        .post("/admin/cells/join-tokens", json!({"region": "acme-dc", "ring": 2}))
+        .post(
+            "/admin/cells/join-tokens",
+            json!({"region": "acme-dc", "ring": 2}),
+        )
         .await;
     assert_eq!(s, 201, "{t}");
     let token = t["token"].as_str().unwrap();
@@ -439,9 +556,15 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     let out = join(&dir.path().join("elsewhere"), &forged);
     assert!(!out.status.success());
     let out = join(&host, token);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(host.join("identity/key.pem")).unwrap().permissions(),
+        &std::fs::metadata(host.join("identity/key.pem"))
+            .unwrap()
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "the agent's key is private");
     // The token is spent.
@@ -456,26 +579,41 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     let mut agent = std::process::Command::new(bin("cell-agent"))
         .arg("--dir")
         .arg(&host)
-        .args(["run", "--ingress-addr", &format!("127.0.0.1:{}", tessera_system_tests::free_port())])
+        .args([
+            "run",
+            "--ingress-addr",
+            &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let c = eventually("the self-hosted cell healthy", Duration::from_secs(60), || async {
-        let c = cell_detail(&admin, cell).await;
-        (c["status"] == "healthy").then_some(c)
-    })
+    let c = eventually(
+        "the self-hosted cell healthy",
+        Duration::from_secs(60),
+        || async {
+            let c = cell_detail(&admin, cell).await;
+            (c["status"] == "healthy").then_some(c)
+        },
+    )
     .await;
     assert_eq!(c["provider"], "self_hosted");
     assert_eq!(c["ring"], 2);
 
     // Decommissioned: the control plane no longer accepts its identity.
     let (s, v) = admin
-        .call(reqwest::Method::DELETE, &format!("/admin/cells/{cell}"), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/admin/cells/{cell}"),
+            None,
+        )
         .await;
     assert_eq!(s, 202, "{v}");
     let op = admin
-        .wait_op(v["operation"]["id"].as_str().unwrap(), Duration::from_secs(120))
+        .wait_op(
+            v["operation"]["id"].as_str().unwrap(),
+            Duration::from_secs(120),
+        )
         .await;
     assert_eq!(op["state"], "fulfilled", "{op}");
     let last = cell_detail(&admin, cell).await["last_report_at"].clone();

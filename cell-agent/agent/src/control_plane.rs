@@ -39,7 +39,10 @@ impl ControlPlane {
         match resp.status() {
             StatusCode::OK => Ok(Some(resp.json().await?)),
             StatusCode::NO_CONTENT => Ok(None),
-            s => anyhow::bail!("desired state: {s}: {}", resp.text().await.unwrap_or_default()),
+            s => anyhow::bail!(
+                "desired state: {s}: {}",
+                resp.text().await.unwrap_or_default()
+            ),
         }
     }
 
@@ -70,7 +73,11 @@ impl ControlPlane {
             .send()
             .await
             .context("renewing the identity certificate")?;
-        anyhow::ensure!(resp.status().is_success(), "renewal refused: {}", resp.status());
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "renewal refused: {}",
+            resp.status()
+        );
         let r: JoinResponse = resp.json().await?;
         Ok((r.certificate_chain_pem, key_pem))
     }

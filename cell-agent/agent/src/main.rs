@@ -5,8 +5,7 @@ use tessera_cell_agent::config::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     tessera_cell_agent::install_crypto_provider();
@@ -14,7 +13,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Join(a) => {
             let id = tessera_cell_agent::join::join(&cli.dir, &a.control_plane, &a.token).await?;
-            println!("joined as cell {} ({}, ring {})", id.membership.cell_id, id.membership.region, id.membership.ring);
+            println!(
+                "joined as cell {} ({}, ring {})",
+                id.membership.cell_id, id.membership.region, id.membership.ring
+            );
             Ok(())
         }
         Command::Run(a) => tessera_cell_agent::run::run(&cli.dir, a).await,

@@ -74,10 +74,24 @@ pub fn table_key(t: &RouteTable) -> String {
     let routes: Vec<String> = t
         .routes
         .iter()
-        .map(|(h, r)| format!("{h}|{:?}|{}", target_key(&r.target), r.accepted_ca_pem.len()))
+        .map(|(h, r)| {
+            format!(
+                "{h}|{:?}|{}",
+                target_key(&r.target),
+                r.accepted_ca_pem.len()
+            )
+        })
         .collect();
-    let certs: Vec<&str> = t.server_certs.iter().map(|c| c.chain_pem.as_str()).collect();
-    let cas: Vec<&str> = t.routes.values().map(|r| r.accepted_ca_pem.as_str()).collect();
+    let certs: Vec<&str> = t
+        .server_certs
+        .iter()
+        .map(|c| c.chain_pem.as_str())
+        .collect();
+    let cas: Vec<&str> = t
+        .routes
+        .values()
+        .map(|r| r.accepted_ca_pem.as_str())
+        .collect();
     format!("{routes:?}{certs:?}{cas:?}")
 }
 
@@ -102,10 +116,30 @@ mod tests {
             ..Default::default()
         };
         for (host, target) in [
-            ("a.acme.t", RouteTargetSpec::Local { runtime: "ns-a".into() }),
-            ("b.acme.t", RouteTargetSpec::Local { runtime: "ns-b".into() }),
-            ("c.acme.t", RouteTargetSpec::Forward { address: "127.0.0.1:9".into() }),
-            ("d.acme.t", RouteTargetSpec::Forward { address: "nonsense".into() }),
+            (
+                "a.acme.t",
+                RouteTargetSpec::Local {
+                    runtime: "ns-a".into(),
+                },
+            ),
+            (
+                "b.acme.t",
+                RouteTargetSpec::Local {
+                    runtime: "ns-b".into(),
+                },
+            ),
+            (
+                "c.acme.t",
+                RouteTargetSpec::Forward {
+                    address: "127.0.0.1:9".into(),
+                },
+            ),
+            (
+                "d.acme.t",
+                RouteTargetSpec::Forward {
+                    address: "nonsense".into(),
+                },
+            ),
             ("E.acme.t", RouteTargetSpec::Hold { max_wait_ms: 1500 }),
         ] {
             d.routes.insert(
@@ -128,10 +162,20 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let t = route_table(&desired(), |id| (id == "ns-a").then_some(addr));
         assert!(matches!(t.routes["a.acme.t"].target, Target::Local { addr: a } if a == addr));
-        assert!(matches!(t.routes["b.acme.t"].target, Target::Hold { max_wait } if max_wait == LOCAL_HOLD));
-        assert!(matches!(t.routes["c.acme.t"].target, Target::Forward { .. }));
-        assert!(!t.routes.contains_key("d.acme.t"), "unparsable forward is skipped");
-        assert!(matches!(t.routes["e.acme.t"].target, Target::Hold { max_wait } if max_wait == Duration::from_millis(1500)));
+        assert!(
+            matches!(t.routes["b.acme.t"].target, Target::Hold { max_wait } if max_wait == LOCAL_HOLD)
+        );
+        assert!(matches!(
+            t.routes["c.acme.t"].target,
+            Target::Forward { .. }
+        ));
+        assert!(
+            !t.routes.contains_key("d.acme.t"),
+            "unparsable forward is skipped"
+        );
+        assert!(
+            matches!(t.routes["e.acme.t"].target, Target::Hold { max_wait } if max_wait == Duration::from_millis(1500))
+        );
         assert_eq!(t.server_certs.len(), 1);
     }
 

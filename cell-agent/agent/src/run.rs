@@ -47,7 +47,11 @@ fn load_cached(dir: &Path) -> Option<DesiredState> {
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
     let identity = Identity::load(dir)?;
     let cell_id = identity.membership.cell_id.clone();
-    write_atomic(&dir.join("agent.pid"), std::process::id().to_string().as_bytes(), 0o644)?;
+    write_atomic(
+        &dir.join("agent.pid"),
+        std::process::id().to_string().as_bytes(),
+        0o644,
+    )?;
     let cancel = CancellationToken::new();
     let metrics = AgentMetrics::new()?;
     let ingress_metrics = IngressMetrics::new(&metrics.registry)?;
@@ -60,7 +64,10 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
 
     let cached = load_cached(dir);
     if let Some(d) = &cached {
-        tracing::info!(generation = d.generation, "serving the cached desired state until the control plane answers");
+        tracing::info!(
+            generation = d.generation,
+            "serving the cached desired state until the control plane answers"
+        );
     }
     let initial = cached
         .as_ref()
@@ -70,11 +77,24 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
             server_certs: Vec::new(),
         });
     let ingress = Arc::new(
-        Ingress::bind(args.ingress_addr, initial, ingress_metrics, cancel.child_token()).await?,
+        Ingress::bind(
+            args.ingress_addr,
+            initial,
+            ingress_metrics,
+            cancel.child_token(),
+        )
+        .await?,
     );
-    let metrics_addr =
-        crate::metrics::serve(args.metrics_addr, metrics.registry.clone(), cancel.child_token()).await?;
-    println!("cell-agent {cell_id}: ingress on {}, metrics on http://{metrics_addr}/metrics", ingress.local_addr());
+    let metrics_addr = crate::metrics::serve(
+        args.metrics_addr,
+        metrics.registry.clone(),
+        cancel.child_token(),
+    )
+    .await?;
+    println!(
+        "cell-agent {cell_id}: ingress on {}, metrics on http://{metrics_addr}/metrics",
+        ingress.local_addr()
+    );
 
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
@@ -100,7 +120,15 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         stop.cancel();
     });
-    reconcile(&shared, &supervisor, &ingress, desired_rx, runtime_changed, cancel.clone()).await;
+    reconcile(
+        &shared,
+        &supervisor,
+        &ingress,
+        desired_rx,
+        runtime_changed,
+        cancel.clone(),
+    )
+    .await;
 
     let _ = tokio::join!(poller, reporter);
     supervisor.detach().await;
@@ -216,7 +244,10 @@ async fn renew_identity_if_due(shared: &Shared, asked: bool) {
                 key_pem,
                 ..identity
             };
-            match renewed.save(&shared.dir).and_then(|_| ControlPlane::new(&renewed)) {
+            match renewed
+                .save(&shared.dir)
+                .and_then(|_| ControlPlane::new(&renewed))
+            {
                 Ok(client) => {
                     *shared.cp.write().expect("cp lock") = client;
                     *shared.identity.write().expect("identity lock") = renewed;

@@ -111,7 +111,16 @@ impl Supervisor {
                         let _ = h.task.await;
                         supervise(ctx).await
                     });
-                    runtimes.insert(id, Handle { spec, status, remove, restart, task });
+                    runtimes.insert(
+                        id,
+                        Handle {
+                            spec,
+                            status,
+                            remove,
+                            restart,
+                            task,
+                        },
+                    );
                 } else {
                     tracing::info!(runtime = %id, "stopping and removing runtime");
                     h.remove.cancel();
@@ -139,7 +148,10 @@ impl Supervisor {
             );
         }
         // Folders of runtimes removed while no agent was running (checked once per agent).
-        if self.orphans_checked.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .orphans_checked
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             return;
         }
         if let Ok(entries) = std::fs::read_dir(&self.root) {
@@ -185,9 +197,16 @@ impl Supervisor {
     /// The frontend address of a runtime that is serving now.
     pub fn serving_addr(&self, id: &str) -> Option<SocketAddr> {
         let runtimes = self.runtimes.lock().expect("supervisor lock");
-        let st = runtimes.get(id)?.status.lock().expect("status lock").clone();
+        let st = runtimes
+            .get(id)?
+            .status
+            .lock()
+            .expect("status lock")
+            .clone();
         match (st.health, st.record) {
-            (RuntimeHealth::Serving, Some(r)) => Some(SocketAddr::from(([127, 0, 0, 1], r.grpc_port))),
+            (RuntimeHealth::Serving, Some(r)) => {
+                Some(SocketAddr::from(([127, 0, 0, 1], r.grpc_port)))
+            }
             _ => None,
         }
     }
@@ -285,7 +304,10 @@ impl Proc {
 /// Whether `pid` is a live (non-zombie) process whose command line names `db`.
 fn runs_store(pid: u32, db: &Path) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
     if stat.is_empty() || state == Some("Z") {
         return false;
     }
@@ -413,7 +435,10 @@ async fn supervise(ctx: RuntimeCtx) {
             unhealthy_since = None;
             ctx.set(|s| s.health = RuntimeHealth::Serving);
         } else if started.elapsed() < STARTUP_GRACE
-            && !matches!(ctx.status.lock().expect("status").health, RuntimeHealth::Serving)
+            && !matches!(
+                ctx.status.lock().expect("status").health,
+                RuntimeHealth::Serving
+            )
         {
             ctx.set(|s| s.health = RuntimeHealth::Starting);
         } else {
@@ -432,7 +457,10 @@ async fn supervise(ctx: RuntimeCtx) {
 }
 
 /// Starts the runtime (bootstrapping a new store into global-namespace mode first).
-async fn start(ctx: &RuntimeCtx, previous: Option<&RuntimeRecord>) -> anyhow::Result<(Proc, RuntimeRecord)> {
+async fn start(
+    ctx: &RuntimeCtx,
+    previous: Option<&RuntimeRecord>,
+) -> anyhow::Result<(Proc, RuntimeRecord)> {
     std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
     let keep = |p: Option<u16>| -> anyhow::Result<u16> {
         match p {
@@ -469,14 +497,27 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
         .append(true)
         .open(ctx.dir.join("runtime.log"))?;
     let mut cmd = Command::new(&ctx.bin);
-    cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn"])
-        .args(["--port", &r.grpc_port.to_string()])
-        .args(["--http-port", &r.http_port.to_string()])
-        .args(["--metrics-port", &r.metrics_port.to_string()])
-        .args(["--namespace", &ctx.spec.temporal_namespace])
-        .arg("--db-filename")
-        .arg(ctx.dir.join("store.db"))
-        .args(["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "busy_timeout=5000"]);
+    cmd.args([
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--log-level",
+        "warn",
+    ])
+    .args(["--port", &r.grpc_port.to_string()])
+    .args(["--http-port", &r.http_port.to_string()])
+    .args(["--metrics-port", &r.metrics_port.to_string()])
+    .args(["--namespace", &ctx.spec.temporal_namespace])
+    .arg("--db-filename")
+    .arg(ctx.dir.join("store.db"))
+    .args([
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "busy_timeout=5000",
+    ]);
     for (k, v) in &ctx.spec.dynamic_config {
         cmd.arg("--dynamic-config-value").arg(format!("{k}={v}"));
     }

@@ -119,7 +119,10 @@ impl JoinToken {
     }
 
     pub fn expose(&self) -> String {
-        format!("{JOIN_TOKEN_PREFIX}{}_{}", self.secret, self.root_fingerprint)
+        format!(
+            "{JOIN_TOKEN_PREFIX}{}_{}",
+            self.secret, self.root_fingerprint
+        )
     }
 }
 

@@ -4,8 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
 use crate::PkiError;
@@ -77,7 +76,11 @@ fn dn(common_name: &str, org: &str) -> DistinguishedName {
     dn
 }
 
-fn base_params(common_name: &str, not_before: DateTime<Utc>, not_after: DateTime<Utc>) -> CertificateParams {
+fn base_params(
+    common_name: &str,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(common_name, "Tessera");
     p.not_before = to_offset(not_before);
@@ -111,10 +114,7 @@ fn leaf_params(
     not_after: DateTime<Utc>,
 ) -> Result<CertificateParams, PkiError> {
     let mut p = base_params(common_name, not_before, not_after);
-    p.subject_alt_names = sans
-        .iter()
-        .map(|s| san(s))
-        .collect::<Result<Vec<_>, _>>()?;
+    p.subject_alt_names = sans.iter().map(|s| san(s)).collect::<Result<Vec<_>, _>>()?;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     p.extended_key_usages = match usage {
         Usage::Server => vec![ExtendedKeyUsagePurpose::ServerAuth],
@@ -139,7 +139,11 @@ fn san(s: &str) -> Result<SanType, PkiError> {
     }
 }
 
-fn finish(cert: rcgen::Certificate, key: &KeyPair, chain_above: &str) -> Result<IssuedCert, PkiError> {
+fn finish(
+    cert: rcgen::Certificate,
+    key: &KeyPair,
+    chain_above: &str,
+) -> Result<IssuedCert, PkiError> {
     let cert_pem = cert.pem();
     let not_after = inspect_pem(&cert_pem)?.not_after;
     Ok(IssuedCert {
@@ -216,7 +220,11 @@ impl CertificateAuthority {
     }
 
     /// An intermediate CA below this one that may issue leaves only (path length 0).
-    pub fn issue_intermediate(&self, common_name: &str, validity: Duration) -> Result<Self, PkiError> {
+    pub fn issue_intermediate(
+        &self,
+        common_name: &str,
+        validity: Duration,
+    ) -> Result<Self, PkiError> {
         let key = KeyPair::generate()?;
         let cert = ca_params(common_name, Some(0), validity).signed_by(&key, &self.issuer()?)?;
         let cert_pem = cert.pem();
@@ -237,7 +245,13 @@ impl CertificateAuthority {
         validity: Duration,
     ) -> Result<IssuedCert, PkiError> {
         let now = Utc::now();
-        self.issue_between(common_name, sans, usage, now - Duration::minutes(5), now + validity)
+        self.issue_between(
+            common_name,
+            sans,
+            usage,
+            now - Duration::minutes(5),
+            now + validity,
+        )
     }
 
     /// A leaf valid exactly between the two instants (tests issue expired certificates with it).
@@ -250,8 +264,8 @@ impl CertificateAuthority {
         not_after: DateTime<Utc>,
     ) -> Result<IssuedCert, PkiError> {
         let key = KeyPair::generate()?;
-        let cert =
-            leaf_params(common_name, sans, usage, not_before, not_after)?.signed_by(&key, &self.issuer()?)?;
+        let cert = leaf_params(common_name, sans, usage, not_before, not_after)?
+            .signed_by(&key, &self.issuer()?)?;
         finish(cert, &key, &self.chain_above_leaf())
     }
 
@@ -293,7 +307,11 @@ pub fn generate_csr(common_name: &str) -> Result<(String, String), PkiError> {
 
 /// Renew once two thirds of the lifetime have passed, so that a certificate is replaced well
 /// before it expires even if one renewal attempt fails.
-pub fn renewal_due(not_before: DateTime<Utc>, not_after: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+pub fn renewal_due(
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
     let lifetime = not_after - not_before;
     now >= not_before + lifetime * 2 / 3
 }

@@ -38,12 +38,22 @@ pub enum CaBundleError {
     Empty,
     #[error("certificate {index} of the CA bundle is not valid PEM/DER: {reason}")]
     Malformed { index: usize, reason: String },
-    #[error("certificate {index} of the CA bundle ({subject}) is X.509 v{version}; only v3 is accepted")]
-    NotV3 { index: usize, subject: String, version: u32 },
+    #[error(
+        "certificate {index} of the CA bundle ({subject}) is X.509 v{version}; only v3 is accepted"
+    )]
+    NotV3 {
+        index: usize,
+        subject: String,
+        version: u32,
+    },
     #[error("certificate {index} of the CA bundle ({subject}) is not a CA certificate")]
     NotCa { index: usize, subject: String },
     #[error("certificate {index} of the CA bundle ({subject}) expired at {not_after}")]
-    Expired { index: usize, subject: String, not_after: DateTime<Utc> },
+    Expired {
+        index: usize,
+        subject: String,
+        not_after: DateTime<Utc>,
+    },
 }
 
 pub fn fingerprint_sha256(der: &[u8]) -> String {

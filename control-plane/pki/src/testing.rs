@@ -36,7 +36,10 @@ pub fn v1_certificate(
         )
     };
     let alg = |w: yasna::DERWriter| {
-        w.write_sequence(|w| w.next().write_oid(&ObjectIdentifier::from_slice(ECDSA_WITH_SHA256)))
+        w.write_sequence(|w| {
+            w.next()
+                .write_oid(&ObjectIdentifier::from_slice(ECDSA_WITH_SHA256))
+        })
     };
     let tbs = yasna::construct_der(|w| {
         w.write_sequence(|w| {
@@ -51,7 +54,8 @@ pub fn v1_certificate(
             w.next().write_sequence(|w| {
                 w.next().write_set(|w| {
                     w.next().write_sequence(|w| {
-                        w.next().write_oid(&ObjectIdentifier::from_slice(COMMON_NAME));
+                        w.next()
+                            .write_oid(&ObjectIdentifier::from_slice(COMMON_NAME));
                         w.next().write_utf8_string(common_name);
                     })
                 })

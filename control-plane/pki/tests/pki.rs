@@ -46,14 +46,19 @@ fn agent_csr_is_signed_with_our_name_not_theirs() {
     let cell = root.issue_intermediate("cell", Duration::days(5)).unwrap();
     let (csr, key) = generate_csr("i would like to be a CA").unwrap();
     assert!(key.contains("PRIVATE KEY"));
-    let issued = cell.sign_agent_csr(&csr, "local-east-1", Duration::days(1)).unwrap();
+    let issued = cell
+        .sign_agent_csr(&csr, "local-east-1", Duration::days(1))
+        .unwrap();
     let der = &certs_from_pem(&issued.cert_pem).unwrap()[0];
     assert_eq!(cell_id_of(der).as_deref(), Some("local-east-1"));
     let info = inspect_pem(&issued.cert_pem).unwrap();
     assert!(!info.is_ca);
     assert!(info.subject.contains("cell-agent local-east-1"));
     assert!(generate_csr("x").is_ok());
-    assert!(cell.sign_agent_csr("not a csr", "c", Duration::days(1)).is_err());
+    assert!(
+        cell.sign_agent_csr("not a csr", "c", Duration::days(1))
+            .is_err()
+    );
 }
 
 #[test]

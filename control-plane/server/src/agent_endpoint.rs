@@ -97,7 +97,9 @@ pub async fn serve(
             let app = app.clone();
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "agent TLS handshake failed");
@@ -146,7 +148,11 @@ async fn authenticated_cell(st: &SharedState, peer: &PeerCert) -> ApiResult<cell
     Ok(c)
 }
 
-async fn identity_response(st: &SharedState, c: &cell::Model, csr_pem: &str) -> ApiResult<JoinResponse> {
+async fn identity_response(
+    st: &SharedState,
+    c: &cell::Model,
+    csr_pem: &str,
+) -> ApiResult<JoinResponse> {
     let issued = st
         .pki
         .sign_agent(&c.id, csr_pem)
@@ -154,7 +160,11 @@ async fn identity_response(st: &SharedState, c: &cell::Model, csr_pem: &str) -> 
         .map_err(|e| ApiError::invalid("csr_pem", e.to_string()))?;
     let leaf = tessera_pki::certs_from_pem(&issued.cert_pem).map_err(ApiError::internal)?;
     st.store
-        .set_cell_identity(&c.id, &tessera_pki::fingerprint_sha256(&leaf[0]), issued.not_after)
+        .set_cell_identity(
+            &c.id,
+            &tessera_pki::fingerprint_sha256(&leaf[0]),
+            issued.not_after,
+        )
         .await?;
     Ok(JoinResponse {
         cell_id: c.id.clone(),
@@ -165,12 +175,18 @@ async fn identity_response(st: &SharedState, c: &cell::Model, csr_pem: &str) -> 
     })
 }
 
-async fn join(State(st): State<SharedState>, Json(req): Json<JoinRequest>) -> ApiResult<Json<JoinResponse>> {
+async fn join(
+    State(st): State<SharedState>,
+    Json(req): Json<JoinRequest>,
+) -> ApiResult<Json<JoinResponse>> {
     let token = JoinToken::parse(&req.token)
         .ok_or_else(|| ApiError::unauthenticated("the join token is malformed"))?;
     // A cheap check before spending the token on it.
     if !req.csr_pem.contains("CERTIFICATE REQUEST") {
-        return Err(ApiError::invalid("csr_pem", "is not a PEM certificate request"));
+        return Err(ApiError::invalid(
+            "csr_pem",
+            "is not a PEM certificate request",
+        ));
     }
     let cell_id = st
         .store
@@ -187,7 +203,9 @@ async fn join(State(st): State<SharedState>, Json(req): Json<JoinRequest>) -> Ap
         CellStatus::parse(&c.status),
         Some(CellStatus::Decommissioning | CellStatus::Decommissioned)
     ) {
-        return Err(ApiError::precondition(format!("cell {cell_id} is being decommissioned")));
+        return Err(ApiError::precondition(format!(
+            "cell {cell_id} is being decommissioned"
+        )));
     }
     let resp = identity_response(&st, &c, &req.csr_pem).await?;
     tracing::info!(cell = %cell_id, agent_version = %req.agent_version, "cell agent joined");
@@ -220,7 +238,9 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
     let doc: DesiredDoc = serde_json::from_value(c.desired.clone()).unwrap_or_default();
     let mut server_certs = Vec::new();
     for id in &doc.server_cert_ids {
-        if let Some((chain_pem, key_pem)) = st.pki.chain_and_key(id).await.map_err(ApiError::internal)? {
+        if let Some((chain_pem, key_pem)) =
+            st.pki.chain_and_key(id).await.map_err(ApiError::internal)?
+        {
             server_certs.push(ServerCertSpec { chain_pem, key_pem });
         }
     }
@@ -263,7 +283,10 @@ async fn observed(
 ) -> ApiResult<StatusCode> {
     let c = authenticated_cell(&st, &peer).await?;
     if obs.cell_id != c.id {
-        return Err(ApiError::invalid("cell_id", "does not match the certificate"));
+        return Err(ApiError::invalid(
+            "cell_id",
+            "does not match the certificate",
+        ));
     }
     let ingress = (!obs.ingress_address.is_empty()).then(|| obs.ingress_address.clone());
     st.store

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tessera_store::Store;
 use tessera_infra::LocalProvider;
+use tessera_store::Store;
 use tessera_workflows::{Engine, Providers, WorkerConfig, spawn_worker};
 use tokio_util::sync::CancellationToken;
 

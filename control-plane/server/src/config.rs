@@ -30,7 +30,11 @@ pub struct Config {
     pub cell_agent_bin: Option<PathBuf>,
 
     /// Seconds between certificate-renewal passes.
-    #[arg(long, env = "TESSERA_CERT_RENEWAL_INTERVAL_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "TESSERA_CERT_RENEWAL_INTERVAL_SECS",
+        default_value_t = 3600
+    )]
     pub cert_renewal_interval_secs: u64,
 
     /// Test hook: issue cell intermediates, agent identities and ingress certificates valid

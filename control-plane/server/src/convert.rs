@@ -113,7 +113,12 @@ pub fn region(r: tessera_store::entity::region::Model, available: bool) -> api::
         cloud: api::Cloud::parse(&r.cloud).unwrap_or(api::Cloud::Local),
         id: r.id,
         location: r.location,
-        status: if available { "available" } else { "unavailable" }.into(),
+        status: if available {
+            "available"
+        } else {
+            "unavailable"
+        }
+        .into(),
         created_at: r.created_at,
     }
 }

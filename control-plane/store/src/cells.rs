@@ -185,9 +185,7 @@ impl Store {
         let c = self.cell(id).await?;
         let mut am = c.clone().into_active_model();
         am.observed = Set(Some(observed));
-        am.observed_generation = Set(Some(
-            c.observed_generation.unwrap_or(0).max(generation),
-        ));
+        am.observed_generation = Set(Some(c.observed_generation.unwrap_or(0).max(generation)));
         am.observed_at = Set(Some(at));
         if ingress_address.is_some() {
             am.ingress_address = Set(ingress_address);

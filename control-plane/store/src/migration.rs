@@ -8,7 +8,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Tenants), Box::new(crate::migration_cells::M0002Cells)]
+        vec![
+            Box::new(M0001Tenants),
+            Box::new(crate::migration_cells::M0002Cells),
+        ]
     }
 }
 

@@ -110,8 +110,13 @@ impl MigrationTrait for M0002Cells {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("idx_cells_region", Cells::Table, &["region_id"], false))
-            .await?;
+        m.create_index(index(
+            "idx_cells_region",
+            Cells::Table,
+            &["region_id"],
+            false,
+        ))
+        .await?;
         m.create_table(
             Table::create()
                 .table(JoinTokens::Table)
@@ -124,8 +129,13 @@ impl MigrationTrait for M0002Cells {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("idx_join_tokens_cell", JoinTokens::Table, &["cell_id"], false))
-            .await?;
+        m.create_index(index(
+            "idx_join_tokens_cell",
+            JoinTokens::Table,
+            &["cell_id"],
+            false,
+        ))
+        .await?;
         m.create_table(
             Table::create()
                 .table(PkiObjects::Table)

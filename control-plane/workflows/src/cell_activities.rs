@@ -160,7 +160,12 @@ impl CellActivities {
                 ) {
                     continue;
                 }
-                if self.pki.renew_cell_ca_if_due(&c.id).await.map_err(cert_err)? {
+                if self
+                    .pki
+                    .renew_cell_ca_if_due(&c.id)
+                    .await
+                    .map_err(cert_err)?
+                {
                     report.cell_cas.push(c.id.clone());
                 }
                 let hosts = self.pki.ingress_hosts(&c.id).await.map_err(cert_err)?;
@@ -173,9 +178,9 @@ impl CellActivities {
                 {
                     report.ingress_certs.push(c.id.clone());
                 }
-                let identity_due = c.identity_not_after.is_some_and(|na| {
-                    tessera_pki::renewal_due(na - identity_life, na, now)
-                });
+                let identity_due = c
+                    .identity_not_after
+                    .is_some_and(|na| tessera_pki::renewal_due(na - identity_life, na, now));
                 let renewed_ingress = report.ingress_certs.contains(&c.id);
                 if identity_due || renewed_ingress {
                     update_desired(&self.store, &c.id, |d| {
@@ -245,7 +250,7 @@ impl CellActivities {
         })?;
         let join_token = if c.identity_fingerprint.is_none() {
             let root = self.pki.root().await.map_err(cert_err)?;
-            let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(|e| retryable(e))?;
+            let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(retryable)?;
             let token = JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
             self.store
                 .create_join_token(&cell_id, &token.digest(), Utc::now() + JOIN_TOKEN_TTL)

@@ -98,7 +98,12 @@ fn step(op: Uuid, state: &str, progress: f64, step: Option<&str>) -> OperationSt
     }
 }
 
-async fn report(ctx: &WorkflowContext<CellWorkflow>, op: Option<Uuid>, progress: f64, what: &str) -> WorkflowResult<()> {
+async fn report(
+    ctx: &WorkflowContext<CellWorkflow>,
+    op: Option<Uuid>,
+    progress: f64,
+    what: &str,
+) -> WorkflowResult<()> {
     if let Some(op) = op {
         ctx.execute_activity(
             ControlActivities::update_operation,
@@ -110,9 +115,22 @@ async fn report(ctx: &WorkflowContext<CellWorkflow>, op: Option<Uuid>, progress:
     Ok(())
 }
 
-async fn finish(ctx: &WorkflowContext<CellWorkflow>, op: Option<Uuid>, error: Option<String>) -> WorkflowResult<()> {
+async fn finish(
+    ctx: &WorkflowContext<CellWorkflow>,
+    op: Option<Uuid>,
+    error: Option<String>,
+) -> WorkflowResult<()> {
     if let Some(op) = op {
-        let mut s = step(op, if error.is_some() { "failed" } else { "fulfilled" }, 1.0, None);
+        let mut s = step(
+            op,
+            if error.is_some() {
+                "failed"
+            } else {
+                "fulfilled"
+            },
+            1.0,
+            None,
+        );
         if let Some(message) = error {
             s.progress = 0.0;
             s.error_code = Some("failed_precondition".into());
@@ -192,8 +210,12 @@ impl CellWorkflow {
         join_timeout: u64,
     ) -> WorkflowResult<Result<(), String>> {
         report(ctx, op, 0.1, "provisioning infrastructure").await?;
-        ctx.execute_activity(CellActivities::provision_cell, cell.to_string(), options(Duration::from_secs(60)))
-            .await?;
+        ctx.execute_activity(
+            CellActivities::provision_cell,
+            cell.to_string(),
+            options(Duration::from_secs(60)),
+        )
+        .await?;
         report(ctx, op, 0.4, "waiting for the agent to join").await?;
         let wait = |until, timeout_secs| AwaitCell {
             cell_id: cell.to_string(),
@@ -208,7 +230,9 @@ impl CellWorkflow {
             )
             .await?
         {
-            return Ok(Err(format!("the agent of cell {cell} did not join within {join_timeout} s")));
+            return Ok(Err(format!(
+                "the agent of cell {cell} did not join within {join_timeout} s"
+            )));
         }
         let long = waiting(Duration::from_secs(JOIN_TIMEOUT_SECS + 30));
         report(ctx, op, 0.7, "waiting for the agent's first healthy report").await?;
@@ -220,7 +244,9 @@ impl CellWorkflow {
             )
             .await?
         {
-            return Ok(Err(format!("cell {cell} did not report healthy within {JOIN_TIMEOUT_SECS} s")));
+            return Ok(Err(format!(
+                "cell {cell} did not report healthy within {JOIN_TIMEOUT_SECS} s"
+            )));
         }
         ctx.execute_activity(
             CellActivities::set_cell_status,
@@ -231,7 +257,11 @@ impl CellWorkflow {
         Ok(Ok(()))
     }
 
-    async fn decommission_cell(ctx: &mut WorkflowContext<Self>, cell: &str, op: Uuid) -> WorkflowResult<()> {
+    async fn decommission_cell(
+        ctx: &mut WorkflowContext<Self>,
+        cell: &str,
+        op: Uuid,
+    ) -> WorkflowResult<()> {
         let op = Some(op);
         ctx.execute_activity(
             CellActivities::set_cell_status,
@@ -240,8 +270,12 @@ impl CellWorkflow {
         )
         .await?;
         report(ctx, op, 0.1, "stopping the cell's runtimes").await?;
-        ctx.execute_activity(CellActivities::clear_cell_desired, cell.to_string(), short())
-            .await?;
+        ctx.execute_activity(
+            CellActivities::clear_cell_desired,
+            cell.to_string(),
+            short(),
+        )
+        .await?;
         // Best effort: an unreachable agent does not block decommissioning.
         ctx.execute_activity(
             CellActivities::await_cell,
@@ -254,8 +288,12 @@ impl CellWorkflow {
         )
         .await?;
         report(ctx, op, 0.5, "destroying the cell's infrastructure").await?;
-        ctx.execute_activity(CellActivities::destroy_cell, cell.to_string(), options(Duration::from_secs(120)))
-            .await?;
+        ctx.execute_activity(
+            CellActivities::destroy_cell,
+            cell.to_string(),
+            options(Duration::from_secs(120)),
+        )
+        .await?;
         report(ctx, op, 0.85, "revoking the cell's identity").await?;
         ctx.execute_activity(CellActivities::forget_cell, cell.to_string(), short())
             .await?;

@@ -97,7 +97,14 @@ impl PlatformPki {
         self.lifetimes
     }
 
-    fn to_object(&self, id: &str, kind: &str, cell_id: Option<&str>, chain_pem: &str, key_pem: &str) -> Result<pki_object::Model, CertError> {
+    fn to_object(
+        &self,
+        id: &str,
+        kind: &str,
+        cell_id: Option<&str>,
+        chain_pem: &str,
+        key_pem: &str,
+    ) -> Result<pki_object::Model, CertError> {
         let info = inspect_pem(chain_pem)?;
         let now = Utc::now();
         Ok(pki_object::Model {
@@ -150,14 +157,19 @@ impl PlatformPki {
 
     /// Makes sure the cell's ingress certificate covers exactly `hosts` and is not due for
     /// renewal; reissues it otherwise. Returns whether it changed.
-    pub async fn ensure_ingress_cert(&self, cell_id: &str, hosts: &[String]) -> Result<bool, CertError> {
+    pub async fn ensure_ingress_cert(
+        &self,
+        cell_id: &str,
+        hosts: &[String],
+    ) -> Result<bool, CertError> {
         let id = ingress_cert_id(cell_id);
         let mut wanted: Vec<String> = hosts.to_vec();
         wanted.sort();
         wanted.dedup();
         if let Some(o) = self.store.pki_object(&id).await? {
             let current = sans_of(&o.chain_pem);
-            if current == wanted && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now()) {
+            if current == wanted && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
+            {
                 return Ok(false);
             }
         }
@@ -167,7 +179,13 @@ impl PlatformPki {
             Usage::Server,
             self.lifetimes.ingress,
         )?;
-        let obj = self.to_object(&id, "ingress", Some(cell_id), &issued.chain_pem, &issued.key_pem)?;
+        let obj = self.to_object(
+            &id,
+            "ingress",
+            Some(cell_id),
+            &issued.chain_pem,
+            &issued.key_pem,
+        )?;
         self.store.replace_pki_object(obj).await?;
         Ok(true)
     }
@@ -206,22 +224,31 @@ impl PlatformPki {
         let Some(o) = self.store.pki_object(id).await? else {
             return Ok(None);
         };
-        Ok(Some((o.chain_pem.clone(), self.key.open_str(&o.sealed_key)?)))
+        Ok(Some((
+            o.chain_pem.clone(),
+            self.key.open_str(&o.sealed_key)?,
+        )))
     }
 
     /// Signs an agent's CSR with its cell's intermediate.
     pub async fn sign_agent(&self, cell_id: &str, csr_pem: &str) -> Result<IssuedCert, CertError> {
-        Ok(self
-            .cell_ca(cell_id)
-            .await?
-            .sign_agent_csr(csr_pem, cell_id, self.lifetimes.agent_identity)?)
+        Ok(self.cell_ca(cell_id).await?.sign_agent_csr(
+            csr_pem,
+            cell_id,
+            self.lifetimes.agent_identity,
+        )?)
     }
 
     /// A server certificate for the agent endpoint, issued by the root; its chain includes the
     /// root so that a joining agent can pin it.
     pub async fn agent_endpoint_cert(&self, sans: &[String]) -> Result<IssuedCert, CertError> {
         let root = self.root().await?;
-        let mut issued = root.issue("Tessera agent endpoint", sans, Usage::Server, Duration::days(90))?;
+        let mut issued = root.issue(
+            "Tessera agent endpoint",
+            sans,
+            Usage::Server,
+            Duration::days(90),
+        )?;
         issued.chain_pem = format!("{}{}", issued.cert_pem, root.cert_pem);
         Ok(issued)
     }

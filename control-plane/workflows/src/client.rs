@@ -148,7 +148,11 @@ impl Engine {
             .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
             .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
             .build();
-        match self.client.start_workflow(CellWorkflow::run, input, opts).await {
+        match self
+            .client
+            .start_workflow(CellWorkflow::run, input, opts)
+            .await
+        {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
             Err(e) => Err(EngineError::Rpc(e.to_string())),
         }

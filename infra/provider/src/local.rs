@@ -46,7 +46,12 @@ struct Supervised {
 impl LocalProvider {
     /// `root` holds one folder per cell. Supervisor tasks run on `runtime` (the caller's
     /// long-lived runtime), whichever runtime the provider is called from.
-    pub fn new(root: PathBuf, agent_bin: PathBuf, temporal_bin: PathBuf, runtime: tokio::runtime::Handle) -> Self {
+    pub fn new(
+        root: PathBuf,
+        agent_bin: PathBuf,
+        temporal_bin: PathBuf,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
         Self {
             root,
             agent_bin,
@@ -63,7 +68,9 @@ impl LocalProvider {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
-            return Err(ProviderError::InvalidConfig(format!("bad cell id {cell_id:?}")));
+            return Err(ProviderError::InvalidConfig(format!(
+                "bad cell id {cell_id:?}"
+            )));
         }
         Ok(self.root.join(cell_id))
     }
@@ -75,7 +82,9 @@ impl LocalProvider {
             return Ok(0);
         };
         for e in entries.flatten() {
-            let Ok(p) = read_provisioned(&e.path()) else { continue };
+            let Ok(p) = read_provisioned(&e.path()) else {
+                continue;
+            };
             self.ensure_supervised(&p, None);
             n += 1;
         }
@@ -140,7 +149,9 @@ impl CellProvider for LocalProvider {
                         .and_then(|p| u16::try_from(p).ok())
                         .filter(|p| *p > 0)
                         .ok_or_else(|| {
-                            ProviderError::InvalidConfig(format!("ingress_port must be a port number, got {v}"))
+                            ProviderError::InvalidConfig(format!(
+                                "ingress_port must be a port number, got {v}"
+                            ))
                         })?,
                 };
                 let p = Provisioned {
@@ -149,7 +160,10 @@ impl CellProvider for LocalProvider {
                     ingress_addr: format!("127.0.0.1:{port}"),
                 };
                 let tmp = dir.join("provision.json.tmp");
-                std::fs::write(&tmp, serde_json::to_vec_pretty(&p).map_err(std::io::Error::other)?)?;
+                std::fs::write(
+                    &tmp,
+                    serde_json::to_vec_pretty(&p).map_err(std::io::Error::other)?,
+                )?;
                 std::fs::rename(&tmp, dir.join("provision.json"))?;
                 p
             }
@@ -212,7 +226,10 @@ impl CellProvider for LocalProvider {
 /// Whether `pid` is alive (not a zombie) and its command line mentions `needle`.
 pub(crate) fn pid_runs(pid: u32, needle: &Path) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|s| s.split_whitespace().next());
     if stat.is_empty() || state == Some("Z") {
         return false;
     }
@@ -223,7 +240,11 @@ pub(crate) fn pid_runs(pid: u32, needle: &Path) -> bool {
 
 /// The pid of the agent running for `dir`, if one runs.
 fn agent_pid(dir: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(dir.join("agent.pid")).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(dir.join("agent.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     pid_runs(pid, dir).then_some(pid)
 }
 
@@ -379,7 +400,9 @@ async fn spawn_agent(ctx: &AgentCtx, log: std::io::Result<std::fs::File>) -> std
         .process_group(0)
         .kill_on_drop(false)
         .spawn()?;
-    let pid = child.id().ok_or_else(|| std::io::Error::other("agent has no pid"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("agent has no pid"))?;
     // Reap it whenever it exits, so it never lingers as a zombie.
     tokio::spawn(async move {
         let _ = child.wait().await;

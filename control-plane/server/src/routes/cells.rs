@@ -123,14 +123,21 @@ async fn list_cells(
         .list_cells(q.page_token.filter(|t| !t.is_empty()), size)
         .await?;
     Ok(Json(Page {
-        items: p.items.into_iter().map(|c| convert::cell(c, false)).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(|c| convert::cell(c, false))
+            .collect(),
         next_page_token: p.next_after,
     }))
 }
 
 fn check_ring_and_labels(ring: u32, labels: &Option<BTreeMap<String, String>>) -> ApiResult<()> {
     if ring > MAX_RING {
-        return Err(ApiError::invalid("ring", format!("must be 0 to {MAX_RING}")));
+        return Err(ApiError::invalid(
+            "ring",
+            format!("must be 0 to {MAX_RING}"),
+        ));
     }
     if let Some(l) = labels {
         if l.len() > 32 {
@@ -139,14 +146,20 @@ fn check_ring_and_labels(ring: u32, labels: &Option<BTreeMap<String, String>>) -
         for (k, v) in l {
             validate::dns_label("labels", k, 1)?;
             if v.len() > 63 {
-                return Err(ApiError::invalid("labels", format!("value of {k} is longer than 63")));
+                return Err(ApiError::invalid(
+                    "labels",
+                    format!("value of {k} is longer than 63"),
+                ));
             }
         }
     }
     Ok(())
 }
 
-async fn known_region(st: &SharedState, id: &str) -> ApiResult<tessera_store::entity::region::Model> {
+async fn known_region(
+    st: &SharedState,
+    id: &str,
+) -> ApiResult<tessera_store::entity::region::Model> {
     st.store.region(id).await.map_err(|e| match e {
         tessera_store::StoreError::NotFound(_) => {
             ApiError::invalid("region", format!("unknown region {id:?}"))
@@ -184,10 +197,22 @@ async fn provision_cell(
     if let Some(cfg) = &req.provider_config
         && !cfg.is_object()
     {
-        return Err(ApiError::invalid("provider_config", "must be a JSON object"));
+        return Err(ApiError::invalid(
+            "provider_config",
+            "must be a JSON object",
+        ));
     }
     let engine = st.engine()?;
-    let (cell, op) = create_cell(&st, &region.id, req.ring, provider, &req.labels, req.provider_config.clone(), "provisioning").await?;
+    let (cell, op) = create_cell(
+        &st,
+        &region.id,
+        req.ring,
+        provider,
+        &req.labels,
+        req.provider_config.clone(),
+        "provisioning",
+    )
+    .await?;
     engine
         .start_cell(CellInput {
             cell_id: cell.id.clone(),
@@ -222,7 +247,10 @@ async fn create_cell(
     labels: &Option<BTreeMap<String, String>>,
     provider_config: Option<serde_json::Value>,
     status: &str,
-) -> ApiResult<(tessera_store::entity::cell::Model, tessera_store::entity::operation::Model)> {
+) -> ApiResult<(
+    tessera_store::entity::cell::Model,
+    tessera_store::entity::operation::Model,
+)> {
     let now = Utc::now();
     // Two provisions racing for the same id: the loser picks the next one.
     let mut cell = None;
@@ -290,10 +318,14 @@ async fn decommission_cell(
     let cell = st.store.cell(&id).await?;
     match CellStatus::parse(&cell.status) {
         Some(CellStatus::Decommissioning) => {
-            return Err(ApiError::precondition(format!("cell {id} is already being decommissioned")));
+            return Err(ApiError::precondition(format!(
+                "cell {id} is already being decommissioned"
+            )));
         }
         Some(CellStatus::Decommissioned) => {
-            return Err(ApiError::precondition(format!("cell {id} is decommissioned")));
+            return Err(ApiError::precondition(format!(
+                "cell {id} is decommissioned"
+            )));
         }
         _ => {}
     }
@@ -311,13 +343,22 @@ async fn decommission_cell(
             created_at: now,
         })
         .await?;
-    let cell = st.store.set_cell_status(&id, CellStatus::Decommissioning.as_str()).await?;
+    let cell = st
+        .store
+        .set_cell_status(&id, CellStatus::Decommissioning.as_str())
+        .await?;
     engine
         .decommission_cell(&id, op.id)
         .await
         .map_err(ApiError::internal)?;
-    st.audit(&caller, None, "cell.decommission", format!("cell/{id}"), json!({}))
-        .await?;
+    st.audit(
+        &caller,
+        None,
+        "cell.decommission",
+        format!("cell/{id}"),
+        json!({}),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CellOperation {
@@ -341,7 +382,16 @@ async fn create_join_token(
     let root = st.pki.root().await.map_err(ApiError::internal)?;
     let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(ApiError::internal)?;
     let token = tessera_domain::JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
-    let (cell, op) = create_cell(&st, &region.id, req.ring, "self_hosted", &req.labels, None, "joining").await?;
+    let (cell, op) = create_cell(
+        &st,
+        &region.id,
+        req.ring,
+        "self_hosted",
+        &req.labels,
+        None,
+        "joining",
+    )
+    .await?;
     let expires_at = Utc::now() + Duration::minutes(SELF_HOSTED_TOKEN_TTL_MINUTES);
     st.store
         .create_join_token(&cell.id, &token.digest(), expires_at)
