@@ -283,6 +283,23 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     .await;
     assert_eq!(processes_mentioning(&needle).len(), 2, "agent and runtime");
 
+    // A runtime that dies is restarted by the agent.
+    let before = runtime_serving(&admin, &cell, "ns1").await.unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &before["pid"].as_u64().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let after = eventually("runtime ns1 restarted", Duration::from_secs(90), || async {
+        let r = runtime_serving(&admin, &cell, "ns1").await?;
+        (r["pid"] != before["pid"]).then_some(r)
+    })
+    .await;
+    assert_eq!(after["restarts"], 1, "{after}");
+    assert_eq!(
+        after["grpc_address"], before["grpc_address"],
+        "same port: routes stay valid"
+    );
+
     let (s, v) = admin
         .call(
             reqwest::Method::DELETE,
@@ -599,6 +616,34 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     .await;
     assert_eq!(c["provider"], "self_hosted");
     assert_eq!(c["ring"], 2);
+
+    // Nothing supervises a self-hosted agent: when it stops reporting, the health watch notices.
+    let _ = agent.kill();
+    let _ = agent.wait();
+    eventually(
+        "the cell marked unhealthy",
+        Duration::from_secs(60),
+        || async { (cell_detail(&admin, cell).await["status"] == "unhealthy").then_some(()) },
+    )
+    .await;
+    let mut agent = std::process::Command::new(bin("cell-agent"))
+        .arg("--dir")
+        .arg(&host)
+        .args([
+            "run",
+            "--ingress-addr",
+            &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(
+        "the cell healthy again",
+        Duration::from_secs(60),
+        || async { (cell_detail(&admin, cell).await["status"] == "healthy").then_some(()) },
+    )
+    .await;
 
     // Decommissioned: the control plane no longer accepts its identity.
     let (s, v) = admin
