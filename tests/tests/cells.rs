@@ -530,6 +530,22 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
     assert!(now_after > expired_at, "{c}");
 }
 
+/// `cell-agent run` on a customer's host directory.
+fn run_agent(dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(bin("cell-agent"))
+        .arg("--dir")
+        .arg(dir)
+        .args([
+            "run",
+            "--ingress-addr",
+            &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_self_hosted_cell_joins_once_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -593,18 +609,7 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut agent = std::process::Command::new(bin("cell-agent"))
-        .arg("--dir")
-        .arg(&host)
-        .args([
-            "run",
-            "--ingress-addr",
-            &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = run_agent(&host);
     let c = eventually(
         "the self-hosted cell healthy",
         Duration::from_secs(60),
@@ -626,18 +631,7 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         || async { (cell_detail(&admin, cell).await["status"] == "unhealthy").then_some(()) },
     )
     .await;
-    let mut agent = std::process::Command::new(bin("cell-agent"))
-        .arg("--dir")
-        .arg(&host)
-        .args([
-            "run",
-            "--ingress-addr",
-            &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = run_agent(&host);
     eventually(
         "the cell healthy again",
         Duration::from_secs(60),

@@ -25,6 +25,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use tessera_infra::process::{free_port, pid_runs};
+
 use crate::identity::write_atomic;
 
 /// How long a new runtime may take to answer SERVING before it counts as unhealthy.
@@ -296,24 +298,9 @@ impl Proc {
     fn alive(&mut self, db: &Path) -> bool {
         match self {
             Proc::Child(c) => matches!(c.try_wait(), Ok(None)),
-            Proc::Adopted(pid) => runs_store(*pid, db),
+            Proc::Adopted(pid) => pid_runs(*pid, db),
         }
     }
-}
-
-/// Whether `pid` is a live (non-zombie) process whose command line names `db`.
-fn runs_store(pid: u32, db: &Path) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next());
-    if stat.is_empty() || state == Some("Z") {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains(&*db.to_string_lossy()))
-        .unwrap_or(false)
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -327,10 +314,6 @@ fn rss_bytes(pid: u32) -> u64 {
         })
         .map(|kb| kb * 1024)
         .unwrap_or(0)
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn port_free(p: u16) -> bool {
@@ -349,7 +332,7 @@ async fn supervise(ctx: RuntimeCtx) {
 
     if let Some(r) = &record
         && r.spec == ctx.spec
-        && runs_store(r.pid, &db)
+        && pid_runs(r.pid, &db)
     {
         tracing::info!(runtime = %ctx.id, pid = r.pid, "adopted a running runtime");
         proc = Some(Proc::Adopted(r.pid));
@@ -358,7 +341,7 @@ async fn supervise(ctx: RuntimeCtx) {
             s.global_namespace = global_marker(&ctx.dir);
         });
     } else if let Some(r) = &record
-        && runs_store(r.pid, &db)
+        && pid_runs(r.pid, &db)
     {
         // Spec changed while no agent ran: restart it with the new spec.
         terminate(&mut Proc::Adopted(r.pid), &db).await;
@@ -619,7 +602,7 @@ async fn terminate(p: &mut Proc, db: &Path) {
 async fn remove_runtime_dir(dir: &Path) {
     let db = dir.join("store.db");
     if let Some(r) = read_record(dir)
-        && runs_store(r.pid, &db)
+        && pid_runs(r.pid, &db)
     {
         terminate(&mut Proc::Adopted(r.pid), &db).await;
     }

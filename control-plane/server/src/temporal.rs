@@ -5,7 +5,6 @@
 //! `<data-dir>/temporal/`. If it dies it is restarted on the same port with backoff. Its pid is
 //! recorded so that a control plane restarted after SIGKILL first stops the orphan it left.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use tessera_infra::process::{free_port, pid_runs};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -32,10 +32,6 @@ struct Spec {
     port: u16,
     http_port: u16,
     metrics_port: u16,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Starts the server, waits until it answers, and supervises it until `cancel`.
@@ -105,11 +101,7 @@ async fn stop_orphan(dir: &Path) {
         return;
     };
     let Ok(pid) = pid else { return };
-    let db = dir.join("temporal.db");
-    let is_ours = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains(&*db.to_string_lossy()))
-        .unwrap_or(false);
-    if is_ours {
+    if pid_runs(pid as u32, &dir.join("temporal.db")) {
         tracing::warn!(pid, "stopping the Temporal server left by a previous run");
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         for _ in 0..100 {

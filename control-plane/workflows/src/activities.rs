@@ -15,6 +15,16 @@ use uuid::Uuid;
 
 use crate::signup::{SignupInput, workflow_id};
 
+/// How control workflows retry activities: store and provider errors are transient, so retry
+/// without limit, quickly at first. Non-retryable failures (conflicts, bad config) end it.
+pub fn retry_policy() -> temporalio_common::RetryPolicy {
+    temporalio_common::RetryPolicy::builder()
+        .initial_interval(Duration::from_millis(200))
+        .backoff_coefficient(2.0)
+        .maximum_interval(Duration::from_secs(10))
+        .build()
+}
+
 /// A step of an operation, as the workflow reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperationStep {

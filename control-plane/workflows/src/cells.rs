@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use temporalio_common::RetryPolicy;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
     ActivityOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult,
@@ -15,7 +14,7 @@ use temporalio_sdk::{
 use tessera_api::CellStatus;
 use uuid::Uuid;
 
-use crate::activities::{ControlActivities, OperationStep};
+use crate::activities::{ControlActivities, OperationStep, retry_policy};
 use crate::cell_activities::{AwaitCell, CellActivities, CellCondition};
 
 /// How often the watch checks the agent's reports.
@@ -58,13 +57,7 @@ pub struct CellWorkflow {
 
 fn options(start_to_close: Duration) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(10))
-                .build(),
-        )
+        .retry_policy(retry_policy())
         .build()
 }
 
@@ -73,13 +66,7 @@ fn options(start_to_close: Duration) -> ActivityOptions {
 fn waiting(start_to_close: Duration) -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(start_to_close)
         .heartbeat_timeout(Duration::from_secs(15))
-        .retry_policy(
-            RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .backoff_coefficient(2.0)
-                .maximum_interval(Duration::from_secs(10))
-                .build(),
-        )
+        .retry_policy(retry_policy())
         .build()
 }
 

@@ -8,6 +8,7 @@ use temporalio_client::{
     WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     WorkflowStartOptions, errors::WorkflowStartError, tonic,
 };
+use temporalio_common::HasWorkflowDefinition;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -104,15 +105,32 @@ impl Engine {
     /// Starts the sign-up workflow of `input.operation_id`; starting it twice is harmless.
     pub async fn start_signup(&self, input: SignupInput) -> Result<(), EngineError> {
         let id = workflow_id(input.operation_id);
-        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
+        self.start_once(
+            SignupWorkflow::run,
+            input,
+            &id,
+            WorkflowIdReusePolicy::RejectDuplicate,
+        )
+        .await
+    }
+
+    /// Starts a workflow unless one with `id` runs (or, under `reuse`, ran) already.
+    async fn start_once<W>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        id: &str,
+        reuse: WorkflowIdReusePolicy,
+    ) -> Result<(), EngineError>
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id)
             .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+            .id_reuse_policy(reuse)
             .build();
-        match self
-            .client
-            .start_workflow(SignupWorkflow::run, input, opts)
-            .await
-        {
+        match self.client.start_workflow(workflow, input, opts).await {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
             Err(e) => Err(EngineError::Rpc(e.to_string())),
         }
@@ -144,18 +162,13 @@ impl Engine {
     /// Starts the entity workflow of a cell; starting it twice is harmless.
     pub async fn start_cell(&self, input: CellInput) -> Result<(), EngineError> {
         let id = crate::cells::workflow_id(&input.cell_id);
-        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
-            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-            .build();
-        match self
-            .client
-            .start_workflow(CellWorkflow::run, input, opts)
-            .await
-        {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-            Err(e) => Err(EngineError::Rpc(e.to_string())),
-        }
+        self.start_once(
+            CellWorkflow::run,
+            input,
+            &id,
+            WorkflowIdReusePolicy::RejectDuplicate,
+        )
+        .await
     }
 
     /// Signals a cell's workflow to decommission it (starting the workflow if it is not running).
@@ -189,21 +202,12 @@ impl Engine {
 
     /// Starts the certificate-renewal workflow unless it runs already.
     pub async fn start_renewal(&self, interval_secs: u64) -> Result<(), EngineError> {
-        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), crate::renewal::WORKFLOW_ID)
-            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .build();
-        match self
-            .client
-            .start_workflow(
-                crate::renewal::CertRenewalWorkflow::run,
-                crate::renewal::RenewalInput { interval_secs },
-                opts,
-            )
-            .await
-        {
-            Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
-            Err(e) => Err(EngineError::Rpc(e.to_string())),
-        }
+        self.start_once(
+            crate::renewal::CertRenewalWorkflow::run,
+            crate::renewal::RenewalInput { interval_secs },
+            crate::renewal::WORKFLOW_ID,
+            WorkflowIdReusePolicy::AllowDuplicate,
+        )
+        .await
     }
 }

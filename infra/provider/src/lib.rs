@@ -7,6 +7,7 @@
 //! and injects failures, to test that workflows retry.
 
 mod local;
+pub mod process;
 mod unreliable;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,6 @@
 //! the running agent (found through `agent.pid`) instead of starting a second one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
+use crate::process::{free_port, pid_runs};
 use crate::{CellDescription, CellProvider, CellSpec, InfraState, ProviderError};
 
 /// `provision.json`: everything needed to (re)start the cell's agent. Holds no secret.
@@ -126,10 +126,6 @@ fn read_provisioned(dir: &Path) -> std::io::Result<Provisioned> {
     serde_json::from_slice(&bytes).map_err(std::io::Error::other)
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 #[async_trait::async_trait]
 impl CellProvider for LocalProvider {
     fn name(&self) -> &'static str {
@@ -221,21 +217,6 @@ impl CellProvider for LocalProvider {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// Whether `pid` is alive (not a zombie) and its command line mentions `needle`.
-pub(crate) fn pid_runs(pid: u32, needle: &Path) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next());
-    if stat.is_empty() || state == Some("Z") {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains(&*needle.to_string_lossy()))
-        .unwrap_or(false)
 }
 
 /// The pid of the agent running for `dir`, if one runs.

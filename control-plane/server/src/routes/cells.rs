@@ -213,23 +213,7 @@ async fn provision_cell(
         "provisioning",
     )
     .await?;
-    engine
-        .start_cell(CellInput {
-            cell_id: cell.id.clone(),
-            phase: CellPhase::Provision,
-            operation_id: Some(op.id),
-            join_timeout_secs: None,
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    st.audit(
-        &caller,
-        None,
-        "cell.provision",
-        format!("cell/{}", cell.id),
-        json!({"region": cell.region_id, "ring": cell.ring}),
-    )
-    .await?;
+    start_workflow(&st, engine, &caller, &cell, op.id, None, "cell.provision").await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CellOperation {
@@ -293,6 +277,35 @@ async fn create_cell(
         })
         .await?;
     Ok((cell, op))
+}
+
+/// Starts the cell's entity workflow on its provisioning operation and records who asked.
+async fn start_workflow(
+    st: &SharedState,
+    engine: &tessera_workflows::Engine,
+    caller: &Caller,
+    cell: &tessera_store::entity::cell::Model,
+    operation_id: Uuid,
+    join_timeout_secs: Option<u64>,
+    action: &str,
+) -> ApiResult<()> {
+    engine
+        .start_cell(CellInput {
+            cell_id: cell.id.clone(),
+            phase: CellPhase::Provision,
+            operation_id: Some(operation_id),
+            join_timeout_secs,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    st.audit(
+        caller,
+        None,
+        action,
+        format!("cell/{}", cell.id),
+        json!({"region": cell.region_id, "ring": cell.ring}),
+    )
+    .await
 }
 
 /// A cell with its agent's last report (runtimes, ingress, versions).
@@ -396,21 +409,15 @@ async fn create_join_token(
     st.store
         .create_join_token(&cell.id, &token.digest(), expires_at)
         .await?;
-    engine
-        .start_cell(CellInput {
-            cell_id: cell.id.clone(),
-            phase: CellPhase::Provision,
-            operation_id: Some(op.id),
-            join_timeout_secs: Some(SELF_HOSTED_TOKEN_TTL_MINUTES as u64 * 60),
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    st.audit(
+    let join_timeout = Some(SELF_HOSTED_TOKEN_TTL_MINUTES as u64 * 60);
+    start_workflow(
+        &st,
+        engine,
         &caller,
-        None,
+        &cell,
+        op.id,
+        join_timeout,
         "cell.join_token.create",
-        format!("cell/{}", cell.id),
-        json!({"region": cell.region_id, "ring": cell.ring}),
     )
     .await?;
     Ok((
