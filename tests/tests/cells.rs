@@ -197,7 +197,8 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
 {
     let dir = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(dir.path().to_path_buf());
-    let cp = ControlPlane::start(dir.path(), &[]).await;
+    // The provider fails its first two provision and destroy calls: the workflow retries.
+    let cp = ControlPlane::start(dir.path(), &[("TESSERA_TEST_PROVIDER_FAILURES", "2")]).await;
     let admin = Admin::new(&cp);
 
     // Bad input changes nothing.
@@ -238,6 +239,11 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     assert_eq!(admin.get("/admin/cells").await["items"], json!([]));
 
     let cell = admin.provision("local-east", 0).await;
+    assert_eq!(
+        cp.log().matches("injected failure").count(),
+        2,
+        "both failures were retried"
+    );
     let c = cell_detail(&admin, &cell).await;
     assert_eq!(c["status"], "healthy", "{c}");
     assert_eq!(c["ring"], 0);

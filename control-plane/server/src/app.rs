@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use tessera_infra::LocalProvider;
+use tessera_infra::{LocalProvider, Unreliable};
 use tessera_store::Store;
 use tessera_workflows::{Engine, Providers, WorkerConfig, spawn_worker};
 use tokio_util::sync::CancellationToken;
@@ -83,7 +83,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(cells = resumed, "supervising the agents of local cells");
     }
     let mut providers: Providers = Default::default();
-    providers.insert("local".into(), Arc::new(local));
+    match config.test_provider_failures {
+        Some(n) => providers.insert("local".into(), Arc::new(Unreliable::new(local, n))),
+        None => providers.insert("local".into(), Arc::new(local)),
+    };
     let worker = spawn_worker(WorkerConfig {
         temporal_address: temporal_address.clone(),
         namespace: config.temporal_namespace.clone(),

@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TEST_CERT_VALIDITY_SECS", hide = true)]
     pub test_cert_validity_secs: Option<i64>,
 
+    /// Test hook: the local provider fails its first N provision and destroy calls (the cell
+    /// workflow must retry through them).
+    #[arg(long, env = "TESSERA_TEST_PROVIDER_FAILURES", hide = true)]
+    pub test_provider_failures: Option<u32>,
+
     /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
     #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
     pub base_domain: String,

@@ -77,6 +77,7 @@ fn cert_err(e: CertError) -> ActivityError {
 }
 
 fn provider_err(e: ProviderError) -> ActivityError {
+    tracing::warn!(error = %e, retryable = e.is_retryable(), "cell provider call failed");
     if e.is_retryable() {
         retryable(e)
     } else {
