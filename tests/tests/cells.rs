@@ -238,7 +238,30 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     assert_eq!(s, 400);
     assert_eq!(admin.get("/admin/cells").await["items"], json!([]));
 
-    let cell = admin.provision("local-east", 0).await;
+    // Provisioned with the CLI, as an SRE would: `--wait` follows the operation.
+    let out = std::process::Command::new(bin("tessera"))
+        .args(["--url", &cp.url, "--api-key", &admin.token, "-o", "json"])
+        .args([
+            "admin",
+            "cells",
+            "provision",
+            "--region",
+            "local-east",
+            "--ring",
+            "0",
+            "--wait",
+        ])
+        .env("TESSERA_CONFIG", dir.path().join("cli.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = printed["id"].as_str().unwrap().to_string();
+    assert_eq!(printed["status"], "healthy", "{printed}");
     assert_eq!(
         cp.log().matches("injected failure").count(),
         2,

@@ -18,7 +18,7 @@ use crate::output::{Output, print_item, print_list};
 #[command(
     name = "tessera",
     version,
-    about = "Manage Tessera accounts, users, keys and operations"
+    about = "Manage Tessera accounts, users, keys, operations, regions and cells"
 )]
 struct Cli {
     /// Server URL; default: the one saved by `tessera login`, else http://127.0.0.1:8080.
@@ -50,6 +50,81 @@ enum Command {
     ApiKeys(ApiKeysCmd),
     #[command(subcommand)]
     Operations(OperationsCmd),
+    /// Regions namespaces can be created in.
+    Regions,
+    /// Platform operators (platform-admin key): regions and cells.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    #[command(subcommand)]
+    Regions(AdminRegionsCmd),
+    #[command(subcommand)]
+    Cells(AdminCellsCmd),
+}
+
+#[derive(Subcommand)]
+enum AdminRegionsCmd {
+    List,
+    Create {
+        id: String,
+        #[arg(long, value_enum)]
+        cloud: CloudArg,
+        #[arg(long)]
+        location: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CloudArg {
+    Local,
+    Aws,
+    Gcp,
+    SelfHosted,
+}
+
+impl From<CloudArg> for Cloud {
+    fn from(c: CloudArg) -> Self {
+        match c {
+            CloudArg::Local => Cloud::Local,
+            CloudArg::Aws => Cloud::Aws,
+            CloudArg::Gcp => Cloud::Gcp,
+            CloudArg::SelfHosted => Cloud::SelfHosted,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AdminCellsCmd {
+    List,
+    /// A cell with its agent's last report.
+    Get {
+        id: String,
+    },
+    /// Provision a cell; `--wait` follows the operation with a progress bar.
+    Provision {
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        ring: u32,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Drain, destroy and forget a cell.
+    Decommission {
+        id: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// A one-time token for a self-hosted cell (`cell-agent join --token …`).
+    JoinToken {
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        ring: u32,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -262,8 +337,84 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         },
+        Command::Regions => print_list(out, &c.list_regions().await?)?,
+        Command::Admin(AdminCmd::Regions(cmd)) => match cmd {
+            AdminRegionsCmd::List => print_list(out, &c.list_regions().await?)?,
+            AdminRegionsCmd::Create {
+                id,
+                cloud,
+                location,
+            } => print_item(
+                out,
+                &c.create_region(&CreateRegion {
+                    id,
+                    cloud: cloud.into(),
+                    location,
+                })
+                .await?,
+            )?,
+        },
+        Command::Admin(AdminCmd::Cells(cmd)) => match cmd {
+            AdminCellsCmd::List => print_list(out, &c.list_cells(&all).await?.items)?,
+            AdminCellsCmd::Get { id } => print_item(out, &c.cell(&id).await?)?,
+            AdminCellsCmd::Provision { region, ring, wait } => {
+                let r = c
+                    .provision_cell(&ProvisionCell {
+                        region,
+                        ring,
+                        labels: None,
+                        provider_config: None,
+                    })
+                    .await?;
+                follow(&c, out, r, wait).await?;
+            }
+            AdminCellsCmd::Decommission { id, wait } => {
+                let r = c.decommission_cell(&id).await?;
+                follow(&c, out, r, wait).await?;
+            }
+            AdminCellsCmd::JoinToken { region, ring } => {
+                let t = c
+                    .create_join_token(&CreateJoinToken {
+                        region,
+                        ring,
+                        labels: None,
+                    })
+                    .await?;
+                print_item(out, &t)?;
+                if matches!(out, Output::Table) {
+                    eprintln!(
+                        "On the cell's host: cell-agent --dir DIR join --control-plane {} --token {}",
+                        t.control_plane, t.token
+                    );
+                }
+            }
+        },
     }
     Ok(())
+}
+
+/// Prints a cell operation's answer, or waits for the operation and prints the cell after it.
+async fn follow(
+    c: &Client,
+    out: Output,
+    r: CellOperation,
+    wait_for_it: bool,
+) -> anyhow::Result<()> {
+    if !wait_for_it {
+        return print_item(out, &r);
+    }
+    let op = wait(
+        c,
+        r.operation.id,
+        Duration::from_secs(600),
+        matches!(out, Output::Table),
+    )
+    .await?;
+    if op.state != OperationState::Fulfilled {
+        let why = op.error.map(|e| e.message).unwrap_or_default();
+        bail!("operation {} ended {}: {why}", op.id, op.state);
+    }
+    print_item(out, &c.cell(&r.cell.id).await?)
 }
 
 /// Polls the operation until it ends; draws a progress bar on a terminal.

@@ -196,4 +196,34 @@ impl Client {
     pub async fn audit_log(&self, page: &PageQuery) -> Result<Page<AuditEntry>> {
         self.get(&Self::paged("/audit-log", page)).await
     }
+
+    pub async fn list_regions(&self) -> Result<Vec<Region>> {
+        self.get("/regions").await
+    }
+
+    pub async fn create_region(&self, req: &CreateRegion) -> Result<Region> {
+        self.call(Method::POST, "/admin/regions", Some(req)).await
+    }
+
+    pub async fn list_cells(&self, page: &PageQuery) -> Result<Page<Cell>> {
+        self.get(&Self::paged("/admin/cells", page)).await
+    }
+
+    pub async fn cell(&self, id: &str) -> Result<Cell> {
+        self.get(&format!("/admin/cells/{id}")).await
+    }
+
+    pub async fn provision_cell(&self, req: &ProvisionCell) -> Result<CellOperation> {
+        self.call(Method::POST, "/admin/cells", Some(req)).await
+    }
+
+    pub async fn decommission_cell(&self, id: &str) -> Result<CellOperation> {
+        self.call::<(), _>(Method::DELETE, &format!("/admin/cells/{id}"), None)
+            .await
+    }
+
+    pub async fn create_join_token(&self, req: &CreateJoinToken) -> Result<JoinToken> {
+        self.call(Method::POST, "/admin/cells/join-tokens", Some(req))
+            .await
+    }
 }
