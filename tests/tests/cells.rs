@@ -402,6 +402,39 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     )
     .await;
 
+    // The runtime's store runs in global-namespace mode: registering a global namespace (which
+    // a server refuses otherwise) works, through the ingress, with the tenant's certificate.
+    let files = dir.path().join("tenant");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("cert.pem"), &worker.chain_pem).unwrap();
+    std::fs::write(files.join("key.pem"), &worker.key_pem).unwrap();
+    std::fs::write(files.join("ca.pem"), &root).unwrap();
+    let out = std::process::Command::new("temporal")
+        .args([
+            "operator",
+            "namespace",
+            "create",
+            "--global",
+            "-n",
+            "probe-global",
+        ])
+        .args(["--address", &ingress, "--tls-server-name", host])
+        .arg("--tls-cert-path")
+        .arg(files.join("cert.pem"))
+        .arg("--tls-key-path")
+        .arg(files.join("key.pem"))
+        .arg("--tls-ca-path")
+        .arg(files.join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(before["global_namespace"], true);
+
     // SIGKILL the agent: the provider restarts it, it adopts the runtime (same pid) and serves.
     let agent_pid = cell_detail(&admin, &cell).await["observed"]["agent_pid"]
         .as_u64()
