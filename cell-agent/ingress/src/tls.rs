@@ -141,6 +141,20 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
+/// What the benchmark's "direct TLS" baseline servers speak: exactly the ingress's TLS (same
+/// provider and cipher preference, same certificate, same mandatory client-certificate check,
+/// same ALPN), so that the baseline differs from the ingress path only by the extra hop.
+pub(crate) fn baseline_server_config(
+    cert: &ServerCert,
+    accepted_ca_pem: &str,
+) -> Result<Arc<ServerConfig>, IngressError> {
+    let provider = provider();
+    let err = |reason: String| IngressError::Bench(format!("baseline TLS: {reason}"));
+    let verifier = client_verifier(accepted_ca_pem, &provider).map_err(err)?;
+    let certs = SniCerts::new(std::slice::from_ref(cert), &provider)?;
+    server_config(verifier, Arc::new(certs), &provider).map_err(err)
+}
+
 /// The client side towards an external cluster.
 pub(crate) fn upstream_config(
     up: &UpstreamTls,

@@ -33,6 +33,9 @@ const SINK_HOST: &str = "sink.acct.tessera.localhost";
 pub(super) struct Fixture {
     h2_upstream: SocketAddr,
     sink: SocketAddr,
+    /// The same upstreams terminating the same mTLS themselves (the "direct TLS" baseline).
+    h2_tls_upstream: SocketAddr,
+    sink_tls: SocketAddr,
     ingress: Ingress,
     ingress_thread: std::thread::JoinHandle<()>,
     client_tls: TlsConnector,
@@ -49,8 +52,8 @@ impl Fixture {
         let h2 = listen().await?;
         let sink = listen().await?;
         let (h2_upstream, sink_addr) = (local(&h2)?, local(&sink)?);
-        tasks.spawn(serve_h2(h2, cancel.clone(), tasks.clone()));
-        tasks.spawn(serve_sink(sink, cancel.clone(), tasks.clone()));
+        tasks.spawn(serve_h2(h2, None, cancel.clone(), tasks.clone()));
+        tasks.spawn(serve_sink(sink, None, cancel.clone(), tasks.clone()));
 
         let days = chrono::Duration::days(1);
         let pki = |e| bench_err("certificates", e);
@@ -84,6 +87,27 @@ impl Fixture {
                 key_pem: server.key_pem,
             }],
         };
+        // The baseline servers speak the ingress's TLS: same certificate, same client-certificate
+        // check, same ALPN and cipher preference.
+        let upstream_tls = tokio_rustls::TlsAcceptor::from(crate::tls::baseline_server_config(
+            &table.server_certs[0],
+            &tenant_ca.cert_pem,
+        )?);
+        let h2_tls = listen().await?;
+        let sink_tls = listen().await?;
+        let (h2_tls_upstream, sink_tls_addr) = (local(&h2_tls)?, local(&sink_tls)?);
+        tasks.spawn(serve_h2(
+            h2_tls,
+            Some(upstream_tls.clone()),
+            cancel.clone(),
+            tasks.clone(),
+        ));
+        tasks.spawn(serve_sink(
+            sink_tls,
+            Some(upstream_tls),
+            cancel.clone(),
+            tasks.clone(),
+        ));
         let metrics = IngressMetrics::new(&prometheus::Registry::new())
             .map_err(|e| bench_err("metrics", e))?;
         let (ingress, ingress_thread) =
@@ -102,6 +126,8 @@ impl Fixture {
         Ok(Self {
             h2_upstream,
             sink: sink_addr,
+            h2_tls_upstream,
+            sink_tls: sink_tls_addr,
             ingress,
             ingress_thread,
             client_tls: TlsConnector::from(Arc::new(client_tls)),
@@ -124,7 +150,21 @@ impl Fixture {
     }
 
     pub async fn h2_via_ingress(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {
-        h2_handshake(self.tls(H2_HOST).await?, &self.tasks).await
+        h2_handshake(
+            self.tls(self.ingress.local_addr(), H2_HOST).await?,
+            &self.tasks,
+        )
+        .await
+    }
+
+    pub async fn h2_direct_tls(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {
+        h2_handshake(self.tls(self.h2_tls_upstream, H2_HOST).await?, &self.tasks).await
+    }
+
+    pub async fn sink_direct_tls(
+        &self,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, IngressError> {
+        self.tls(self.sink_tls, SINK_HOST).await
     }
 
     pub async fn sink_direct(&self) -> Result<TcpStream, IngressError> {
@@ -134,19 +174,21 @@ impl Fixture {
     pub async fn sink_via_ingress(
         &self,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, IngressError> {
-        self.tls(SINK_HOST).await
+        self.tls(self.ingress.local_addr(), SINK_HOST).await
     }
 
+    /// The client's mTLS connection to `addr` (the ingress, or a baseline server).
     async fn tls(
         &self,
+        addr: SocketAddr,
         host: &'static str,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, IngressError> {
-        let tcp = tcp(self.ingress.local_addr()).await?;
+        let tcp = tcp(addr).await?;
         let name = ServerName::try_from(host).map_err(|e| bench_err("server name", e))?;
         self.client_tls
             .connect(name, tcp)
             .await
-            .map_err(|e| bench_err("TLS handshake with the ingress", e))
+            .map_err(|e| bench_err("TLS handshake", e))
     }
 }
 
@@ -244,44 +286,79 @@ async fn tcp(addr: SocketAddr) -> Result<TcpStream, IngressError> {
     Ok(tcp)
 }
 
-/// The stand-in for a Temporal frontend: h2c, 64 bytes back for every request.
-async fn serve_h2(listener: TcpListener, cancel: CancellationToken, tasks: TaskTracker) {
+/// The stand-in for a Temporal frontend: HTTP/2 (h2c, or h2 over TLS when `tls` is given),
+/// 64 bytes back for every request.
+async fn serve_h2(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
     while let Some(Ok((tcp, _))) = cancel.run_until_cancelled(listener.accept()).await {
         let _ = tcp.set_nodelay(true);
         let cancel = cancel.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
-            let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                let _ = req.into_body().collect().await;
-                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(&BODY))))
-            });
-            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), service);
-            cancel.run_until_cancelled(conn).await;
+            match tls {
+                None => serve_h2_conn(tcp, cancel).await,
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        serve_h2_conn(stream, cancel).await;
+                    }
+                }
+            }
         });
     }
 }
 
-/// Reads until EOF, then answers with the number of bytes it read (8 bytes, big endian).
-async fn serve_sink(listener: TcpListener, cancel: CancellationToken, tasks: TaskTracker) {
-    while let Some(Ok((mut tcp, _))) = cancel.run_until_cancelled(listener.accept()).await {
+async fn serve_h2_conn<S>(io: S, cancel: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+        let _ = req.into_body().collect().await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(&BODY))))
+    });
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service);
+    cancel.run_until_cancelled(conn).await;
+}
+
+/// Reads until EOF, then answers with the number of bytes it read (8 bytes, big endian);
+/// over TLS when `tls` is given.
+async fn serve_sink(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    while let Some(Ok((tcp, _))) = cancel.run_until_cancelled(listener.accept()).await {
         let cancel = cancel.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
-            let drain = async {
-                let mut buf = vec![0u8; 256 << 10];
-                let mut total = 0u64;
-                loop {
-                    let n = tcp.read(&mut buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    total += n as u64;
-                }
-                tcp.write_all(&total.to_be_bytes()).await?;
-                tcp.shutdown().await
+            let _: Option<std::io::Result<()>> = match tls {
+                None => cancel.run_until_cancelled(drain(tcp)).await,
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => cancel.run_until_cancelled(drain(stream)).await,
+                    Err(_) => None,
+                },
             };
-            let _: Option<std::io::Result<()>> = cancel.run_until_cancelled(drain).await;
         });
     }
+}
+
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(mut io: S) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    io.write_all(&total.to_be_bytes()).await?;
+    io.shutdown().await
 }
 
 async fn h2_handshake<S>(
@@ -366,28 +443,27 @@ where
     Ok((requests as f64 / elapsed.as_secs_f64(), requests, cpu))
 }
 
-/// Median and 99th percentile of sequential requests, one direct and one through the ingress
-/// in turn, so that both see the same machine at the same moments.
-pub(super) async fn h2_latency(
+/// Median and 99th percentile of sequential requests on each path, the paths taking turns
+/// request by request so that all see the same machine at the same moments.
+pub(super) async fn h2_latency<const N: usize>(
     config: &BenchConfig,
-    mut direct: SendRequest<Full<Bytes>>,
-    mut via_ingress: SendRequest<Full<Bytes>>,
-) -> Result<[(Duration, Duration); 2], IngressError> {
+    mut paths: [SendRequest<Full<Bytes>>; N],
+) -> Result<[(Duration, Duration); N], IngressError> {
     for _ in 0..config.warmup_requests {
-        request(&mut direct).await?;
-        request(&mut via_ingress).await?;
+        for p in paths.iter_mut() {
+            request(p).await?;
+        }
     }
     let n = config.latency_requests.max(1);
-    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut samples: [Vec<Duration>; N] = std::array::from_fn(|_| Vec::with_capacity(n));
     for _ in 0..n {
-        let t = Instant::now();
-        request(&mut direct).await?;
-        a.push(t.elapsed());
-        let t = Instant::now();
-        request(&mut via_ingress).await?;
-        b.push(t.elapsed());
+        for (p, s) in paths.iter_mut().zip(samples.iter_mut()) {
+            let t = Instant::now();
+            request(p).await?;
+            s.push(t.elapsed());
+        }
     }
-    Ok([percentiles(a), percentiles(b)])
+    Ok(samples.map(percentiles))
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {

@@ -1,8 +1,9 @@
 //! The ingress benchmark, as a library so that a test can run a tiny version of it.
 //!
-//! One run measures the same upstreams twice, directly and through the ingress: small HTTP/2
-//! request/response (h2c direct; h2 over mTLS through a `Local` route) for throughput and
-//! latency, and one bulk TCP stream for MB/s.
+//! One run measures the same upstreams three ways: directly in cleartext (the goal's baseline),
+//! directly over the same mTLS the ingress speaks ("direct TLS", which isolates the cost of
+//! the extra hop), and through the ingress. Small HTTP/2 request/response gives throughput and
+//! latency; one bulk TCP stream gives MB/s.
 
 mod load;
 mod report;
@@ -75,7 +76,7 @@ impl BenchConfig {
     }
 }
 
-/// Runs every measurement, direct then through the ingress.
+/// Runs every measurement: direct, direct TLS, then through the ingress.
 pub async fn run(config: &BenchConfig) -> Result<BenchReport, IngressError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let fixture = load::Fixture::start(config.ingress_threads).await?;
@@ -89,29 +90,33 @@ async fn measure(
     fixture: &load::Fixture,
 ) -> Result<BenchReport, IngressError> {
     let (direct_rps, _, _) = load::h2_throughput(config, || fixture.h2_direct()).await?;
+    let (direct_tls_rps, _, _) = load::h2_throughput(config, || fixture.h2_direct_tls()).await?;
     let (ingress_rps, requests, h2_cpu) =
         load::h2_throughput(config, || fixture.h2_via_ingress()).await?;
-    let [(direct_p50, direct_p99), (ingress_p50, ingress_p99)] = load::h2_latency(
+    let [direct, direct_tls, ingress] = load::h2_latency(
         config,
-        fixture.h2_direct().await?,
-        fixture.h2_via_ingress().await?,
+        [
+            fixture.h2_direct().await?,
+            fixture.h2_direct_tls().await?,
+            fixture.h2_via_ingress().await?,
+        ],
     )
     .await?;
     let (tcp_direct, _) = load::stream(config, fixture.sink_direct().await?).await?;
+    let (tcp_direct_tls, _) = load::stream(config, fixture.sink_direct_tls().await?).await?;
     let (tcp_ingress, tcp_cpu) = load::stream(config, fixture.sink_via_ingress().await?).await?;
+    let numbers = |requests_per_sec, (p50, p99)| H2Numbers {
+        requests_per_sec,
+        p50,
+        p99,
+    };
     Ok(BenchReport {
         config: config.clone(),
-        h2_direct: H2Numbers {
-            requests_per_sec: direct_rps,
-            p50: direct_p50,
-            p99: direct_p99,
-        },
-        h2_ingress: H2Numbers {
-            requests_per_sec: ingress_rps,
-            p50: ingress_p50,
-            p99: ingress_p99,
-        },
+        h2_direct: numbers(direct_rps, direct),
+        h2_direct_tls: numbers(direct_tls_rps, direct_tls),
+        h2_ingress: numbers(ingress_rps, ingress),
         tcp_direct_mb_s: tcp_direct,
+        tcp_direct_tls_mb_s: tcp_direct_tls,
         tcp_ingress_mb_s: tcp_ingress,
         ingress_cpu_per_request: h2_cpu.div_f64(requests.max(1) as f64),
         ingress_cpu_per_gb: tcp_cpu.div_f64(config.stream_bytes as f64 / 1e9),
