@@ -146,6 +146,22 @@ impl Store {
         Ok(am.update(&self.db).await?)
     }
 
+    /// Moves a cell to `to` only if its status is one of `from`; answers whether it moved. Two
+    /// callers racing for the same transition: exactly one wins.
+    pub async fn transition_cell_status(&self, id: &str, from: &[&str], to: &str) -> Result<bool> {
+        let res = cell::Entity::update_many()
+            .col_expr(cell::Column::Status, Expr::value(to))
+            .col_expr(cell::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(cell::Column::Id.eq(id))
+            .filter(cell::Column::Status.is_in(from.iter().copied()))
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected == 0 {
+            self.cell(id).await?;
+        }
+        Ok(res.rows_affected == 1)
+    }
+
     /// Replaces the desired document if the generation is still `expected` and returns the new
     /// generation; a concurrent writer makes it answer `Conflict` (read again and retry).
     pub async fn replace_desired(

@@ -431,3 +431,177 @@ async fn idempotency_keys_expire_after_a_day() {
         );
     }
 }
+
+fn new_cell(id: &str, region: &str) -> NewCell {
+    NewCell {
+        id: id.into(),
+        region_id: region.into(),
+        ring: 1,
+        provider: "local".into(),
+        status: "provisioning".into(),
+        labels: serde_json::json!({}),
+        provider_config: serde_json::json!({}),
+        desired: serde_json::json!({}),
+        created_at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn cells_generations_reports_and_status_transitions() {
+    for b in backends().await {
+        let s = &b.store;
+        s.create_region("local-east", "local", "here", Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                s.create_region("local-east", "local", "again", Utc::now())
+                    .await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{}",
+            b.name
+        );
+        let id = s.next_cell_id("local-east").await.unwrap();
+        assert_eq!(id, "local-east-1");
+        s.create_cell(new_cell(&id, "local-east")).await.unwrap();
+        assert_eq!(s.next_cell_id("local-east").await.unwrap(), "local-east-2");
+        assert!(matches!(
+            s.create_cell(new_cell(&id, "local-east")).await,
+            Err(StoreError::Conflict(_))
+        ));
+
+        // Desired state: a stale writer loses.
+        let g = s
+            .replace_desired(&id, 1, serde_json::json!({"runtimes": {}}))
+            .await
+            .unwrap();
+        assert_eq!(g, 2);
+        assert!(matches!(
+            s.replace_desired(&id, 1, serde_json::json!({})).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            s.replace_desired("nope", 1, serde_json::json!({})).await,
+            Err(StoreError::NotFound(_))
+        ));
+
+        // Reports: an older generation never lowers what was observed, but counts as alive.
+        let t1 = Utc::now();
+        s.record_observed(
+            &id,
+            serde_json::json!({"g": 2}),
+            2,
+            Some("127.0.0.1:1".into()),
+            t1,
+        )
+        .await
+        .unwrap();
+        let t2 = t1 + Duration::seconds(1);
+        s.record_observed(&id, serde_json::json!({"g": 1}), 1, None, t2)
+            .await
+            .unwrap();
+        let c = s.cell(&id).await.unwrap();
+        assert_eq!(c.observed_generation, Some(2), "{}", b.name);
+        assert_eq!(c.ingress_address.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(c.observed_at.map(|t| t.timestamp()), Some(t2.timestamp()));
+
+        // Status: of two racing transitions exactly one wins.
+        let live = ["provisioning", "joining", "healthy", "unhealthy", "failed"];
+        assert!(
+            s.transition_cell_status(&id, &live, "decommissioning")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.transition_cell_status(&id, &live, "decommissioning")
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            s.transition_cell_status("nope", &live, "decommissioning")
+                .await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(s.cells_in_region("local-east").await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn join_tokens_are_used_once_and_expire() {
+    for b in backends().await {
+        let s = &b.store;
+        s.create_region("r", "self_hosted", "rack", Utc::now())
+            .await
+            .unwrap();
+        s.create_cell(new_cell("r-1", "r")).await.unwrap();
+        let now = Utc::now();
+        s.create_join_token("r-1", &"a".repeat(64), now + Duration::hours(1))
+            .await
+            .unwrap();
+        s.create_join_token("r-1", &"b".repeat(64), now - Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.consume_join_token(&"a".repeat(64), now).await.unwrap(),
+            "r-1"
+        );
+        assert!(
+            matches!(
+                s.consume_join_token(&"a".repeat(64), now).await,
+                Err(StoreError::NotFound(_))
+            ),
+            "used twice on {}",
+            b.name
+        );
+        assert!(matches!(
+            s.consume_join_token(&"b".repeat(64), now).await,
+            Err(StoreError::NotFound(_))
+        ));
+        // Revoking the identity also drops the cell's remaining tokens.
+        s.create_join_token("r-1", &"c".repeat(64), now + Duration::hours(1))
+            .await
+            .unwrap();
+        s.set_cell_identity("r-1", &"f".repeat(64), now + Duration::days(1))
+            .await
+            .unwrap();
+        s.revoke_cell_identity("r-1").await.unwrap();
+        assert!(s.cell("r-1").await.unwrap().identity_fingerprint.is_none());
+        assert!(matches!(
+            s.consume_join_token(&"c".repeat(64), now).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn pki_objects_first_writer_wins_and_renewal_replaces() {
+    for b in backends().await {
+        let s = &b.store;
+        let obj = |pem: &str| tessera_store::entity::pki_object::Model {
+            id: "root".into(),
+            kind: "root_ca".into(),
+            cell_id: None,
+            chain_pem: pem.into(),
+            sealed_key: vec![1, 2, 3],
+            not_before: Utc::now(),
+            not_after: Utc::now() + Duration::days(1),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let first = s.insert_pki_object_if_absent(obj("first")).await.unwrap();
+        let second = s.insert_pki_object_if_absent(obj("second")).await.unwrap();
+        assert_eq!(
+            (first.chain_pem.as_str(), second.chain_pem.as_str()),
+            ("first", "first"),
+            "{}",
+            b.name
+        );
+        s.replace_pki_object(obj("renewed")).await.unwrap();
+        assert_eq!(
+            s.pki_object("root").await.unwrap().unwrap().chain_pem,
+            "renewed"
+        );
+        assert_eq!(s.list_pki_objects().await.unwrap().len(), 1);
+    }
+}

@@ -328,22 +328,23 @@ async fn decommission_cell(
     PlatformAdmin(caller): PlatformAdmin,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<CellOperation>)> {
-    let cell = st.store.cell(&id).await?;
-    match CellStatus::parse(&cell.status) {
-        Some(CellStatus::Decommissioning) => {
-            return Err(ApiError::precondition(format!(
-                "cell {id} is already being decommissioned"
-            )));
-        }
-        Some(CellStatus::Decommissioned) => {
-            return Err(ApiError::precondition(format!(
-                "cell {id} is decommissioned"
-            )));
-        }
-        _ => {}
-    }
+    // Claim the transition first: of two racing requests exactly one starts the workflow.
+    let live: Vec<&str> = CellStatus::ALL
+        .iter()
+        .filter(|s| !matches!(s, CellStatus::Decommissioning | CellStatus::Decommissioned))
+        .map(|s| s.as_str())
+        .collect();
     let engine = st.engine()?;
-    let now = Utc::now();
+    let previous = st.store.cell(&id).await?.status;
+    if !st
+        .store
+        .transition_cell_status(&id, &live, CellStatus::Decommissioning.as_str())
+        .await?
+    {
+        return Err(ApiError::precondition(format!(
+            "cell {id} is already decommissioned or being decommissioned"
+        )));
+    }
     let op = st
         .store
         .create_operation(NewOperation {
@@ -353,17 +354,18 @@ async fn decommission_cell(
             resource_kind: "cell".into(),
             resource_id: id.clone(),
             workflow_id: tessera_workflows::cells::workflow_id(&id),
-            created_at: now,
+            created_at: Utc::now(),
         })
         .await?;
-    let cell = st
-        .store
-        .set_cell_status(&id, CellStatus::Decommissioning.as_str())
-        .await?;
-    engine
-        .decommission_cell(&id, op.id)
-        .await
-        .map_err(ApiError::internal)?;
+    let cell = st.store.cell(&id).await?;
+    if let Err(e) = engine.decommission_cell(&id, op.id).await {
+        // Nothing will drive it: give the cell back its status so the request can be retried.
+        let decommissioning = [CellStatus::Decommissioning.as_str()];
+        st.store
+            .transition_cell_status(&id, &decommissioning, &previous)
+            .await?;
+        return Err(ApiError::internal(e));
+    }
     st.audit(
         &caller,
         None,
