@@ -69,6 +69,31 @@ impl Admin {
         .await
     }
 
+    /// `DELETE /admin/cells/{cell}`: answers the status and body without waiting.
+    async fn delete_cell(&self, cell: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/admin/cells/{cell}"),
+            None,
+        )
+        .await
+    }
+
+    /// Decommissions a cell and waits until its operation is fulfilled.
+    async fn decommission(&self, cell: &str) {
+        let (s, v) = self.delete_cell(cell).await;
+        assert_eq!(s, 202, "{v}");
+        let (s, again) = self.delete_cell(cell).await;
+        assert_eq!(s, 409, "a second decommission is refused: {again}");
+        let op = self
+            .wait_op(
+                v["operation"]["id"].as_str().unwrap(),
+                Duration::from_secs(120),
+            )
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}");
+    }
+
     async fn provision(&self, region: &str, ring: u32) -> String {
         let (s, v) = self
             .post("/admin/cells", json!({"region": region, "ring": ring}))
@@ -329,29 +354,7 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
         "same port: routes stay valid"
     );
 
-    let (s, v) = admin
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/admin/cells/{cell}"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    let (s, again) = admin
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/admin/cells/{cell}"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 409, "{again}");
-    let op = admin
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    admin.decommission(&cell).await;
     assert_eq!(cell_detail(&admin, &cell).await["status"], "decommissioned");
     assert!(!cell_dir.exists(), "the cell's directory is gone");
     assert_eq!(
@@ -702,21 +705,7 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     .await;
 
     // Decommissioned: the control plane no longer accepts its identity.
-    let (s, v) = admin
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/admin/cells/{cell}"),
-            None,
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    let op = admin
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    admin.decommission(cell).await;
     let last = cell_detail(&admin, cell).await["last_report_at"].clone();
     tokio::time::sleep(Duration::from_secs(5)).await; // two report periods; the report must not land
     assert_eq!(cell_detail(&admin, cell).await["last_report_at"], last);
