@@ -1,6 +1,7 @@
 //! Domain rules of the control plane, free of I/O so they are tested synchronously.
 
 pub mod credentials;
+pub mod placement;
 pub mod rbac;
 pub mod validate;
 

@@ -27,6 +27,38 @@ pub fn account_name(name: &str) -> Result<(), ValidationError> {
     dns_label("account_name", name, 3)
 }
 
+/// Longest namespace name: Temporal Cloud's limit, which keeps `<name>.<account>` a short
+/// Temporal namespace and `<name>.<account>.<base-domain>` a short host.
+pub const MAX_NAMESPACE_NAME: usize = 39;
+/// Retention of closed workflows, in days (Temporal Cloud's range).
+pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=90;
+
+/// A namespace name: a DNS label of 2–39 characters (it becomes the first label of its host).
+pub fn namespace_name(name: &str) -> Result<(), ValidationError> {
+    dns_label("name", name, 2)?;
+    if name.len() > MAX_NAMESPACE_NAME {
+        return Err(ValidationError::new(
+            "name",
+            format!("must be at most {MAX_NAMESPACE_NAME} characters long"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn retention_days(days: u32) -> Result<(), ValidationError> {
+    if !RETENTION_DAYS.contains(&days) {
+        return Err(ValidationError::new(
+            "retention_days",
+            format!(
+                "must be between {} and {} days",
+                RETENTION_DAYS.start(),
+                RETENTION_DAYS.end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A DNS label of at least `min` characters (lowercase, starts with a letter, no trailing `-`).
 pub fn dns_label(field: &'static str, s: &str, min: usize) -> Result<(), ValidationError> {
     if s.len() < min || s.len() > 63 {
@@ -217,5 +249,22 @@ mod tests {
         assert!(display_name("name", "").is_err());
         assert!(display_name("name", "<script>").is_err());
         assert!(display_name("name", &"k".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn namespace_names_and_retention() {
+        assert!(namespace_name("orders").is_ok());
+        assert!(namespace_name("o1").is_ok());
+        assert_eq!(namespace_name("o").unwrap_err().field, "name");
+        assert!(namespace_name(&"a".repeat(39)).is_ok());
+        assert!(namespace_name(&"a".repeat(40)).is_err());
+        assert!(namespace_name("Orders").is_err());
+        assert!(
+            namespace_name("orders.acme").is_err(),
+            "a dot would add a host label"
+        );
+        assert!(retention_days(1).is_ok() && retention_days(90).is_ok());
+        assert_eq!(retention_days(0).unwrap_err().field, "retention_days");
+        assert!(retention_days(91).is_err());
     }
 }
