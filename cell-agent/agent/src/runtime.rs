@@ -76,6 +76,8 @@ pub struct Supervisor {
     detach: CancellationToken,
     changed: Arc<Notify>,
     orphans_checked: std::sync::atomic::AtomicBool,
+    /// A spare store is being prepared.
+    preparing_spare: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Supervisor {
@@ -87,6 +89,7 @@ impl Supervisor {
             detach: CancellationToken::new(),
             changed,
             orphans_checked: std::sync::atomic::AtomicBool::new(false),
+            preparing_spare: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -94,6 +97,7 @@ impl Supervisor {
     /// removes the extra, restarts those whose spec changed. Also removes runtime folders left
     /// on disk that nothing wants any more.
     pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>) {
+        self.prepare_spare();
         let mut runtimes = self.runtimes.lock().expect("supervisor lock");
         let stale: Vec<String> = runtimes
             .iter()
@@ -159,6 +163,9 @@ impl Supervisor {
         if let Ok(entries) = std::fs::read_dir(&self.root) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
+                if name == SPARE || name == SPARE_BUILD {
+                    continue;
+                }
                 if !runtimes.contains_key(&name) && e.path().is_dir() {
                     tracing::info!(runtime = %name, "removing a runtime no longer desired");
                     let dir = e.path();
@@ -166,6 +173,34 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Keeps one new store ready in global-namespace mode (`ns/.spare`), so that a new
+    /// runtime starts once instead of twice (create the store, stop, switch, start again): the
+    /// switch is done ahead of time, off the path of a tenant waiting for a namespace.
+    fn prepare_spare(&self) {
+        use std::sync::atomic::Ordering;
+        if self.root.join(SPARE).join(GLOBAL_MARKER).exists()
+            || self.preparing_spare.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let ctx = self.context(
+            SPARE_BUILD,
+            RuntimeSpec {
+                temporal_namespace: "default".into(),
+                global_namespace: true,
+                dynamic_config: Default::default(),
+            },
+        );
+        let (root, busy) = (self.root.clone(), self.preparing_spare.clone());
+        tokio::spawn(async move {
+            if let Err(e) = make_spare(&root, &ctx).await {
+                tracing::warn!(error = %format!("{e:#}"), "preparing a spare runtime store failed");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            busy.store(false, Ordering::SeqCst);
+        });
     }
 
     fn context(&self, id: &str, spec: RuntimeSpec) -> RuntimeCtx {
@@ -271,6 +306,10 @@ struct RuntimeCtx {
 }
 
 impl RuntimeCtx {
+    fn health(&self) -> RuntimeHealth {
+        self.status.lock().expect("status").health
+    }
+
     fn set(&self, f: impl FnOnce(&mut Status)) {
         let mut st = self.status.lock().expect("status lock");
         let before = (st.health, st.record.as_ref().map(|r| r.pid));
@@ -391,7 +430,12 @@ async fn supervise(ctx: RuntimeCtx) {
                 }
                 return;
             }
-            _ = tokio::time::sleep(if proc.is_some() { Duration::from_secs(1) } else { backoff }) => {}
+            _ = tokio::time::sleep(match &proc {
+                // A starting runtime is checked often: its route opens the moment it serves.
+                Some(_) if ctx.health() == RuntimeHealth::Starting => Duration::from_millis(100),
+                Some(_) => Duration::from_secs(1),
+                None => backoff,
+            }) => {}
         }
         let Some(p) = proc.as_mut() else {
             backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -460,6 +504,13 @@ async fn start(
         spec: ctx.spec.clone(),
         restarts: previous.map(|r| r.restarts).unwrap_or(0),
     };
+    if ctx.spec.global_namespace
+        && !global_marker(&ctx.dir)
+        && !ctx.dir.join("store.db").exists()
+        && claim_spare(&ctx.dir)
+    {
+        tracing::info!(runtime = %ctx.id, "using the spare store (already in global-namespace mode)");
+    }
     if ctx.spec.global_namespace && !global_marker(&ctx.dir) {
         bootstrap_global(ctx, &record).await?;
     }
@@ -519,16 +570,89 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
     })
 }
 
+/// Marks a store switched to global-namespace mode.
+const GLOBAL_MARKER: &str = "global-namespace";
+/// A ready store in global-namespace mode, waiting for the next new runtime.
+const SPARE: &str = ".spare";
+/// Where the next spare is prepared.
+const SPARE_BUILD: &str = ".spare-build";
+/// The files of a store (SQLite keeps its write-ahead log next to it).
+const STORE_FILES: [&str; 4] = ["store.db", "store.db-wal", "store.db-shm", GLOBAL_MARKER];
+
 fn global_marker(dir: &Path) -> bool {
-    dir.join("global-namespace").exists()
+    dir.join(GLOBAL_MARKER).exists()
+}
+
+/// Prepares a spare store in `.spare-build`, then renames it to `.spare`.
+async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
+    // Start over; `bootstrap_global` first stops a server an earlier agent left running here.
+    for f in STORE_FILES {
+        let _ = std::fs::remove_file(ctx.dir.join(f));
+    }
+    std::fs::create_dir_all(&ctx.dir)?;
+    let record = RuntimeRecord {
+        pid: 0,
+        grpc_port: free_port()?,
+        http_port: free_port()?,
+        metrics_port: free_port()?,
+        started_at: Utc::now(),
+        spec: ctx.spec.clone(),
+        restarts: 0,
+    };
+    bootstrap_global(ctx, &record).await?;
+    let _ = std::fs::remove_file(ctx.dir.join("runtime.log"));
+    if std::fs::rename(&ctx.dir, root.join(SPARE)).is_err() {
+        // Another spare is already waiting.
+        let _ = std::fs::remove_dir_all(&ctx.dir);
+    }
+    tracing::debug!("a spare runtime store is ready");
+    Ok(())
+}
+
+/// Moves the spare store into a new runtime's folder; `false` when there is none. The spare is
+/// first renamed away atomically, so two runtimes starting at once never share it.
+fn claim_spare(dir: &Path) -> bool {
+    let Some(root) = dir.parent() else {
+        return false;
+    };
+    let Some(name) = dir.file_name() else {
+        return false;
+    };
+    let claimed = root.join(format!(".claimed-{}", name.to_string_lossy()));
+    if std::fs::rename(root.join(SPARE), &claimed).is_err() {
+        return false;
+    }
+    let moved = STORE_FILES.iter().all(|f| {
+        let from = claimed.join(f);
+        !from.exists() || std::fs::rename(&from, dir.join(f)).is_ok()
+    });
+    let _ = std::fs::remove_dir_all(&claimed);
+    if !moved {
+        for f in STORE_FILES {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    moved
 }
 
 /// A new store is created by a first start, stopped, switched to global-namespace mode, and
 /// marked so the next start serves it.
 async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<()> {
     let db = ctx.dir.join("store.db");
+    // A bootstrap cut short by an agent crash may have left its server running.
+    let pid_file = ctx.dir.join("bootstrap.pid");
+    if let Some(pid) = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        && pid_runs(pid, &db)
+    {
+        terminate(&mut Proc::Adopted(pid), &db).await;
+    }
     if !db.exists() {
         let mut child = spawn(ctx, r)?;
+        if let Some(pid) = child.id() {
+            std::fs::write(&pid_file, pid.to_string())?;
+        }
         let deadline = tokio::time::Instant::now() + STARTUP_GRACE;
         while !health_check(r.grpc_port).await {
             if tokio::time::Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
@@ -540,7 +664,8 @@ async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result
         terminate(&mut Proc::Child(child), &db).await;
     }
     enable_global_namespace(&db).await?;
-    std::fs::write(ctx.dir.join("global-namespace"), b"enabled\n")?;
+    std::fs::write(ctx.dir.join(GLOBAL_MARKER), b"enabled\n")?;
+    let _ = std::fs::remove_file(&pid_file);
     Ok(())
 }
 
@@ -605,6 +730,13 @@ async fn remove_runtime_dir(dir: &Path) {
         && pid_runs(r.pid, &db)
     {
         terminate(&mut Proc::Adopted(r.pid), &db).await;
+    }
+    if let Some(pid) = std::fs::read_to_string(dir.join("bootstrap.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        && pid_runs(pid, &db)
+    {
+        terminate(&mut Proc::Adopted(pid), &db).await;
     }
     if let Err(e) = tokio::fs::remove_dir_all(dir).await
         && e.kind() != std::io::ErrorKind::NotFound
