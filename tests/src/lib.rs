@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 /// `target/<profile>/<name>`, next to the test executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    // Tests run from `target/<profile>/deps/`, binaries (the benchmarks) from `target/<profile>/`.
+    let parent = exe.parent().expect("executable directory");
+    let dir = if parent.ends_with("deps") {
+        parent.parent().expect("target/<profile>")
+    } else {
+        parent
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -177,5 +180,130 @@ impl CellProcesses {
 impl Drop for CellProcesses {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+/// The REST API as one principal (the platform admin or a tenant's key) calls it.
+pub struct Api {
+    pub http: reqwest::Client,
+    /// `http://host:port/api/v1`.
+    pub url: String,
+    pub token: String,
+}
+
+impl Api {
+    /// The platform admin, with the token the control plane wrote to its data dir.
+    pub fn admin(cp: &ControlPlane) -> Self {
+        let token = std::fs::read_to_string(cp.data_dir.join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_string();
+        Self::with_token(cp, token)
+    }
+
+    pub fn with_token(cp: &ControlPlane, token: String) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: format!("{}/api/v1", cp.url),
+            token,
+        }
+    }
+
+    /// Signs up a new account and answers as its owner.
+    pub async fn signup(cp: &ControlPlane, account: &str) -> Self {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api/v1/signup", cp.url))
+            .json(&serde_json::json!({
+                "account_name": account,
+                "email": format!("owner@{account}.example"),
+                "password": "correct horse battery staple",
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "sign-up of {account}: {body}");
+        Self::with_token(cp, body["api_key"]["token"].as_str().unwrap().to_string())
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// `GET`, expecting 200.
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(s, 200, "GET {path}: {v}");
+        v
+    }
+
+    /// Waits for an operation to end; returns it.
+    pub async fn wait_op(&self, id: &str, within: Duration) -> serde_json::Value {
+        eventually(&format!("operation {id} to end"), within, || async {
+            let op = self.get(&format!("/operations/{id}")).await;
+            matches!(
+                op["state"].as_str(),
+                Some("fulfilled" | "failed" | "cancelled")
+            )
+            .then_some(op)
+        })
+        .await
+    }
+
+    /// Provisions a local cell through the admin API and waits until it is healthy.
+    pub async fn provision(&self, region: &str, ring: u32) -> String {
+        let (s, v) = self
+            .post(
+                "/admin/cells",
+                serde_json::json!({"region": region, "ring": ring}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let op = self
+            .wait_op(
+                v["operation"]["id"].as_str().unwrap(),
+                Duration::from_secs(120),
+            )
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}");
+        v["cell"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Adds a local region.
+    pub async fn create_region(&self, id: &str) {
+        let (s, v) = self
+            .post(
+                "/admin/regions",
+                serde_json::json!({"id": id, "cloud": "local", "location": "this machine"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
     }
 }

@@ -6,6 +6,7 @@
 //! The last desired state is cached on disk, so a restarted agent keeps serving while the
 //! control plane is away; runtimes outlive the agent and are re-adopted, not restarted.
 
+pub mod canary;
 pub mod config;
 pub mod control_plane;
 pub mod identity;

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
@@ -15,6 +18,12 @@ pub struct AgentMetrics {
     pub runtimes_serving: IntGauge,
     pub reports_failed: IntCounter,
     pub control_plane_reachable: IntGauge,
+    /// Canary runs by `result` (`success`, `failure`).
+    pub canary_runs: IntCounterVec,
+    /// Start-to-result latency of successful canary runs.
+    pub canary_latency: Histogram,
+    /// Share of successful runs among the recent window.
+    pub canary_success_ratio: Gauge,
 }
 
 impl AgentMetrics {
@@ -30,7 +39,33 @@ impl AgentMetrics {
             "Observed-state reports the control plane did not take",
         )?;
         registry.register(Box::new(reports_failed.clone()))?;
+        let canary_runs = IntCounterVec::new(
+            Opts::new(
+                "tessera_agent_canary_runs_total",
+                "Synthetic canary workflow runs, by result",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(canary_runs.clone()))?;
+        let canary_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "tessera_agent_canary_latency_seconds",
+                "Start-to-result latency of successful canary workflow runs",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        registry.register(Box::new(canary_latency.clone()))?;
+        let canary_success_ratio = Gauge::new(
+            "tessera_agent_canary_success_ratio",
+            "Share of successful canary runs among the last 100",
+        )?;
+        registry.register(Box::new(canary_success_ratio.clone()))?;
         Ok(Self {
+            canary_runs,
+            canary_latency,
+            canary_success_ratio,
             desired_generation: gauge(
                 "tessera_agent_desired_generation",
                 "Newest desired-state generation received",

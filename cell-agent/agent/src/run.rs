@@ -3,7 +3,9 @@
 //! - the **poller** long-polls desired state and caches it on disk (`desired.json`);
 //! - the **reconciler** applies the newest desired state to the runtimes and the ingress, and
 //!   re-renders routes whenever a runtime's health changes;
-//! - the **reporter** sends observed state every few seconds and whenever something changed.
+//! - the **reporter** sends observed state every few seconds and whenever something changed;
+//! - the **canary** (ring-0 cells) runs a small workflow through the ingress on a timer
+//!   ([`crate::canary`]).
 //!
 //! Losing the control plane stops none of this except the reports: the cell keeps serving
 //! from the cached document and catches up when the control plane answers again.
@@ -19,6 +21,7 @@ use tessera_ingress::{Ingress, IngressMetrics, RouteTable};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::canary::Canary;
 use crate::config::RunArgs;
 use crate::control_plane::ControlPlane;
 use crate::identity::{Identity, write_atomic};
@@ -96,6 +99,12 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         ingress.local_addr()
     );
 
+    let canary = Arc::new(Canary::new(
+        ingress.local_addr(),
+        identity.root_ca_pem.clone(),
+        cell_id.clone(),
+        metrics.clone(),
+    ));
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
         cp: RwLock::new(ControlPlane::new(&identity)?),
@@ -111,6 +120,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         shared.clone(),
         supervisor.clone(),
         ingress.clone(),
+        canary.clone(),
         metrics_addr.to_string(),
         Duration::from_secs(args.report_seconds.max(1)),
         cancel.clone(),
@@ -124,6 +134,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         &shared,
         &supervisor,
         &ingress,
+        &canary,
         desired_rx,
         runtime_changed,
         cancel.clone(),
@@ -131,6 +142,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
     .await;
 
     let _ = tokio::join!(poller, reporter);
+    canary.shutdown().await;
     supervisor.detach().await;
     let _ = std::fs::remove_file(dir.join("agent.pid"));
     tracing::info!("agent stopped; runtimes left running");
@@ -141,6 +153,7 @@ async fn reconcile(
     shared: &Shared,
     supervisor: &Supervisor,
     ingress: &Ingress,
+    canary: &Canary,
     mut desired_rx: watch::Receiver<Option<DesiredState>>,
     runtime_changed: Arc<Notify>,
     cancel: CancellationToken,
@@ -165,6 +178,9 @@ async fn reconcile(
                 tracing::info!(generation = d.generation, "desired state applied");
                 shared.report_now.notify_one();
             }
+            canary.apply(d.canary.as_ref(), |id| {
+                supervisor.serving_addr(id).is_some()
+            });
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -264,6 +280,7 @@ async fn report(
     shared: Arc<Shared>,
     supervisor: Arc<Supervisor>,
     ingress: Arc<Ingress>,
+    canary: Arc<Canary>,
     metrics_address: String,
     every: Duration,
     cancel: CancellationToken,
@@ -291,6 +308,7 @@ async fn report(
             active_connections: ingress.active_connections(),
             identity_not_after: identity.not_before_after().map(|(_, na)| na),
             reported_at: Some(Utc::now()),
+            canary: canary.observed(),
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

@@ -48,6 +48,46 @@ pub struct DesiredState {
     /// Set by the renewal workflow when the agent's identity certificate should be renewed.
     #[serde(default)]
     pub renew_identity: bool,
+    /// The synthetic canary the agent drives (ring-0 cells). Its runtime and route are
+    /// ordinary entries of `runtimes` and `routes`, its server certificate one of
+    /// `server_certs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanarySpec>,
+}
+
+/// The synthetic canary: a small workflow started every `interval_ms` through the cell's own
+/// ingress (SNI `host`), run by a worker inside the agent, on `temporal_namespace` of the local
+/// runtime `runtime`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CanarySpec {
+    /// Id of the runtime in `runtimes` the canary exercises.
+    pub runtime: String,
+    /// SNI host of the canary's route.
+    pub host: String,
+    pub temporal_namespace: String,
+    /// Client certificate chain (leaf first) the canary presents to the ingress.
+    pub client_chain_pem: String,
+    pub client_key_pem: String,
+    #[serde(default = "default_canary_interval_ms")]
+    pub interval_ms: u64,
+}
+
+impl std::fmt::Debug for CanarySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanarySpec")
+            .field("runtime", &self.runtime)
+            .field("host", &self.host)
+            .field("temporal_namespace", &self.temporal_namespace)
+            .field("interval_ms", &self.interval_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often the canary runs unless the document says otherwise.
+pub const DEFAULT_CANARY_INTERVAL_MS: u64 = 5000;
+
+fn default_canary_interval_ms() -> u64 {
+    DEFAULT_CANARY_INTERVAL_MS
 }
 
 /// One namespace runtime: a Temporal server with its own store.
@@ -127,7 +167,33 @@ pub struct ObservedState {
     /// When the agent's identity certificate expires.
     pub identity_not_after: Option<DateTime<Utc>>,
     pub reported_at: Option<DateTime<Utc>>,
+    /// Results of the synthetic canary, when the cell runs one.
+    #[serde(default)]
+    pub canary: Option<CanaryObserved>,
 }
+
+/// What the canary measured since the agent started it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CanaryObserved {
+    /// Runs since the canary started (every run ends as a success or a failure).
+    pub runs: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Share of successful runs among the last [`CANARY_WINDOW`] (0 before the first run).
+    pub success_rate: f64,
+    /// Median start-to-result latency of the successful runs in the window.
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_run_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// How many recent canary runs `success_rate` and the latencies cover.
+pub const CANARY_WINDOW: usize = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +241,26 @@ pub struct DesiredDoc {
     /// changes and agents fetch the new certificate.
     #[serde(default)]
     pub cert_serial: u64,
+    /// SHA-256 of each referenced certificate as last written here, for the same reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cert_fingerprints: BTreeMap<String, String>,
+    /// The synthetic canary of a ring-0 cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryDoc>,
+}
+
+/// The stored form of [`CanarySpec`]: certificates by the id of their PKI objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryDoc {
+    pub runtime: String,
+    pub host: String,
+    pub temporal_namespace: String,
+    /// Server certificate of `host`, added to the ingress's certificates.
+    pub server_cert_id: String,
+    /// Client certificate the canary presents.
+    pub client_cert_id: String,
+    #[serde(default = "default_canary_interval_ms")]
+    pub interval_ms: u64,
 }
 
 /// Path of the agent endpoint's routes.

@@ -1,6 +1,7 @@
 //! `tessera`: the command-line tool, a thin layer over `tessera-client`.
 
 mod config;
+mod namespaces;
 mod output;
 
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::output::{Output, print_item, print_list};
 #[command(
     name = "tessera",
     version,
-    about = "Manage Tessera accounts, users, keys, operations, regions and cells"
+    about = "Manage Tessera accounts, users, keys, namespaces, operations, regions and cells"
 )]
 struct Cli {
     /// Server URL; default: the one saved by `tessera login`, else http://127.0.0.1:8080.
@@ -52,6 +53,9 @@ enum Command {
     Operations(OperationsCmd),
     /// Regions namespaces can be created in.
     Regions,
+    /// Namespaces: create, inspect, change, delete; client certificates to connect with.
+    #[command(subcommand, visible_alias = "ns")]
+    Namespace(namespaces::NamespaceCmd),
     /// Platform operators (platform-admin key): regions and cells.
     #[command(subcommand)]
     Admin(AdminCmd),
@@ -338,6 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Regions => print_list(out, &c.list_regions().await?)?,
+        Command::Namespace(cmd) => namespaces::run(&c, out, cmd).await?,
         Command::Admin(AdminCmd::Regions(cmd)) => match cmd {
             AdminRegionsCmd::List => print_list(out, &c.list_regions().await?)?,
             AdminRegionsCmd::Create {
@@ -403,9 +408,16 @@ async fn follow(
     if !wait_for_it {
         return print_item(out, &r);
     }
+    succeeded(c, out, r.operation.id).await?;
+    print_item(out, &c.cell(&r.cell.id).await?)
+}
+
+/// Waits for the operation (with a progress bar in table output); an error with the
+/// operation's own message unless it is fulfilled.
+async fn succeeded(c: &Client, out: Output, id: Uuid) -> anyhow::Result<Operation> {
     let op = wait(
         c,
-        r.operation.id,
+        id,
         Duration::from_secs(600),
         matches!(out, Output::Table),
     )
@@ -414,7 +426,7 @@ async fn follow(
         let why = op.error.map(|e| e.message).unwrap_or_default();
         bail!("operation {} ended {}: {why}", op.id, op.state);
     }
-    print_item(out, &c.cell(&r.cell.id).await?)
+    Ok(op)
 }
 
 /// Polls the operation until it ends; draws a progress bar on a terminal.
@@ -431,13 +443,15 @@ async fn wait(c: &Client, id: Uuid, timeout: Duration, bar: bool) -> anyhow::Res
     loop {
         let op = c.operation(id).await?;
         pb.set_position((op.progress * 100.0).round() as u64);
-        pb.set_message(format!(
-            "{} {}",
-            op.state,
-            op.step.clone().unwrap_or_default()
-        ));
-        if op.state.is_terminal() {
+        // The step the workflow reports (e.g. `placing the namespace on a cell`), else the state.
+        pb.set_message(op.step.clone().unwrap_or_else(|| op.state.to_string()));
+        if op.state == OperationState::Fulfilled {
             pb.finish_with_message(op.state.to_string());
+            return Ok(op);
+        }
+        if op.state.is_terminal() {
+            // Left where it stopped: a failed operation does not show 100%.
+            pb.abandon_with_message(op.state.to_string());
             return Ok(op);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -61,3 +61,27 @@ pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// A table with these columns, in this order (for views that pick and flatten fields).
+pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header(headers.to_vec());
+    for r in rows {
+        t.add_row(r);
+    }
+    println!("{t}");
+}
+
+/// One `field  value` row per pair, in this order.
+pub fn print_pairs(pairs: Vec<(&str, String)>) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    for (k, v) in pairs {
+        t.add_row(vec![
+            k.to_string(),
+            if v.is_empty() { "-".into() } else { v },
+        ]);
+    }
+    println!("{t}");
+}

@@ -226,4 +226,82 @@ impl Client {
         self.call(Method::POST, "/admin/cells/join-tokens", Some(req))
             .await
     }
+
+    pub async fn list_namespaces(&self, page: &PageQuery) -> Result<Page<Namespace>> {
+        self.get(&Self::paged("/namespaces", page)).await
+    }
+
+    pub async fn namespace(&self, name: &str) -> Result<Namespace> {
+        self.get(&format!("/namespaces/{}", segment(name))).await
+    }
+
+    /// Starts creating a namespace; follow the answer's operation.
+    pub async fn create_namespace(&self, req: &CreateNamespace) -> Result<NamespaceOperation> {
+        self.call(Method::POST, "/namespaces", Some(req)).await
+    }
+
+    /// Starts changing the retention and/or the accepted client CA bundle.
+    pub async fn update_namespace(
+        &self,
+        name: &str,
+        req: &UpdateNamespace,
+    ) -> Result<NamespaceOperation> {
+        self.call(
+            Method::PATCH,
+            &format!("/namespaces/{}", segment(name)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Starts deleting a namespace; once the operation is fulfilled the name is not found.
+    pub async fn delete_namespace(&self, name: &str) -> Result<NamespaceOperation> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/namespaces/{}", segment(name)),
+            None,
+        )
+        .await
+    }
+
+    /// A client certificate from the namespace's generated CA; the private key is in this
+    /// answer only.
+    pub async fn create_client_cert(
+        &self,
+        namespace: &str,
+        req: &CreateClientCert,
+    ) -> Result<ClientCert> {
+        self.call(
+            Method::POST,
+            &format!("/namespaces/{}/client-certs", segment(namespace)),
+            Some(req),
+        )
+        .await
+    }
+}
+
+/// `s` as one path segment: anything but unreserved characters is percent-encoded, so a name
+/// cannot add segments or a query to the path.
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(segment("orders-1"), "orders-1");
+        assert_eq!(segment("a/b?c d"), "a%2Fb%3Fc%20d");
+        assert_eq!(segment("é"), "%C3%A9");
+    }
 }

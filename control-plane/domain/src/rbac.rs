@@ -34,6 +34,10 @@ pub enum Action {
     CreateServiceAccountApiKey,
     RevokeOwnApiKey,
     RevokeAnyApiKey,
+    /// Create, update or delete namespaces.
+    ManageNamespaces,
+    /// Issue client certificates from a namespace's generated CA.
+    IssueClientCert,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -73,6 +77,8 @@ pub fn authorize(role: Role, action: Action) -> Result<(), Denied> {
         Action::CreateServiceAccountApiKey => (Role::Admin, "create API keys for service accounts"),
         Action::RevokeOwnApiKey => (Role::Developer, "revoke API keys"),
         Action::RevokeAnyApiKey => (Role::Admin, "revoke other principals' API keys"),
+        Action::ManageNamespaces => (Role::Developer, "create, change or delete namespaces"),
+        Action::IssueClientCert => (Role::Developer, "issue client certificates"),
     };
     if at_least(role, min) {
         Ok(())
@@ -105,6 +111,8 @@ mod tests {
             Action::CreateServiceAccountApiKey,
             Action::RevokeOwnApiKey,
             Action::RevokeAnyApiKey,
+            Action::ManageNamespaces,
+            Action::IssueClientCert,
         ];
         for a in mutations {
             assert!(!allowed(ReadOnly, a), "{a:?}");

@@ -93,6 +93,15 @@ pub fn inspect_pem(pem: &str) -> Result<CertInfo, PkiError> {
     inspect_der(first)
 }
 
+/// Every certificate of a PEM text that parses (for showing a stored bundle).
+pub fn inspect_bundle(pem: &str) -> Vec<CertInfo> {
+    crate::tls::certs_from_pem(pem)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|der| inspect_der(der).ok())
+        .collect()
+}
+
 /// Checks a tenant's accepted-client-CA bundle: size, count, and that each entry is a current
 /// X.509 v3 CA certificate. Returns what the API shows for each.
 pub fn parse_ca_bundle(pem: &str, now: DateTime<Utc>) -> Result<Vec<CertInfo>, CaBundleError> {

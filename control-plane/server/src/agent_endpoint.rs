@@ -22,8 +22,8 @@ use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
 use tessera_api::CellStatus;
 use tessera_api::agent::{
-    DesiredDoc, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS, ObservedState,
-    RenewRequest, ServerCertSpec,
+    CanarySpec, DesiredDoc, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS,
+    ObservedState, RenewRequest, ServerCertSpec,
 };
 use tessera_domain::JoinToken;
 use tessera_store::StoreError;
@@ -244,6 +244,32 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
             server_certs.push(ServerCertSpec { chain_pem, key_pem });
         }
     }
+    // The canary: its server certificate joins the ingress's, its client certificate travels
+    // in the spec. Without its client certificate there is no canary to run.
+    let mut canary = None;
+    if let Some(cd) = &doc.canary {
+        if let Some((chain_pem, key_pem)) = st
+            .pki
+            .chain_and_key(&cd.server_cert_id)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            server_certs.push(ServerCertSpec { chain_pem, key_pem });
+        }
+        canary = st
+            .pki
+            .chain_and_key(&cd.client_cert_id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(|(client_chain_pem, client_key_pem)| CanarySpec {
+                runtime: cd.runtime.clone(),
+                host: cd.host.clone(),
+                temporal_namespace: cd.temporal_namespace.clone(),
+                client_chain_pem,
+                client_key_pem,
+                interval_ms: cd.interval_ms,
+            });
+    }
     Ok(DesiredState {
         cell_id: c.id.clone(),
         generation: c.generation.max(0) as u64,
@@ -251,6 +277,7 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
         routes: doc.routes,
         server_certs,
         renew_identity: doc.renew_identity,
+        canary,
     })
 }
 

@@ -93,6 +93,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         task_queue: config.task_queue.clone(),
         database_url: config.database_url(),
         signup_step_delay: config.test_signup_step_delay_ms.map(Duration::from_millis),
+        namespace_step_delay: config
+            .test_namespace_step_delay_ms
+            .map(Duration::from_millis),
         providers,
         master_key: state.master_key.clone(),
         agent_url: agent_url.clone(),
@@ -104,6 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .start_renewal(config.cert_renewal_interval_secs)
             .await
             .context("starting the certificate-renewal workflow")?;
+        resume_namespace_workflows(&state.store, engine).await?;
     }
 
     let state: SharedState = Arc::new(state);
@@ -167,4 +171,31 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// Starts the workflow of every namespace that should have one running. A crash between
+/// recording a namespace and starting its workflow would otherwise leave it unattended;
+/// starting a running workflow again is a no-op.
+async fn resume_namespace_workflows(
+    store: &tessera_store::Store,
+    engine: &tessera_workflows::Engine,
+) -> anyhow::Result<()> {
+    let live = store.live_namespaces().await?;
+    for ns in &live {
+        let create_operation = if ns.state == "provisioning" {
+            store
+                .open_operation_of("namespace.create", &ns.id.to_string())
+                .await?
+        } else {
+            None
+        };
+        engine
+            .start_namespace(ns.id, create_operation)
+            .await
+            .context("resuming namespace workflows")?;
+    }
+    if !live.is_empty() {
+        tracing::info!(namespaces = live.len(), "namespace workflows running");
+    }
+    Ok(())
 }

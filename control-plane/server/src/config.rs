@@ -102,6 +102,10 @@ pub struct Config {
     /// Test hook: every sign-up step waits this long first, so tests can crash mid-workflow.
     #[arg(long, env = "TESSERA_TEST_SIGNUP_STEP_DELAY_MS", hide = true)]
     pub test_signup_step_delay_ms: Option<u64>,
+
+    /// Test hook: every namespace workflow step waits this long first.
+    #[arg(long, env = "TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", hide = true)]
+    pub test_namespace_step_delay_ms: Option<u64>,
 }
 
 impl Config {

@@ -2,7 +2,9 @@
 
 use tessera_api as api;
 use tessera_store::AccountUsage;
-use tessera_store::entity::{account, api_key, audit_entry, operation, service_account, user};
+use tessera_store::entity::{
+    account, api_key, audit_entry, namespace, operation, service_account, user,
+};
 
 use crate::auth::parse_role;
 use crate::error::ApiResult;
@@ -19,7 +21,7 @@ pub fn account(a: account::Model, usage: AccountUsage) -> api::Account {
             max_api_keys: a.max_api_keys as u32,
         },
         usage: api::Usage {
-            namespaces: 0,
+            namespaces: usage.namespaces as u32,
             users: usage.users as u32,
             service_accounts: usage.service_accounts as u32,
             api_keys: usage.active_api_keys as u32,
@@ -143,5 +145,36 @@ pub fn cell(c: tessera_store::entity::cell::Model, detail: bool) -> api::Cell {
         },
         id: c.id,
         region: c.region_id,
+    }
+}
+
+/// A namespace with its endpoint: `address` is its cell's ingress, `root_pem` the platform root.
+pub fn namespace(ns: namespace::Model, address: String, root_pem: String) -> api::Namespace {
+    let state = api::NamespaceState::parse(&ns.state).unwrap_or(api::NamespaceState::Failed);
+    api::Namespace {
+        accepted_client_ca: tessera_pki::inspect_bundle(&ns.accepted_ca_pem)
+            .into_iter()
+            .map(|c| api::AcceptedCa {
+                fingerprint_sha256: c.fingerprint_sha256,
+                subject: c.subject,
+                not_after: c.not_after,
+            })
+            .collect(),
+        endpoint: api::Endpoint {
+            address,
+            tls_server_name: ns.host,
+            temporal_namespace: ns.temporal_namespace,
+            server_root_ca_pem: root_pem,
+        },
+        name: ns.name,
+        account_id: ns.account_id,
+        active_region: ns.region_id.clone(),
+        region: ns.region_id,
+        state,
+        retention_days: ns.retention_days.max(0) as u32,
+        generated_ca: ns.generated_ca,
+        replicas: Vec::new(),
+        created_at: ns.created_at,
+        updated_at: ns.updated_at,
     }
 }

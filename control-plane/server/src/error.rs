@@ -117,6 +117,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(m) => ApiError::already_exists(m),
+            e @ StoreError::Quota { what, limit } => ApiError::precondition(e.to_string())
+                .with_details(
+                    serde_json::json!({ "quota": format!("max_{what}"), "limit": limit }),
+                ),
             StoreError::Db(e) => ApiError::internal(e),
         }
     }

@@ -38,6 +38,12 @@ async fn openapi_document_covers_every_route() {
         ("/api/v1/admin/cells/{id}", "get"),
         ("/api/v1/admin/cells/{id}", "delete"),
         ("/api/v1/admin/cells/join-tokens", "post"),
+        ("/api/v1/namespaces", "get"),
+        ("/api/v1/namespaces", "post"),
+        ("/api/v1/namespaces/{name}", "get"),
+        ("/api/v1/namespaces/{name}", "patch"),
+        ("/api/v1/namespaces/{name}", "delete"),
+        ("/api/v1/namespaces/{name}/client-certs", "post"),
     ];
     for (path, verb) in expected {
         assert!(

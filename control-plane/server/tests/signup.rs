@@ -39,6 +39,7 @@ async fn signup_runs_as_a_workflow_and_returns_a_working_key() {
         task_queue: cfg.task_queue.clone(),
         database_url: cfg.database_url(),
         signup_step_delay: None,
+        namespace_step_delay: None,
         providers: Default::default(),
         master_key: state.master_key.clone(),
         agent_url: state.agent_url(),

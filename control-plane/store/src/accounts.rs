@@ -29,6 +29,8 @@ pub struct AccountUsage {
     pub users: u64,
     pub service_accounts: u64,
     pub active_api_keys: u64,
+    /// Namespaces that are not deleted.
+    pub namespaces: u64,
 }
 
 impl Store {
@@ -97,10 +99,12 @@ impl Store {
             .filter(api_key::Column::ExpiresAt.gt(Utc::now()))
             .count(&self.db)
             .await?;
+        let namespaces = self.count_namespaces(id).await?;
         Ok(AccountUsage {
             users,
             service_accounts,
             active_api_keys,
+            namespaces,
         })
     }
 }

@@ -8,12 +8,14 @@
 pub mod entity;
 mod migration;
 mod migration_cells;
+mod migration_namespaces;
 
 mod accounts;
 mod api_keys;
 mod audit;
 mod cells;
 mod idempotency;
+mod namespaces;
 mod operations;
 mod pki;
 mod service_accounts;
@@ -25,6 +27,7 @@ pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use audit::NewAuditEntry;
 pub use cells::NewCell;
 pub use idempotency::StoredResponse;
+pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
 pub use users::NewUser;
 
@@ -42,6 +45,9 @@ pub enum StoreError {
     /// A unique constraint refused the write (duplicate name, email…).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The account already has `limit` of what it asked for.
+    #[error("the account has reached its quota of {limit} {what}")]
+    Quota { what: &'static str, limit: i64 },
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(M0001Tenants),
             Box::new(crate::migration_cells::M0002Cells),
+            Box::new(crate::migration_namespaces::M0003Namespaces),
         ]
     }
 }

@@ -105,4 +105,16 @@ impl Store {
         am.updated_at = Set(Utc::now());
         Ok(am.update(&self.db).await?)
     }
+
+    /// The newest operation of `kind` on a resource that has not ended, if any.
+    pub async fn open_operation_of(&self, kind: &str, resource_id: &str) -> Result<Option<Uuid>> {
+        Ok(operation::Entity::find()
+            .filter(operation::Column::Kind.eq(kind))
+            .filter(operation::Column::ResourceId.eq(resource_id))
+            .filter(operation::Column::State.is_not_in(TERMINAL))
+            .order_by_desc(operation::Column::Id)
+            .one(&self.db)
+            .await?
+            .map(|o| o.id))
+    }
 }

@@ -70,4 +70,14 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Deletes every PKI object whose id starts with `prefix` (e.g. `ns/<id>/`).
+    pub async fn delete_pki_objects_with_prefix(&self, prefix: &str) -> Result<()> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        pki_object::Entity::delete_many()
+            .filter(pki_object::Column::Id.starts_with(prefix))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
 }

@@ -605,3 +605,119 @@ async fn pki_objects_first_writer_wins_and_renewal_replaces() {
         assert_eq!(s.list_pki_objects().await.unwrap().len(), 1);
     }
 }
+
+fn new_namespace(account_id: Uuid, name: &str) -> (NewNamespace, NewOperation) {
+    let id = Uuid::now_v7();
+    (
+        NewNamespace {
+            id,
+            account_id,
+            name: name.into(),
+            region_id: "local-east".into(),
+            retention_days: 3,
+            accepted_ca_pem: String::new(),
+            generated_ca: true,
+            temporal_namespace: format!("{name}.acme"),
+            host: format!("{name}.acme.example"),
+            created_at: Utc::now(),
+        },
+        NewOperation {
+            id: Uuid::now_v7(),
+            account_id: Some(account_id),
+            kind: "namespace.create".into(),
+            resource_kind: "namespace".into(),
+            resource_id: id.to_string(),
+            workflow_id: format!("namespace-{id}"),
+            created_at: Utc::now(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn namespaces_names_quota_placement_and_deletion() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let (ns, op) = new_namespace(acc.id, "orders");
+        let (created, first_op) = s.create_namespace(ns, op).await.unwrap();
+        assert_eq!(created.state, "provisioning", "{}", b.name);
+        assert_eq!(first_op.state, "pending");
+        assert_eq!(
+            s.open_operation_of("namespace.create", &created.id.to_string())
+                .await
+                .unwrap(),
+            Some(first_op.id)
+        );
+
+        // A live name is taken once per account; the failed attempt leaves no operation.
+        let (dup, dup_op) = new_namespace(acc.id, "orders");
+        let dup_op_id = dup_op.id;
+        let err = s.create_namespace(dup, dup_op).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{}: {err}", b.name);
+        assert!(matches!(
+            s.operation(dup_op_id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        let other = s.create_account(new_account("globex")).await.unwrap();
+        let (theirs, op) = new_namespace(other.id, "orders");
+        s.create_namespace(theirs, op).await.unwrap();
+
+        // Placement sticks to the first cell chosen.
+        let placed = s.place_namespace(created.id, "cell-a").await.unwrap();
+        assert_eq!(placed.cell_id.as_deref(), Some("cell-a"));
+        let again = s.place_namespace(created.id, "cell-b").await.unwrap();
+        assert_eq!(again.cell_id.as_deref(), Some("cell-a"), "{}", b.name);
+        assert_eq!(
+            s.namespaces_per_cell().await.unwrap(),
+            vec![("cell-a".to_string(), 1)]
+        );
+
+        // A claimed delete is not undone by a late step; deleted frees the name.
+        assert!(
+            s.transition_namespace_state(created.id, &["provisioning", "active"], "deleting")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.transition_namespace_state(created.id, &["provisioning", "active"], "deleting")
+                .await
+                .unwrap(),
+            "a second delete loses"
+        );
+        s.set_namespace_state(created.id, "active").await.unwrap();
+        assert_eq!(
+            s.namespace_by_id(created.id).await.unwrap().state,
+            "deleting"
+        );
+        s.mark_namespace_deleted(created.id, Utc::now())
+            .await
+            .unwrap();
+        assert!(matches!(
+            s.namespace(acc.id, "orders").await,
+            Err(StoreError::NotFound(_))
+        ));
+        let kept = s.namespace_by_id(created.id).await.unwrap();
+        assert_eq!(kept.state, "deleted", "the row stays for the audit trail");
+        assert!(kept.deleted_at.is_some());
+        assert!(s.namespaces_per_cell().await.unwrap().is_empty());
+        let (reused, op) = new_namespace(acc.id, "orders");
+        s.create_namespace(reused, op).await.unwrap();
+        assert_eq!(s.count_namespaces(acc.id).await.unwrap(), 1);
+        let listed = s.list_namespaces(acc.id, None, None).await.unwrap();
+        assert_eq!(listed.items.len(), 1);
+
+        // The quota counts live namespaces only.
+        for i in 1..acc.max_namespaces {
+            let (n, op) = new_namespace(acc.id, &format!("ns{i}"));
+            s.create_namespace(n, op).await.unwrap();
+        }
+        let (n, op) = new_namespace(acc.id, "over");
+        let err = s.create_namespace(n, op).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Quota { limit: 10, .. }),
+            "{}: {err}",
+            b.name
+        );
+        assert_eq!(s.account_usage(acc.id).await.unwrap().namespaces, 10);
+    }
+}

@@ -11,13 +11,19 @@ use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::CellStatus;
-use tessera_api::agent::DesiredDoc;
+use tessera_api::agent::{
+    CanaryDoc, DEFAULT_CANARY_INTERVAL_MS, DesiredDoc, RouteSpec, RouteTargetSpec, RuntimeSpec,
+};
 use tessera_domain::JoinToken;
 use tessera_infra::{CellProvider, CellSpec, ProviderError};
 use tessera_store::entity::cell;
 use tessera_store::{Store, StoreError};
 
 use crate::certs::{CertError, PlatformPki, cell_host, ingress_cert_id};
+
+/// The runtime of a ring-0 cell's synthetic canary, and the Temporal namespace it serves.
+pub const CANARY_RUNTIME: &str = "canary";
+pub const CANARY_NAMESPACE: &str = "canary";
 
 /// How long a join token handed to a provider stays valid.
 const JOIN_TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
@@ -131,8 +137,100 @@ fn runs_no_runtime(c: &cell::Model) -> bool {
 pub struct RenewalReport {
     pub cell_cas: Vec<String>,
     pub ingress_certs: Vec<String>,
+    /// Namespace server certificates (by PKI object id).
+    pub namespace_certs: Vec<String>,
+    /// Cells whose canary certificates were renewed.
+    #[serde(default)]
+    pub canary_certs: Vec<String>,
     /// Cells whose agents were asked to renew their identity.
     pub identities: Vec<String>,
+}
+
+/// The certificates after the leaf of a PEM chain (the leaf's issuer and above).
+fn above_leaf(chain_pem: &str) -> &str {
+    chain_pem
+        .match_indices("-----BEGIN CERTIFICATE-----")
+        .nth(1)
+        .map_or("", |(i, _)| &chain_pem[i..])
+}
+
+impl CellActivities {
+    /// Issues (or renews, when due) the canary's certificates and writes its runtime, route and
+    /// document into the cell's desired state (bumping `cert_serial` when a certificate was
+    /// reissued, like every renewal). Returns whether a certificate was (re)issued.
+    async fn write_canary(&self, cell_id: &str) -> Result<bool, ActivityError> {
+        let host = PlatformPki::canary_host(cell_id, &self.base_domain);
+        let server_id = PlatformPki::canary_server_cert_id(cell_id);
+        let client_id = PlatformPki::canary_client_cert_id(cell_id);
+        let mut issued = self
+            .pki
+            .ensure_canary_server_cert(cell_id, &host)
+            .await
+            .map_err(cert_err)?;
+        issued |= self
+            .pki
+            .ensure_canary_client_cert(cell_id)
+            .await
+            .map_err(cert_err)?;
+        let (_, server_fp) = self
+            .pki
+            .chain_and_fingerprint(&server_id)
+            .await
+            .map_err(cert_err)?
+            .ok_or_else(|| retryable(anyhow::anyhow!("{server_id} vanished")))?;
+        let (client_chain, client_fp) = self
+            .pki
+            .chain_and_fingerprint(&client_id)
+            .await
+            .map_err(cert_err)?
+            .ok_or_else(|| retryable(anyhow::anyhow!("{client_id} vanished")))?;
+        // The route accepts exactly the intermediate that signed the client certificate, so a
+        // renewed cell intermediate does not cut the canary off before its certificate renews.
+        let accepted_ca_pem = match above_leaf(&client_chain) {
+            "" => self.pki.cell_ca(cell_id).await.map_err(cert_err)?.cert_pem,
+            above => above.to_string(),
+        };
+        update_desired(&self.store, cell_id, |d| {
+            d.runtimes.insert(
+                CANARY_RUNTIME.into(),
+                RuntimeSpec {
+                    temporal_namespace: CANARY_NAMESPACE.into(),
+                    // The canary never imports histories: skip the global-namespace bootstrap.
+                    global_namespace: false,
+                    dynamic_config: Default::default(),
+                },
+            );
+            d.routes.insert(
+                host.clone(),
+                RouteSpec {
+                    accepted_ca_pem: accepted_ca_pem.clone(),
+                    target: RouteTargetSpec::Local {
+                        runtime: CANARY_RUNTIME.into(),
+                    },
+                },
+            );
+            d.cert_fingerprints
+                .insert(server_id.clone(), server_fp.clone());
+            d.cert_fingerprints
+                .insert(client_id.clone(), client_fp.clone());
+            d.cert_serial += u64::from(issued);
+            let interval_ms = d
+                .canary
+                .as_ref()
+                .map_or(DEFAULT_CANARY_INTERVAL_MS, |c| c.interval_ms);
+            d.canary = Some(CanaryDoc {
+                runtime: CANARY_RUNTIME.into(),
+                host: host.clone(),
+                temporal_namespace: CANARY_NAMESPACE.into(),
+                server_cert_id: server_id.clone(),
+                client_cert_id: client_id.clone(),
+                interval_ms,
+            });
+        })
+        .await
+        .map_err(store_err)?;
+        Ok(issued)
+    }
 }
 
 #[activities]
@@ -147,6 +245,14 @@ impl CellActivities {
         let mut report = RenewalReport::default();
         let now = Utc::now();
         let identity_life = self.pki.lifetimes().agent_identity;
+        let namespace_certs: Vec<_> = self
+            .store
+            .list_pki_objects()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|o| o.kind == "namespace_server")
+            .collect();
         let mut after = None;
         loop {
             let page = self
@@ -170,13 +276,33 @@ impl CellActivities {
                     report.cell_cas.push(c.id.clone());
                 }
                 let hosts = self.pki.ingress_hosts(&c.id).await.map_err(cert_err)?;
-                if !hosts.is_empty()
+                let mut renewed = !hosts.is_empty()
                     && self
                         .pki
                         .ensure_ingress_cert(&c.id, &hosts)
                         .await
-                        .map_err(cert_err)?
+                        .map_err(cert_err)?;
+                for o in namespace_certs
+                    .iter()
+                    .filter(|o| o.cell_id.as_deref() == Some(c.id.as_str()))
                 {
+                    if self
+                        .pki
+                        .renew_namespace_server_cert_if_due(o)
+                        .await
+                        .map_err(cert_err)?
+                    {
+                        report.namespace_certs.push(o.id.clone());
+                        renewed = true;
+                    }
+                }
+                let has_canary = serde_json::from_value::<DesiredDoc>(c.desired.clone())
+                    .is_ok_and(|d| d.canary.is_some());
+                // Renewed canary certificates bump `cert_serial` in the same write.
+                if has_canary && self.write_canary(&c.id).await? {
+                    report.canary_certs.push(c.id.clone());
+                }
+                if renewed {
                     report.ingress_certs.push(c.id.clone());
                 }
                 let identity_due = c
@@ -359,10 +485,47 @@ impl CellActivities {
         update_desired(&self.store, &cell_id, |d| {
             d.runtimes.clear();
             d.routes.clear();
+            d.canary = None;
         })
         .await
         .map_err(store_err)?;
         Ok(())
+    }
+
+    /// Gives a ring-0 cell its synthetic canary (certificates, runtime, route, canary document)
+    /// and takes it away from a cell of any other ring. Idempotent: unchanged desired state
+    /// gets no new generation. A cell that is not running (failed, decommissioning…) is left
+    /// alone. Returns whether the cell runs a canary.
+    #[activity]
+    pub async fn ensure_canary(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell_id: String,
+    ) -> Result<bool, ActivityError> {
+        let c = self.store.cell(&cell_id).await.map_err(store_err)?;
+        if !matches!(
+            CellStatus::parse(&c.status),
+            Some(CellStatus::Healthy | CellStatus::Unhealthy)
+        ) {
+            return Ok(false);
+        }
+        if c.ring != 0 {
+            let server = PlatformPki::canary_server_cert_id(&cell_id);
+            let client = PlatformPki::canary_client_cert_id(&cell_id);
+            update_desired(&self.store, &cell_id, |d| {
+                if let Some(canary) = d.canary.take() {
+                    d.runtimes.remove(&canary.runtime);
+                    d.routes.remove(&canary.host);
+                    d.cert_fingerprints.remove(&server);
+                    d.cert_fingerprints.remove(&client);
+                }
+            })
+            .await
+            .map_err(store_err)?;
+            return Ok(false);
+        }
+        self.write_canary(&cell_id).await?;
+        Ok(true)
     }
 
     #[activity]

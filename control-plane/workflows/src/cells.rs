@@ -8,14 +8,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{
-    ActivityOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult,
-};
+use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
 use tessera_api::CellStatus;
 use uuid::Uuid;
 
-use crate::activities::{ControlActivities, OperationStep, retry_policy};
 use crate::cell_activities::{AwaitCell, CellActivities, CellCondition};
+use crate::steps::{finish, options, report, short, waiting};
 
 /// How often the watch checks the agent's reports.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
@@ -25,6 +23,8 @@ const CHECKS_PER_RUN: u32 = 200;
 const JOIN_TIMEOUT_SECS: u64 = 120;
 /// How long decommissioning waits for the agent to stop its runtimes before destroying anyway.
 const DRAIN_TIMEOUT_SECS: u64 = 60;
+/// Marks histories that set up the ring-0 canary (older runs replay without it).
+const CANARY_PATCH: &str = "ring0-canary";
 
 pub fn workflow_id(cell_id: &str) -> String {
     format!("cell-{cell_id}")
@@ -55,80 +55,6 @@ pub struct CellWorkflow {
     decommission: Option<Uuid>,
 }
 
-fn options(start_to_close: Duration) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .retry_policy(retry_policy())
-        .build()
-}
-
-/// For activities that poll for a long time: a worker that dies is noticed by its missing
-/// heartbeats, and the activity is retried elsewhere without waiting out its whole timeout.
-fn waiting(start_to_close: Duration) -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .heartbeat_timeout(Duration::from_secs(15))
-        .retry_policy(retry_policy())
-        .build()
-}
-
-fn short() -> ActivityOptions {
-    options(Duration::from_secs(30))
-}
-
-fn step(op: Uuid, state: &str, progress: f64, step: Option<&str>) -> OperationStep {
-    OperationStep {
-        operation_id: op,
-        state: state.into(),
-        progress,
-        step: step.map(str::to_string),
-        error_code: None,
-        error_message: None,
-    }
-}
-
-async fn report(
-    ctx: &WorkflowContext<CellWorkflow>,
-    op: Option<Uuid>,
-    progress: f64,
-    what: &str,
-) -> WorkflowResult<()> {
-    if let Some(op) = op {
-        ctx.execute_activity(
-            ControlActivities::update_operation,
-            step(op, "in_progress", progress, Some(what)),
-            short(),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-async fn finish(
-    ctx: &WorkflowContext<CellWorkflow>,
-    op: Option<Uuid>,
-    error: Option<String>,
-) -> WorkflowResult<()> {
-    if let Some(op) = op {
-        let mut s = step(
-            op,
-            if error.is_some() {
-                "failed"
-            } else {
-                "fulfilled"
-            },
-            1.0,
-            None,
-        );
-        if let Some(message) = error {
-            s.progress = 0.0;
-            s.error_code = Some("failed_precondition".into());
-            s.error_message = Some(message);
-        }
-        ctx.execute_activity(ControlActivities::update_operation, s, short())
-            .await?;
-    }
-    Ok(())
-}
-
 #[workflow_methods]
 impl CellWorkflow {
     #[run]
@@ -149,6 +75,13 @@ impl CellWorkflow {
             } else {
                 finish(ctx, op, None).await?;
             }
+        }
+        if input.phase == CellPhase::Watch
+            && !ctx.state(|s| s.decommission.is_some())
+            && ctx.patched(CANARY_PATCH)
+        {
+            // Cells that existed before canaries (or whose ring changed) get it here.
+            Self::ensure_canary(ctx, &cell).await;
         }
         for _ in 0..CHECKS_PER_RUN {
             if ctx.state(|s| s.decommission.is_some()) {
@@ -241,7 +174,18 @@ impl CellWorkflow {
             short(),
         )
         .await?;
+        if ctx.patched(CANARY_PATCH) {
+            Self::ensure_canary(ctx, cell).await;
+        }
         Ok(Ok(()))
+    }
+
+    /// Ring-0 cells run a synthetic canary (the activity checks the ring). Best effort: a
+    /// canary that cannot be set up does not fail the cell; the next watch run tries again.
+    async fn ensure_canary(ctx: &mut WorkflowContext<Self>, cell: &str) {
+        let _ = ctx
+            .execute_activity(CellActivities::ensure_canary, cell.to_string(), short())
+            .await;
     }
 
     async fn decommission_cell(

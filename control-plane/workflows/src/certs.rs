@@ -15,6 +15,12 @@ pub const ROOT_VALIDITY: Duration = Duration::days(3650);
 pub const CELL_CA_VALIDITY: Duration = Duration::days(365);
 pub const AGENT_IDENTITY_VALIDITY: Duration = Duration::days(30);
 pub const INGRESS_CERT_VALIDITY: Duration = Duration::days(30);
+/// A CA generated for a tenant's namespace.
+pub const TENANT_CA_VALIDITY: Duration = Duration::days(3 * 365);
+/// The CA of the control plane's own probe certificates for one namespace.
+pub const PROBE_CA_VALIDITY: Duration = Duration::days(3650);
+/// A probe client certificate: issued for one verification.
+pub const PROBE_CERT_VALIDITY: Duration = Duration::hours(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -36,6 +42,28 @@ pub fn cell_ca_id(cell_id: &str) -> String {
 
 pub fn ingress_cert_id(cell_id: &str) -> String {
     format!("cell/{cell_id}/ingress")
+}
+
+/// A namespace's generated CA (kind `tenant_ca`).
+pub fn namespace_ca_id(namespace_id: uuid::Uuid) -> String {
+    format!("ns/{namespace_id}/ca")
+}
+
+/// The CA of the probe certificates with which the control plane verifies a namespace
+/// end to end (kind `probe_ca`); its certificate is part of the route's accepted bundle.
+pub fn namespace_probe_ca_id(namespace_id: uuid::Uuid) -> String {
+    format!("ns/{namespace_id}/probe")
+}
+
+/// The namespace's ingress server certificate, signed by its cell's intermediate (kind
+/// `namespace_server`).
+pub fn namespace_server_cert_id(namespace_id: uuid::Uuid) -> String {
+    format!("ns/{namespace_id}/server")
+}
+
+/// Prefix of every PKI object of a namespace.
+pub fn namespace_pki_prefix(namespace_id: uuid::Uuid) -> String {
+    format!("ns/{namespace_id}/")
 }
 
 /// The host naming a cell's ingress itself (used by forwards and health checks).
@@ -190,6 +218,141 @@ impl PlatformPki {
         Ok(true)
     }
 
+    /// A self-signed CA kept under `id`, created on first use (the first writer wins, so
+    /// retried activities agree on one CA).
+    async fn stored_ca(
+        &self,
+        id: &str,
+        kind: &str,
+        common_name: &str,
+        validity: Duration,
+    ) -> Result<CertificateAuthority, CertError> {
+        if let Some(o) = self.store.pki_object(id).await? {
+            return self.open(&o);
+        }
+        let ca = CertificateAuthority::generate_root(common_name, validity)?;
+        let obj = self.to_object(id, kind, None, &ca.chain_pem, &ca.key_pem)?;
+        let stored = self.store.insert_pki_object_if_absent(obj).await?;
+        self.open(&stored)
+    }
+
+    /// The CA generated for a namespace, created on first use.
+    pub async fn namespace_ca(
+        &self,
+        namespace_id: uuid::Uuid,
+        temporal_namespace: &str,
+    ) -> Result<CertificateAuthority, CertError> {
+        self.stored_ca(
+            &namespace_ca_id(namespace_id),
+            "tenant_ca",
+            &format!("{temporal_namespace} client CA"),
+            TENANT_CA_VALIDITY,
+        )
+        .await
+    }
+
+    /// The namespace's generated CA, if it has one.
+    pub async fn existing_namespace_ca(
+        &self,
+        namespace_id: uuid::Uuid,
+    ) -> Result<Option<CertificateAuthority>, CertError> {
+        match self
+            .store
+            .pki_object(&namespace_ca_id(namespace_id))
+            .await?
+        {
+            Some(o) => Ok(Some(self.open(&o)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The CA of the namespace's probe certificates, created on first use.
+    pub async fn probe_ca(
+        &self,
+        namespace_id: uuid::Uuid,
+    ) -> Result<CertificateAuthority, CertError> {
+        self.stored_ca(
+            &namespace_probe_ca_id(namespace_id),
+            "probe_ca",
+            &format!("Tessera probe {namespace_id}"),
+            PROBE_CA_VALIDITY,
+        )
+        .await
+    }
+
+    /// A short-lived client certificate for one verification call.
+    pub async fn probe_cert(&self, namespace_id: uuid::Uuid) -> Result<IssuedCert, CertError> {
+        Ok(self.probe_ca(namespace_id).await?.issue(
+            "tessera-probe",
+            &[],
+            Usage::Client,
+            PROBE_CERT_VALIDITY,
+        )?)
+    }
+
+    /// Makes sure the namespace's ingress certificate, signed by `cell_id`'s intermediate,
+    /// covers `host` and is not due; reissues it otherwise. Returns whether it changed.
+    pub async fn ensure_namespace_server_cert(
+        &self,
+        namespace_id: uuid::Uuid,
+        cell_id: &str,
+        host: &str,
+    ) -> Result<bool, CertError> {
+        let id = namespace_server_cert_id(namespace_id);
+        let wanted = vec![host.to_string()];
+        if let Some(o) = self.store.pki_object(&id).await?
+            && o.cell_id.as_deref() == Some(cell_id)
+            && sans_of(&o.chain_pem) == wanted
+            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
+        {
+            return Ok(false);
+        }
+        let issued = self.cell_ca(cell_id).await?.issue(
+            host,
+            &wanted,
+            Usage::Server,
+            self.lifetimes.ingress,
+        )?;
+        let obj = self.to_object(
+            &id,
+            "namespace_server",
+            Some(cell_id),
+            &issued.chain_pem,
+            &issued.key_pem,
+        )?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
+    /// Renews a namespace server certificate if it is due, keeping its host and cell.
+    pub async fn renew_namespace_server_cert_if_due(
+        &self,
+        obj: &pki_object::Model,
+    ) -> Result<bool, CertError> {
+        let (Some(cell), Some(host)) = (obj.cell_id.as_deref(), sans_of(&obj.chain_pem).pop())
+        else {
+            return Ok(false);
+        };
+        if !tessera_pki::renewal_due(obj.not_before, obj.not_after, Utc::now()) {
+            return Ok(false);
+        }
+        let issued = self.cell_ca(cell).await?.issue(
+            &host,
+            std::slice::from_ref(&host),
+            Usage::Server,
+            self.lifetimes.ingress,
+        )?;
+        let renewed = self.to_object(
+            &obj.id,
+            "namespace_server",
+            Some(cell),
+            &issued.chain_pem,
+            &issued.key_pem,
+        )?;
+        self.store.replace_pki_object(renewed).await?;
+        Ok(true)
+    }
+
     /// Replaces the cell's intermediate when it is due; leaves it otherwise. Certificates it
     /// signed stay valid (their chains carry the old intermediate) until they are renewed.
     pub async fn renew_cell_ca_if_due(&self, cell_id: &str) -> Result<bool, CertError> {
@@ -251,6 +414,95 @@ impl PlatformPki {
         )?;
         issued.chain_pem = format!("{}{}", issued.cert_pem, root.cert_pem);
         Ok(issued)
+    }
+
+    /// Id of the server certificate of a cell's synthetic canary (kind `canary_server`).
+    pub fn canary_server_cert_id(cell_id: &str) -> String {
+        format!("cell/{cell_id}/canary-server")
+    }
+
+    /// Id of the client certificate of a cell's synthetic canary (kind `canary_client`).
+    pub fn canary_client_cert_id(cell_id: &str) -> String {
+        format!("cell/{cell_id}/canary-client")
+    }
+
+    /// The SNI host of a cell's canary route: `canary.<cell>.cells.<base-domain>`.
+    pub fn canary_host(cell_id: &str, base_domain: &str) -> String {
+        format!("canary.{}", cell_host(cell_id, base_domain))
+    }
+
+    /// Makes sure the canary's server certificate, signed by the cell's intermediate, covers
+    /// exactly `host` and is not due; reissues it otherwise. Returns whether it changed.
+    pub async fn ensure_canary_server_cert(
+        &self,
+        cell_id: &str,
+        host: &str,
+    ) -> Result<bool, CertError> {
+        let id = Self::canary_server_cert_id(cell_id);
+        let wanted = vec![host.to_string()];
+        if let Some(o) = self.store.pki_object(&id).await?
+            && sans_of(&o.chain_pem) == wanted
+            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
+        {
+            return Ok(false);
+        }
+        let issued = self.cell_ca(cell_id).await?.issue(
+            host,
+            &wanted,
+            Usage::Server,
+            self.lifetimes.ingress,
+        )?;
+        let obj = self.to_object(
+            &id,
+            "canary_server",
+            Some(cell_id),
+            &issued.chain_pem,
+            &issued.key_pem,
+        )?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
+    /// Makes sure the canary's client certificate, signed by the cell's intermediate, exists
+    /// and is not due; reissues it otherwise. Returns whether it changed.
+    pub async fn ensure_canary_client_cert(&self, cell_id: &str) -> Result<bool, CertError> {
+        let id = Self::canary_client_cert_id(cell_id);
+        if let Some(o) = self.store.pki_object(&id).await?
+            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
+        {
+            return Ok(false);
+        }
+        let issued = self.cell_ca(cell_id).await?.issue(
+            &format!("tessera-canary {cell_id}"),
+            &[],
+            Usage::Client,
+            self.lifetimes.ingress,
+        )?;
+        let obj = self.to_object(
+            &id,
+            "canary_client",
+            Some(cell_id),
+            &issued.chain_pem,
+            &issued.key_pem,
+        )?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
+    /// `(chain_pem, fingerprint of the leaf)` of a stored certificate, if it exists.
+    pub async fn chain_and_fingerprint(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, String)>, CertError> {
+        let Some(o) = self.store.pki_object(id).await? else {
+            return Ok(None);
+        };
+        let certs = tessera_pki::certs_from_pem(&o.chain_pem)?;
+        let fingerprint = certs
+            .first()
+            .map(|c| tessera_pki::fingerprint_sha256(c))
+            .unwrap_or_default();
+        Ok(Some((o.chain_pem, fingerprint)))
     }
 }
 

@@ -13,6 +13,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::cells::{CellInput, CellPhase, CellWorkflow};
+use crate::namespaces::{NamespaceInput, NamespaceRequest, NamespaceWorkflow};
 use crate::signup::{SignupInput, SignupOutput, SignupWorkflow, workflow_id};
 
 #[derive(Debug, Error)]
@@ -193,6 +194,55 @@ impl Engine {
                 },
                 CellWorkflow::decommission,
                 operation_id,
+                opts,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::Rpc(e.to_string()))
+    }
+
+    /// Starts the entity workflow of a namespace unless it runs already (it is started again
+    /// if it ended without the namespace being deleted). `create_operation` makes it create
+    /// the namespace first.
+    pub async fn start_namespace(
+        &self,
+        namespace_id: Uuid,
+        create_operation: Option<Uuid>,
+    ) -> Result<(), EngineError> {
+        self.start_once(
+            NamespaceWorkflow::run,
+            NamespaceInput {
+                namespace_id,
+                create_operation,
+                pending: Vec::new(),
+            },
+            &crate::namespaces::workflow_id(namespace_id),
+            WorkflowIdReusePolicy::AllowDuplicate,
+        )
+        .await
+    }
+
+    /// Queues an update or delete on a namespace's workflow (starting it if it is not running).
+    pub async fn namespace_request(
+        &self,
+        namespace_id: Uuid,
+        request: NamespaceRequest,
+    ) -> Result<(), EngineError> {
+        let id = crate::namespaces::workflow_id(namespace_id);
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+        self.client
+            .signal_with_start_workflow(
+                NamespaceWorkflow::run,
+                NamespaceInput {
+                    namespace_id,
+                    create_operation: None,
+                    pending: Vec::new(),
+                },
+                NamespaceWorkflow::request,
+                request,
                 opts,
             )
             .await

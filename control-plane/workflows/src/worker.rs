@@ -19,6 +19,7 @@ use crate::cell_activities::{CellActivities, Providers};
 use crate::cells::CellWorkflow;
 use crate::certs::PlatformPki;
 use crate::client::connect_client;
+use crate::namespace_activities::NamespaceActivities;
 use crate::signup::SignupWorkflow;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct WorkerConfig {
     pub task_queue: String,
     pub database_url: String,
     pub signup_step_delay: Option<Duration>,
+    /// Test hook: a pause at the start of every namespace activity.
+    pub namespace_step_delay: Option<Duration>,
     /// Cell providers by name, and what cell activities hand to agents.
     pub providers: Providers,
     pub master_key: MasterKey,
@@ -149,6 +152,7 @@ async fn run_once(
         .register_workflow::<SignupWorkflow>()?
         .register_workflow::<CellWorkflow>()?
         .register_workflow::<crate::renewal::CertRenewalWorkflow>()?
+        .register_workflow::<crate::namespaces::NamespaceWorkflow>()?
         .register_activities(ControlActivities {
             store: store.clone(),
             step_delay: cfg.signup_step_delay,
@@ -160,6 +164,12 @@ async fn run_once(
             providers: cfg.providers.clone(),
             agent_url: cfg.agent_url.clone(),
             base_domain: cfg.base_domain.clone(),
+        })
+        .register_activities(NamespaceActivities {
+            store: store.clone(),
+            pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
+                .with_lifetimes(cfg.lifetimes),
+            step_delay: cfg.namespace_step_delay,
         })
         .graceful_shutdown_period(Duration::from_secs(5))
         .build();

@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cells;
+mod namespaces;
 mod operations;
 mod service_accounts;
 mod users;
@@ -57,7 +58,8 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(operations::routes())
                 .merge(audit::routes())
                 .merge(admin::routes())
-                .merge(cells::routes()),
+                .merge(cells::routes())
+                .merge(namespaces::routes()),
         )
         .split_for_parts()
 }

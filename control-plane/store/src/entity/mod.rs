@@ -6,6 +6,7 @@ pub mod audit_entry;
 pub mod cell;
 pub mod idempotency_key;
 pub mod join_token;
+pub mod namespace;
 pub mod operation;
 pub mod pki_object;
 pub mod region;

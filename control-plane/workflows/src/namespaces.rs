@@ -1,0 +1,284 @@
+//! The namespace entity workflow: one per namespace, it serialises everything done to it.
+//!
+//! Create: place → certificates → runtime and route in the cell's desired state → the agent
+//! runs it → retention applied and the endpoint verified with a real mTLS call through the
+//! ingress → `active`. Then it waits for requests (updates, delete), handled one at a time in
+//! arrival order, and continues as new after a number of them to bound its history. Delete
+//! ends the workflow.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
+use uuid::Uuid;
+
+use crate::namespace_activities::{ApplyUpdate, AwaitRuntime, NamespaceActivities};
+use crate::steps::{finish, options, report, short, waiting};
+
+/// How long the runtime may take to serve after the agent got its desired state.
+const RUNTIME_TIMEOUT_SECS: u64 = 180;
+/// How long the end-to-end check keeps trying.
+const VERIFY_TIMEOUT_SECS: u64 = 120;
+/// How long a delete waits for the agent to stop the runtime before going on.
+const REMOVE_TIMEOUT_SECS: u64 = 60;
+/// Requests handled per run before continuing as new.
+const REQUESTS_PER_RUN: u32 = 50;
+
+pub fn workflow_id(namespace_id: Uuid) -> String {
+    format!("namespace-{namespace_id}")
+}
+
+/// A change asked of a namespace after it was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NamespaceRequest {
+    Update {
+        operation_id: Uuid,
+        retention_days: Option<u32>,
+        accepted_ca_pem: Option<String>,
+    },
+    Delete {
+        operation_id: Uuid,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceInput {
+    pub namespace_id: Uuid,
+    /// The create operation, on the first run only.
+    pub create_operation: Option<Uuid>,
+    /// Requests not yet handled when the previous run continued as new.
+    #[serde(default)]
+    pub pending: Vec<NamespaceRequest>,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct NamespaceWorkflow {
+    queue: VecDeque<NamespaceRequest>,
+}
+
+fn state(id: Uuid, s: &str) -> (Uuid, String) {
+    (id, s.to_string())
+}
+
+#[workflow_methods]
+impl NamespaceWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: NamespaceInput) -> WorkflowResult<()> {
+        let id = input.namespace_id;
+        ctx.state_mut(|s| {
+            // Requests carried over go first, ahead of signals that arrived since.
+            for r in input.pending.iter().rev() {
+                s.queue.push_front(r.clone());
+            }
+        });
+        if let Some(op) = input.create_operation {
+            let outcome = Self::create(ctx, id, op).await?;
+            let end = if outcome.is_ok() { "active" } else { "failed" };
+            ctx.execute_activity(
+                NamespaceActivities::set_namespace_state,
+                state(id, end),
+                short(),
+            )
+            .await?;
+            finish(ctx, Some(op), outcome.err()).await?;
+        }
+        for _ in 0..REQUESTS_PER_RUN {
+            ctx.wait_condition(|s: &Self| !s.queue.is_empty()).await?;
+            let Some(request) = ctx.state_mut(|s| s.queue.pop_front()) else {
+                continue;
+            };
+            match request {
+                NamespaceRequest::Update {
+                    operation_id,
+                    retention_days,
+                    accepted_ca_pem,
+                } => {
+                    let outcome = Self::update(
+                        ctx,
+                        ApplyUpdate {
+                            namespace_id: id,
+                            retention_days,
+                            accepted_ca_pem,
+                        },
+                        operation_id,
+                    )
+                    .await?;
+                    let end = if outcome.is_ok() { "active" } else { "failed" };
+                    ctx.execute_activity(
+                        NamespaceActivities::set_namespace_state,
+                        state(id, end),
+                        short(),
+                    )
+                    .await?;
+                    finish(ctx, Some(operation_id), outcome.err()).await?;
+                }
+                NamespaceRequest::Delete { operation_id } => {
+                    Self::delete(ctx, id, operation_id).await?;
+                    // Whatever else was asked of it no longer applies.
+                    let rest: Vec<NamespaceRequest> =
+                        ctx.state_mut(|s| s.queue.drain(..).collect());
+                    for r in rest {
+                        let op = match r {
+                            NamespaceRequest::Update { operation_id, .. }
+                            | NamespaceRequest::Delete { operation_id } => operation_id,
+                        };
+                        finish(ctx, Some(op), Some("the namespace was deleted".into())).await?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let pending: Vec<NamespaceRequest> = ctx.state(|s| s.queue.iter().cloned().collect());
+        ctx.continue_as_new(
+            NamespaceInput {
+                namespace_id: id,
+                create_operation: None,
+                pending,
+            },
+            ContinueAsNewOptions::default(),
+        )?;
+        Ok(())
+    }
+
+    /// Queues an update or a delete.
+    #[signal]
+    pub fn request(&mut self, _ctx: &mut SyncWorkflowContext<Self>, request: NamespaceRequest) {
+        // A redelivered request (same operation) is queued once.
+        if !self.queue.contains(&request) {
+            self.queue.push_back(request);
+        }
+    }
+}
+
+impl NamespaceWorkflow {
+    /// `Ok(Err(reason))` when the namespace could not be created; the workflow records it.
+    async fn create(
+        ctx: &mut WorkflowContext<Self>,
+        id: Uuid,
+        op: Uuid,
+    ) -> WorkflowResult<Result<(), String>> {
+        let op = Some(op);
+        report(ctx, op, 0.05, "placing the namespace on a cell").await?;
+        if let Err(reason) = ctx
+            .execute_activity(NamespaceActivities::place_namespace, id, short())
+            .await?
+        {
+            return Ok(Err(reason));
+        }
+        report(ctx, op, 0.2, "issuing certificates").await?;
+        ctx.execute_activity(NamespaceActivities::namespace_certificates, id, short())
+            .await?;
+        Self::configure_and_verify(ctx, id, op, 0.35).await
+    }
+
+    /// Desired state → runtime serving → end-to-end check (with the retention applied).
+    async fn configure_and_verify(
+        ctx: &mut WorkflowContext<Self>,
+        id: Uuid,
+        op: Option<Uuid>,
+        from: f64,
+    ) -> WorkflowResult<Result<(), String>> {
+        let span = 1.0 - from;
+        report(ctx, op, from, "configuring the ingress route and runtime").await?;
+        let generation = ctx
+            .execute_activity(NamespaceActivities::configure_namespace, id, short())
+            .await?;
+        report(
+            ctx,
+            op,
+            from + span * 0.25,
+            "waiting for the cell to run the namespace",
+        )
+        .await?;
+        let serving = ctx
+            .execute_activity(
+                NamespaceActivities::await_runtime,
+                AwaitRuntime {
+                    namespace_id: id,
+                    generation,
+                    timeout_secs: RUNTIME_TIMEOUT_SECS,
+                },
+                waiting(Duration::from_secs(RUNTIME_TIMEOUT_SECS + 30)),
+            )
+            .await?;
+        if !serving {
+            return Ok(Err(format!(
+                "the namespace's runtime did not start serving within {RUNTIME_TIMEOUT_SECS} s"
+            )));
+        }
+        report(
+            ctx,
+            op,
+            from + span * 0.6,
+            "applying retention and verifying the endpoint over mTLS",
+        )
+        .await?;
+        let verified = ctx
+            .execute_activity(
+                NamespaceActivities::verify_namespace,
+                (id, VERIFY_TIMEOUT_SECS),
+                waiting(Duration::from_secs(VERIFY_TIMEOUT_SECS + 30)),
+            )
+            .await?;
+        Ok(verified
+            .map(|_| ())
+            .map_err(|e| format!("the endpoint did not answer through the ingress: {e}")))
+    }
+
+    async fn update(
+        ctx: &mut WorkflowContext<Self>,
+        update: ApplyUpdate,
+        op: Uuid,
+    ) -> WorkflowResult<Result<(), String>> {
+        let id = update.namespace_id;
+        let op = Some(op);
+        ctx.execute_activity(
+            NamespaceActivities::set_namespace_state,
+            state(id, "updating"),
+            short(),
+        )
+        .await?;
+        report(ctx, op, 0.1, "recording the new settings").await?;
+        ctx.execute_activity(NamespaceActivities::apply_namespace_update, update, short())
+            .await?;
+        Self::configure_and_verify(ctx, id, op, 0.2).await
+    }
+
+    async fn delete(ctx: &mut WorkflowContext<Self>, id: Uuid, op: Uuid) -> WorkflowResult<()> {
+        let op = Some(op);
+        ctx.execute_activity(
+            NamespaceActivities::set_namespace_state,
+            state(id, "deleting"),
+            short(),
+        )
+        .await?;
+        report(ctx, op, 0.1, "removing the route and stopping the runtime").await?;
+        let generation = ctx
+            .execute_activity(NamespaceActivities::unconfigure_namespace, id, short())
+            .await?;
+        if let Some(generation) = generation {
+            report(ctx, op, 0.4, "waiting for the cell to remove the runtime").await?;
+            ctx.execute_activity(
+                NamespaceActivities::await_runtime_removed,
+                AwaitRuntime {
+                    namespace_id: id,
+                    generation,
+                    timeout_secs: REMOVE_TIMEOUT_SECS,
+                },
+                waiting(Duration::from_secs(REMOVE_TIMEOUT_SECS + 30)),
+            )
+            .await?;
+        }
+        report(ctx, op, 0.8, "deleting certificates and keys").await?;
+        ctx.execute_activity(
+            NamespaceActivities::forget_namespace,
+            id,
+            options(Duration::from_secs(30)),
+        )
+        .await?;
+        finish(ctx, op, None).await
+    }
+}

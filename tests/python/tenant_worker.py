@@ -1,0 +1,107 @@
+"""A tenant's Temporal worker and client, as a customer would write them (Python SDK).
+
+Connects to a Tessera namespace endpoint over mTLS, runs a worker, and executes a workflow
+with an activity and a timer to completion. Prints one JSON line and exits 0 on success;
+exits 1 with the error on stderr otherwise. With --check it only connects and describes the
+namespace (used to show that a certificate is refused).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import uuid
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client, TLSConfig
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+
+@activity.defn
+async def compose_greeting(name: str) -> str:
+    return f"hello, {name}"
+
+
+@workflow.defn
+class GreetingWorkflow:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        greeting = await workflow.execute_activity(
+            compose_greeting, name, start_to_close_timeout=timedelta(seconds=30)
+        )
+        await workflow.sleep(timedelta(seconds=1))
+        return f"{greeting} (after a timer)"
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--address", required=True)
+    p.add_argument("--server-name", required=True)
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--server-ca", required=True)
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args()
+
+    client = await Client.connect(
+        a.address,
+        namespace=a.namespace,
+        tls=TLSConfig(
+            domain=a.server_name,
+            server_root_ca_cert=read(a.server_ca),
+            client_cert=read(a.cert),
+            client_private_key=read(a.key),
+        ),
+    )
+    if a.check:
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=a.namespace)
+        )
+        print(json.dumps({"connected": True}))
+        return
+
+    task_queue = f"greetings-{uuid.uuid4()}"
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[compose_greeting],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(
+            GreetingWorkflow.run,
+            "tessera",
+            id=f"greeting-{uuid.uuid4()}",
+            task_queue=task_queue,
+            execution_timeout=timedelta(seconds=60),
+        )
+        result = await handle.result()
+        history = await handle.fetch_history()
+        kinds = sorted(
+            {e.WhichOneof("attributes") for e in history.events if e.WhichOneof("attributes")}
+        )
+    print(json.dumps({"result": result, "workflow_id": handle.id, "events": kinds}))
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(asyncio.wait_for(main(), timeout=90))
+        code = 0
+    except Exception as e:  # noqa: BLE001 - the test reads the message
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalization: the SDK's native runtime can abort while its threads are
+    # torn down at exit, after the work is done.
+    os._exit(code)
