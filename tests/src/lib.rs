@@ -296,6 +296,23 @@ impl Api {
         v["cell"]["id"].as_str().unwrap().to_string()
     }
 
+    /// Decommissions a cell and waits until its operation is fulfilled (a second request,
+    /// meanwhile, is refused).
+    pub async fn decommission(&self, cell: &str) {
+        let path = format!("/admin/cells/{cell}");
+        let (s, v) = self.delete(&path).await;
+        assert_eq!(s, 202, "{v}");
+        let (s, again) = self.delete(&path).await;
+        assert_eq!(s, 409, "a second decommission is refused: {again}");
+        let op = self
+            .wait_op(
+                v["operation"]["id"].as_str().unwrap(),
+                Duration::from_secs(120),
+            )
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}");
+    }
+
     /// Adds a local region.
     pub async fn create_region(&self, id: &str) {
         let (s, v) = self

@@ -13,19 +13,6 @@ async fn cell_detail(admin: &Api, cell: &str) -> Value {
     admin.get(&format!("/admin/cells/{cell}")).await
 }
 
-/// Decommissions a cell and waits until its operation is fulfilled.
-async fn decommission(admin: &Api, cell: &str) {
-    let (s, v) = admin.delete(&format!("/admin/cells/{cell}")).await;
-    assert_eq!(s, 202, "{v}");
-    let op = admin
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
-}
-
 fn u64_of(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
@@ -206,7 +193,7 @@ async fn a_ring_0_cell_runs_a_canary_that_survives_its_runtime_being_killed() {
 
     // Decommissioning takes the canary with the cell: no process, no certificate left.
     for c in [&cell, &other] {
-        decommission(&admin, c).await;
+        admin.decommission(c).await;
     }
     for id in ["canary-server", "canary-client"] {
         assert!(

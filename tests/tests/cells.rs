@@ -1,114 +1,18 @@
 //! Cells on the real binaries: provisioning through the admin API, the agent's runtimes and
 //! ingress, an agent SIGKILL, a control-plane outage, decommissioning.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use temporalio_client::{
-    Client, ClientOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
-};
 use tessera_api::agent::{RouteSpec, RouteTargetSpec, RuntimeSpec};
 use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, Usage};
 use tessera_store::Store;
-use tessera_system_tests::{CellProcesses, ControlPlane, bin, eventually, processes_mentioning};
+use tessera_system_tests::{
+    Api, CellProcesses, ControlPlane, bin, eventually, processes_mentioning,
+};
 use tessera_workflows::PlatformPki;
 use tessera_workflows::cell_activities::update_desired;
-
-struct Admin {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Admin {
-    fn new(cp: &ControlPlane) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            url: format!("{}/api/v1", cp.url),
-            token: std::fs::read_to_string(cp.data_dir.join("admin-token"))
-                .unwrap()
-                .trim()
-                .to_string(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(s, 200, "GET {path}: {v}");
-        v
-    }
-
-    /// Waits for an operation to end; returns it.
-    async fn wait_op(&self, id: &str, within: Duration) -> Value {
-        eventually(&format!("operation {id} to end"), within, || async {
-            let op = self.get(&format!("/operations/{id}")).await;
-            matches!(
-                op["state"].as_str(),
-                Some("fulfilled" | "failed" | "cancelled")
-            )
-            .then_some(op)
-        })
-        .await
-    }
-
-    /// `DELETE /admin/cells/{cell}`: answers the status and body without waiting.
-    async fn delete_cell(&self, cell: &str) -> (u16, Value) {
-        self.call(
-            reqwest::Method::DELETE,
-            &format!("/admin/cells/{cell}"),
-            None,
-        )
-        .await
-    }
-
-    /// Decommissions a cell and waits until its operation is fulfilled.
-    async fn decommission(&self, cell: &str) {
-        let (s, v) = self.delete_cell(cell).await;
-        assert_eq!(s, 202, "{v}");
-        let (s, again) = self.delete_cell(cell).await;
-        assert_eq!(s, 409, "a second decommission is refused: {again}");
-        let op = self
-            .wait_op(
-                v["operation"]["id"].as_str().unwrap(),
-                Duration::from_secs(120),
-            )
-            .await;
-        assert_eq!(op["state"], "fulfilled", "{op}");
-    }
-
-    async fn provision(&self, region: &str, ring: u32) -> String {
-        let (s, v) = self
-            .post("/admin/cells", json!({"region": region, "ring": ring}))
-            .await;
-        assert_eq!(s, 202, "{v}");
-        let op = self
-            .wait_op(
-                v["operation"]["id"].as_str().unwrap(),
-                Duration::from_secs(120),
-            )
-            .await;
-        assert_eq!(op["state"], "fulfilled", "{op}");
-        v["cell"]["id"].as_str().unwrap().to_string()
-    }
-}
+use tessera_workflows::probe::{ProbeTarget, describe};
 
 async fn store_and_pki(cp: &ControlPlane) -> (Store, PlatformPki) {
     let store = Store::connect(&Store::sqlite_url(&cp.data_dir.join("tessera.db")))
@@ -176,41 +80,20 @@ async fn temporal_call(
     cert: &IssuedCert,
     namespace: &str,
 ) -> Result<(), String> {
-    let tls = TlsOptions::builder()
-        .server_root_ca_cert(root_pem.as_bytes().to_vec())
-        .domain(host.to_string())
-        .client_tls_options(
-            ClientTlsOptions::builder()
-                .client_cert(cert.chain_pem.as_bytes().to_vec())
-                .client_private_key(cert.key_pem.as_bytes().to_vec())
-                .build(),
-        )
-        .build();
-    let conn = ConnectionOptions::new(Url::from_str(&format!("https://{ingress}")).unwrap())
-        .identity("tessera-system-test")
-        .tls_options(tls)
-        .connect_timeout(Duration::from_secs(5))
-        .build();
-    let client = Client::connect(conn, ClientOptions::new(namespace).build())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut svc = client.connection().workflow_service();
-    svc.describe_namespace(temporalio_client::tonic::Request::new(
-        temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest {
-            namespace: namespace.into(),
-            ..Default::default()
-        },
-    ))
-    .await
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    let target = ProbeTarget {
+        address: ingress,
+        host,
+        server_root_pem: root_pem,
+        temporal_namespace: namespace,
+    };
+    describe(&target, cert, "tessera-system-test").await
 }
 
-async fn cell_detail(admin: &Admin, cell: &str) -> Value {
+async fn cell_detail(admin: &Api, cell: &str) -> Value {
     admin.get(&format!("/admin/cells/{cell}")).await
 }
 
-async fn runtime_serving(admin: &Admin, cell: &str, runtime: &str) -> Option<Value> {
+async fn runtime_serving(admin: &Api, cell: &str, runtime: &str) -> Option<Value> {
     let c = cell_detail(admin, cell).await;
     let r = &c["observed"]["runtimes"][runtime];
     (r["health"] == "serving" && c["observed_generation"] == c["desired_generation"])
@@ -224,7 +107,7 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     let _cells = CellProcesses(dir.path().to_path_buf());
     // The provider fails its first two provision and destroy calls: the workflow retries.
     let cp = ControlPlane::start(dir.path(), &[("TESSERA_TEST_PROVIDER_FAILURES", "2")]).await;
-    let admin = Admin::new(&cp);
+    let admin = Api::admin(&cp);
 
     // Bad input changes nothing.
     let (s, v) = admin
@@ -379,7 +262,7 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     let agent_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
     let env = [("TESSERA_AGENT_ADDR", agent_addr.as_str())];
     let mut cp = ControlPlane::start(dir.path(), &env).await;
-    let admin = Admin::new(&cp);
+    let admin = Api::admin(&cp);
     let (s, _) = admin
         .post(
             "/admin/regions",
@@ -489,7 +372,7 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     )
     .await;
     let _cp = ControlPlane::start(dir.path(), &env).await;
-    let admin = Admin::new(&_cp);
+    let admin = Api::admin(&_cp);
     eventually("the agent to catch up", Duration::from_secs(120), || {
         runtime_serving(&admin, &cell, "billing")
     })
@@ -532,7 +415,7 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
         ],
     )
     .await;
-    let admin = Admin::new(&cp);
+    let admin = Api::admin(&cp);
     let (s, _) = admin
         .post(
             "/admin/regions",
@@ -621,7 +504,7 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     let dir = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(dir.path().to_path_buf());
     let cp = ControlPlane::start(dir.path(), &[]).await;
-    let admin = Admin::new(&cp);
+    let admin = Api::admin(&cp);
     let (s, _) = admin
         .post(
             "/admin/regions",

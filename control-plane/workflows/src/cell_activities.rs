@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
-use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::CellStatus;
 use tessera_api::agent::{
@@ -19,7 +18,8 @@ use tessera_infra::{CellProvider, CellSpec, ProviderError};
 use tessera_store::entity::cell;
 use tessera_store::{Store, StoreError};
 
-use crate::certs::{CertError, PlatformPki, cell_host, ingress_cert_id};
+use crate::certs::{PlatformPki, cell_host, ingress_cert_id};
+use crate::errors::{cert_err, final_error, retryable, store_err};
 
 /// The runtime of a ring-0 cell's synthetic canary, and the Temporal namespace it serves.
 pub const CANARY_RUNTIME: &str = "canary";
@@ -57,29 +57,6 @@ pub struct AwaitCell {
     pub cell_id: String,
     pub until: CellCondition,
     pub timeout_secs: u64,
-}
-
-fn retryable(e: impl Into<anyhow::Error>) -> ActivityError {
-    ActivityError::from(e.into())
-}
-
-fn final_error(message: String) -> ActivityError {
-    ActivityError::application(ApplicationFailure::non_retryable(message))
-}
-
-fn store_err(e: StoreError) -> ActivityError {
-    match e {
-        StoreError::NotFound(what) => final_error(format!("{what} not found")),
-        e => retryable(e),
-    }
-}
-
-fn cert_err(e: CertError) -> ActivityError {
-    if e.is_retryable() {
-        retryable(e)
-    } else {
-        final_error(e.to_string())
-    }
 }
 
 fn provider_err(e: ProviderError) -> ActivityError {

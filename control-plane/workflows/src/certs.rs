@@ -290,6 +290,36 @@ impl PlatformPki {
         )?)
     }
 
+    /// A leaf signed by a cell's intermediate, kept under `id`: reissued when it is missing,
+    /// belongs to another cell, names other hosts, or is due for renewal. Returns whether it
+    /// changed.
+    async fn ensure_cell_leaf(
+        &self,
+        id: &str,
+        kind: &str,
+        cell_id: &str,
+        common_name: &str,
+        hosts: &[String],
+        usage: Usage,
+    ) -> Result<bool, CertError> {
+        if let Some(o) = self.store.pki_object(id).await?
+            && o.cell_id.as_deref() == Some(cell_id)
+            && sans_of(&o.chain_pem) == hosts
+            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
+        {
+            return Ok(false);
+        }
+        let issued = self.cell_ca(cell_id).await?.issue(
+            common_name,
+            hosts,
+            usage,
+            self.lifetimes.ingress,
+        )?;
+        let obj = self.to_object(id, kind, Some(cell_id), &issued.chain_pem, &issued.key_pem)?;
+        self.store.replace_pki_object(obj).await?;
+        Ok(true)
+    }
+
     /// Makes sure the namespace's ingress certificate, signed by `cell_id`'s intermediate,
     /// covers `host` and is not due; reissues it otherwise. Returns whether it changed.
     pub async fn ensure_namespace_server_cert(
@@ -298,30 +328,15 @@ impl PlatformPki {
         cell_id: &str,
         host: &str,
     ) -> Result<bool, CertError> {
-        let id = namespace_server_cert_id(namespace_id);
-        let wanted = vec![host.to_string()];
-        if let Some(o) = self.store.pki_object(&id).await?
-            && o.cell_id.as_deref() == Some(cell_id)
-            && sans_of(&o.chain_pem) == wanted
-            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
-        {
-            return Ok(false);
-        }
-        let issued = self.cell_ca(cell_id).await?.issue(
-            host,
-            &wanted,
-            Usage::Server,
-            self.lifetimes.ingress,
-        )?;
-        let obj = self.to_object(
-            &id,
+        self.ensure_cell_leaf(
+            &namespace_server_cert_id(namespace_id),
             "namespace_server",
-            Some(cell_id),
-            &issued.chain_pem,
-            &issued.key_pem,
-        )?;
-        self.store.replace_pki_object(obj).await?;
-        Ok(true)
+            cell_id,
+            host,
+            &[host.to_string()],
+            Usage::Server,
+        )
+        .await
     }
 
     /// Renews a namespace server certificate if it is due, keeping its host and cell.
@@ -333,24 +348,16 @@ impl PlatformPki {
         else {
             return Ok(false);
         };
-        if !tessera_pki::renewal_due(obj.not_before, obj.not_after, Utc::now()) {
-            return Ok(false);
-        }
-        let issued = self.cell_ca(cell).await?.issue(
-            &host,
-            std::slice::from_ref(&host),
-            Usage::Server,
-            self.lifetimes.ingress,
-        )?;
-        let renewed = self.to_object(
+        let hosts = [host];
+        self.ensure_cell_leaf(
             &obj.id,
             "namespace_server",
-            Some(cell),
-            &issued.chain_pem,
-            &issued.key_pem,
-        )?;
-        self.store.replace_pki_object(renewed).await?;
-        Ok(true)
+            cell,
+            &hosts[0],
+            &hosts,
+            Usage::Server,
+        )
+        .await
     }
 
     /// Replaces the cell's intermediate when it is due; leaves it otherwise. Certificates it
@@ -438,55 +445,29 @@ impl PlatformPki {
         cell_id: &str,
         host: &str,
     ) -> Result<bool, CertError> {
-        let id = Self::canary_server_cert_id(cell_id);
-        let wanted = vec![host.to_string()];
-        if let Some(o) = self.store.pki_object(&id).await?
-            && sans_of(&o.chain_pem) == wanted
-            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
-        {
-            return Ok(false);
-        }
-        let issued = self.cell_ca(cell_id).await?.issue(
-            host,
-            &wanted,
-            Usage::Server,
-            self.lifetimes.ingress,
-        )?;
-        let obj = self.to_object(
-            &id,
+        self.ensure_cell_leaf(
+            &Self::canary_server_cert_id(cell_id),
             "canary_server",
-            Some(cell_id),
-            &issued.chain_pem,
-            &issued.key_pem,
-        )?;
-        self.store.replace_pki_object(obj).await?;
-        Ok(true)
+            cell_id,
+            host,
+            &[host.to_string()],
+            Usage::Server,
+        )
+        .await
     }
 
     /// Makes sure the canary's client certificate, signed by the cell's intermediate, exists
     /// and is not due; reissues it otherwise. Returns whether it changed.
     pub async fn ensure_canary_client_cert(&self, cell_id: &str) -> Result<bool, CertError> {
-        let id = Self::canary_client_cert_id(cell_id);
-        if let Some(o) = self.store.pki_object(&id).await?
-            && !tessera_pki::renewal_due(o.not_before, o.not_after, Utc::now())
-        {
-            return Ok(false);
-        }
-        let issued = self.cell_ca(cell_id).await?.issue(
+        self.ensure_cell_leaf(
+            &Self::canary_client_cert_id(cell_id),
+            "canary_client",
+            cell_id,
             &format!("tessera-canary {cell_id}"),
             &[],
             Usage::Client,
-            self.lifetimes.ingress,
-        )?;
-        let obj = self.to_object(
-            &id,
-            "canary_client",
-            Some(cell_id),
-            &issued.chain_pem,
-            &issued.key_pem,
-        )?;
-        self.store.replace_pki_object(obj).await?;
-        Ok(true)
+        )
+        .await
     }
 
     /// `(chain_pem, fingerprint of the leaf)` of a stored certificate, if it exists.

@@ -9,6 +9,7 @@ pub mod cell_activities;
 pub mod cells;
 pub mod certs;
 pub mod client;
+pub mod errors;
 pub mod namespace_activities;
 pub mod namespaces;
 pub mod probe;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
-use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::CellStatus;
 use tessera_api::agent::ObservedState;
@@ -20,7 +19,8 @@ use tessera_store::{Store, StoreError};
 use uuid::Uuid;
 
 use crate::cell_activities::update_desired;
-use crate::certs::{CertError, PlatformPki, namespace_pki_prefix, namespace_server_cert_id};
+use crate::certs::{PlatformPki, namespace_pki_prefix, namespace_server_cert_id};
+use crate::errors::{cert_err, final_error, store_err};
 use crate::probe::{ProbeTarget, verify};
 
 /// Namespaces a cell takes unless its provider config says `{"capacity": n}`.
@@ -52,29 +52,6 @@ pub struct ApplyUpdate {
     pub namespace_id: Uuid,
     pub retention_days: Option<u32>,
     pub accepted_ca_pem: Option<String>,
-}
-
-fn retryable(e: impl Into<anyhow::Error>) -> ActivityError {
-    ActivityError::from(e.into())
-}
-
-fn final_error(message: String) -> ActivityError {
-    ActivityError::application(ApplicationFailure::non_retryable(message))
-}
-
-fn store_err(e: StoreError) -> ActivityError {
-    match e {
-        StoreError::NotFound(what) => final_error(format!("{what} not found")),
-        e => retryable(e),
-    }
-}
-
-fn cert_err(e: CertError) -> ActivityError {
-    if e.is_retryable() {
-        retryable(e)
-    } else {
-        final_error(e.to_string())
-    }
 }
 
 fn capacity(provider_config: &serde_json::Value) -> u32 {

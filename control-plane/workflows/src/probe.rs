@@ -28,13 +28,13 @@ fn days(d: &prost_wkt_types::Duration) -> u32 {
     (d.seconds / 86_400) as u32
 }
 
-/// Connects through the ingress and describes the namespace; when `retention_days` differs
-/// from the namespace's, updates it first. Returns the retention the runtime reports.
-pub async fn verify(
+/// A Temporal client through the ingress, exactly as a tenant's SDK connects: SNI host, the
+/// endpoint's server root, a client certificate.
+pub async fn connect(
     target: &ProbeTarget<'_>,
     cert: &IssuedCert,
-    retention_days: u32,
-) -> Result<u32, String> {
+    identity: &str,
+) -> Result<Client, String> {
     let tls = TlsOptions::builder()
         .server_root_ca_cert(target.server_root_pem.as_bytes().to_vec())
         .domain(target.host.to_string())
@@ -47,13 +47,40 @@ pub async fn verify(
         .build();
     let url = Url::from_str(&format!("https://{}", target.address)).map_err(|e| e.to_string())?;
     let conn = ConnectionOptions::new(url)
-        .identity("tessera-control-plane-probe".to_string())
+        .identity(identity.to_string())
         .tls_options(tls)
         .connect_timeout(Duration::from_secs(5))
         .build();
-    let client = Client::connect(conn, ClientOptions::new(target.temporal_namespace).build())
+    Client::connect(conn, ClientOptions::new(target.temporal_namespace).build())
         .await
-        .map_err(|e| format!("connecting through the ingress: {e}"))?;
+        .map_err(|e| format!("connecting through the ingress: {e}"))
+}
+
+/// Describes the namespace through the ingress (the cheapest real call a worker makes).
+pub async fn describe(
+    target: &ProbeTarget<'_>,
+    cert: &IssuedCert,
+    identity: &str,
+) -> Result<(), String> {
+    let client = connect(target, cert, identity).await?;
+    let mut svc = client.connection().workflow_service();
+    svc.describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+        namespace: target.temporal_namespace.into(),
+        ..Default::default()
+    }))
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("DescribeNamespace: {}", e.message()))
+}
+
+/// Connects through the ingress and describes the namespace; when `retention_days` differs
+/// from the namespace's, updates it first. Returns the retention the runtime reports.
+pub async fn verify(
+    target: &ProbeTarget<'_>,
+    cert: &IssuedCert,
+    retention_days: u32,
+) -> Result<u32, String> {
+    let client = connect(target, cert, "tessera-control-plane-probe").await?;
     let mut svc = client.connection().workflow_service();
     let describe = || DescribeNamespaceRequest {
         namespace: target.temporal_namespace.into(),

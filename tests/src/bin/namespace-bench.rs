@@ -5,16 +5,13 @@
 //! `cargo build --release --workspace --bins && target/release/namespace-bench [--write BENCHMARKS.md]`
 //! (`./dev bench` does both).
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use temporalio_client::{
-    Client, ClientOptions, ClientTlsOptions, ConnectionOptions, TlsOptions, Url,
-};
 use tessera_pki::{CertificateAuthority, IssuedCert, Usage};
 use tessera_system_tests::{Api, CellProcesses, ControlPlane};
+use tessera_workflows::probe::{ProbeTarget, describe};
 
 #[derive(Parser)]
 struct Args {
@@ -34,38 +31,6 @@ struct Tenant {
     ca_pem: String,
     cert: IssuedCert,
     ingress: String,
-}
-
-/// One SDK call (DescribeNamespace) through the ingress, as the tenant's worker would make it.
-async fn sdk_call(t: &Tenant, root_pem: &str, host: &str, namespace: &str) -> Result<(), String> {
-    let tls = TlsOptions::builder()
-        .server_root_ca_cert(root_pem.as_bytes().to_vec())
-        .domain(host.to_string())
-        .client_tls_options(
-            ClientTlsOptions::builder()
-                .client_cert(t.cert.chain_pem.as_bytes().to_vec())
-                .client_private_key(t.cert.key_pem.as_bytes().to_vec())
-                .build(),
-        )
-        .build();
-    let conn = ConnectionOptions::new(Url::from_str(&format!("https://{}", t.ingress)).unwrap())
-        .identity("namespace-bench")
-        .tls_options(tls)
-        .connect_timeout(Duration::from_secs(2))
-        .build();
-    let client = Client::connect(conn, ClientOptions::new(namespace).build())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut svc = client.connection().workflow_service();
-    svc.describe_namespace(temporalio_client::tonic::Request::new(
-        temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest {
-            namespace: namespace.into(),
-            ..Default::default()
-        },
-    ))
-    .await
-    .map(|_| ())
-    .map_err(|e| e.to_string())
 }
 
 /// Creates `name` and returns the time until the first SDK call through the ingress succeeded.
@@ -93,7 +58,13 @@ async fn create_and_call(t: &Tenant, name: &str) -> Duration {
         .unwrap()
         .to_string();
     loop {
-        if sdk_call(t, &root_pem, &host, &namespace).await.is_ok() {
+        let target = ProbeTarget {
+            address: &t.ingress,
+            host: &host,
+            server_root_pem: &root_pem,
+            temporal_namespace: &namespace,
+        };
+        if describe(&target, &t.cert, "namespace-bench").await.is_ok() {
             return start.elapsed();
         }
         assert!(
