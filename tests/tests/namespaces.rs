@@ -508,7 +508,7 @@ async fn namespace_creation_survives_a_control_plane_sigkill_at_every_step() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
-        // `.spare` is the store the agent keeps ready for the next namespace.
+        // `.spares` holds the stores the agent keeps ready for the next namespaces.
         .filter(|n| !n.starts_with('.'))
         .collect();
     assert_eq!(dirs, std::slice::from_ref(&runtime));

@@ -163,7 +163,7 @@ impl Supervisor {
         if let Ok(entries) = std::fs::read_dir(&self.root) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if name == SPARE || name == SPARE_BUILD {
+                if name == SPARES || name == SPARE_BUILD {
                     continue;
                 }
                 if !runtimes.contains_key(&name) && e.path().is_dir() {
@@ -175,12 +175,13 @@ impl Supervisor {
         }
     }
 
-    /// Keeps one new store ready in global-namespace mode (`ns/.spare`), so that a new
+    /// Keeps a few new stores ready in global-namespace mode (`ns/.spares/`), so that a new
     /// runtime starts once instead of twice (create the store, stop, switch, start again): the
-    /// switch is done ahead of time, off the path of a tenant waiting for a namespace.
+    /// switch is done ahead of time, off the path of a tenant waiting for a namespace. A spare
+    /// is only files (no process runs while it waits).
     fn prepare_spare(&self) {
         use std::sync::atomic::Ordering;
-        if self.root.join(SPARE).join(GLOBAL_MARKER).exists()
+        if ready_spares(&self.root).len() >= SPARE_COUNT
             || self.preparing_spare.swap(true, Ordering::SeqCst)
         {
             return;
@@ -195,9 +196,12 @@ impl Supervisor {
         );
         let (root, busy) = (self.root.clone(), self.preparing_spare.clone());
         tokio::spawn(async move {
-            if let Err(e) = make_spare(&root, &ctx).await {
-                tracing::warn!(error = %format!("{e:#}"), "preparing a spare runtime store failed");
-                tokio::time::sleep(Duration::from_secs(10)).await;
+            while ready_spares(&root).len() < SPARE_COUNT && !ctx.detach.is_cancelled() {
+                if let Err(e) = make_spare(&root, &ctx).await {
+                    tracing::warn!(error = %format!("{e:#}"), "preparing a spare runtime store failed");
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    break;
+                }
             }
             busy.store(false, Ordering::SeqCst);
         });
@@ -572,8 +576,10 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
 
 /// Marks a store switched to global-namespace mode.
 const GLOBAL_MARKER: &str = "global-namespace";
-/// A ready store in global-namespace mode, waiting for the next new runtime.
-const SPARE: &str = ".spare";
+/// Ready stores in global-namespace mode, waiting for new runtimes (one folder each).
+const SPARES: &str = ".spares";
+/// How many spares a cell keeps ready.
+const SPARE_COUNT: usize = 3;
 /// Where the next spare is prepared.
 const SPARE_BUILD: &str = ".spare-build";
 /// The files of a store (SQLite keeps its write-ahead log next to it).
@@ -583,7 +589,22 @@ fn global_marker(dir: &Path) -> bool {
     dir.join(GLOBAL_MARKER).exists()
 }
 
-/// Prepares a spare store in `.spare-build`, then renames it to `.spare`.
+/// The spare stores ready to be claimed.
+fn ready_spares(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root.join(SPARES))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| global_marker(p))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Prepares a spare store in `.spare-build`, then moves it into `.spares/`.
 async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
     // Start over; `bootstrap_global` first stops a server an earlier agent left running here.
     for f in STORE_FILES {
@@ -601,16 +622,15 @@ async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
     };
     bootstrap_global(ctx, &record).await?;
     let _ = std::fs::remove_file(ctx.dir.join("runtime.log"));
-    if std::fs::rename(&ctx.dir, root.join(SPARE)).is_err() {
-        // Another spare is already waiting.
-        let _ = std::fs::remove_dir_all(&ctx.dir);
-    }
+    std::fs::create_dir_all(root.join(SPARES))?;
+    let name = format!("{}", Utc::now().timestamp_nanos_opt().unwrap_or_default());
+    std::fs::rename(&ctx.dir, root.join(SPARES).join(name))?;
     tracing::debug!("a spare runtime store is ready");
     Ok(())
 }
 
-/// Moves the spare store into a new runtime's folder; `false` when there is none. The spare is
-/// first renamed away atomically, so two runtimes starting at once never share it.
+/// Moves a spare store into a new runtime's folder; `false` when there is none. A spare is
+/// first renamed away atomically, so two runtimes starting at once never share one.
 fn claim_spare(dir: &Path) -> bool {
     let Some(root) = dir.parent() else {
         return false;
@@ -619,7 +639,10 @@ fn claim_spare(dir: &Path) -> bool {
         return false;
     };
     let claimed = root.join(format!(".claimed-{}", name.to_string_lossy()));
-    if std::fs::rename(root.join(SPARE), &claimed).is_err() {
+    if !ready_spares(root)
+        .iter()
+        .any(|spare| std::fs::rename(spare, &claimed).is_ok())
+    {
         return false;
     }
     let moved = STORE_FILES.iter().all(|f| {

@@ -95,10 +95,17 @@ pub async fn update_desired(
     )))
 }
 
+/// How long a reporting agent may take to apply a new desired state before its cell counts as
+/// unhealthy.
+const APPLY_GRACE: Duration = Duration::from_secs(8);
+
+fn reports_recently(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
+    c.observed_at.is_some_and(|t| now - t <= REPORT_FRESHNESS)
+}
+
 /// Whether the agent's last report is recent and covers the newest desired generation.
 pub fn is_healthy(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
-    c.observed_at.is_some_and(|t| now - t <= REPORT_FRESHNESS)
-        && c.observed_generation.is_some_and(|g| g >= c.generation)
+    reports_recently(c, now) && c.observed_generation.is_some_and(|g| g >= c.generation)
 }
 
 fn runs_no_runtime(c: &cell::Model) -> bool {
@@ -436,6 +443,18 @@ impl CellActivities {
         let current = CellStatus::parse(&c.status).unwrap_or(CellStatus::Unhealthy);
         if !matches!(current, CellStatus::Healthy | CellStatus::Unhealthy) {
             return Ok(current);
+        }
+        // An agent that reports but has not applied the newest desired state yet is given a
+        // moment: under a stream of changes a check often lands between a write and the
+        // agent's next report. Lagging for longer, or silent, is unhealthy.
+        let mut c = c;
+        let deadline = tokio::time::Instant::now() + APPLY_GRACE;
+        while !is_healthy(&c, Utc::now())
+            && reports_recently(&c, Utc::now())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            c = self.store.cell(&cell_id).await.map_err(store_err)?;
         }
         let next = if is_healthy(&c, Utc::now()) {
             CellStatus::Healthy

@@ -23,6 +23,9 @@ const RUNTIME_TIMEOUT_SECS: u64 = 180;
 const VERIFY_TIMEOUT_SECS: u64 = 120;
 /// How long a delete waits for the agent to stop the runtime before going on.
 const REMOVE_TIMEOUT_SECS: u64 = 60;
+/// How often, and how far apart, placement is tried before a create fails.
+const PLACEMENT_ATTEMPTS: u32 = 12;
+const PLACEMENT_RETRY: Duration = Duration::from_secs(5);
 /// Requests handled per run before continuing as new.
 const REQUESTS_PER_RUN: u32 = 50;
 
@@ -162,11 +165,21 @@ impl NamespaceWorkflow {
     ) -> WorkflowResult<Result<(), String>> {
         let op = Some(op);
         report(ctx, op, 0.05, "placing the namespace on a cell").await?;
-        if let Err(reason) = ctx
-            .execute_activity(NamespaceActivities::place_namespace, id, short())
-            .await?
-        {
-            return Ok(Err(reason));
+        // The API checked that the region can take it; a cell that flaps meanwhile gets a
+        // little time to come back before the create fails.
+        let mut attempt = 1;
+        loop {
+            match ctx
+                .execute_activity(NamespaceActivities::place_namespace, id, short())
+                .await?
+            {
+                Ok(_) => break,
+                Err(reason) if attempt >= PLACEMENT_ATTEMPTS => return Ok(Err(reason)),
+                Err(_) => {
+                    attempt += 1;
+                    ctx.timer(PLACEMENT_RETRY).await;
+                }
+            }
         }
         report(ctx, op, 0.2, "issuing certificates").await?;
         ctx.execute_activity(NamespaceActivities::namespace_certificates, id, short())
