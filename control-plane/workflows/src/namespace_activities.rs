@@ -103,6 +103,30 @@ impl NamespaceActivities {
         Ok(ns)
     }
 
+    /// Polls the cell until the agent has applied `input.generation` and `until` holds for its
+    /// report; `false` after `input.timeout_secs`.
+    async fn await_cell(
+        &self,
+        ctx: &ActivityContext,
+        cell: &str,
+        input: &AwaitRuntime,
+        until: impl Fn(Option<ObservedState>) -> bool,
+    ) -> Result<bool, ActivityError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
+        loop {
+            let c = self.store.cell(cell).await.map_err(store_err)?;
+            let applied = c.observed_generation.is_some_and(|g| g >= input.generation);
+            if applied && until(observed(&c)) {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let _ = ctx.record_heartbeat(()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn placed(&self, id: Uuid) -> Result<(namespace::Model, String), ActivityError> {
         let ns = self.live(id).await?;
         let cell = ns
@@ -252,24 +276,14 @@ impl NamespaceActivities {
         self.hook().await;
         let (_, cell) = self.placed(input.namespace_id).await?;
         let runtime = runtime_id(input.namespace_id);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
-        loop {
-            let c = self.store.cell(&cell).await.map_err(store_err)?;
-            let applied = c.observed_generation.is_some_and(|g| g >= input.generation);
-            let serving = observed(&c).is_some_and(|o| {
+        self.await_cell(&ctx, &cell, &input, |o| {
+            o.is_some_and(|o| {
                 o.runtimes
                     .get(&runtime)
                     .is_some_and(|r| r.health == RuntimeHealth::Serving)
-            });
-            if applied && serving {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            let _ = ctx.record_heartbeat(()).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            })
+        })
+        .await
     }
 
     /// A real Temporal call over mTLS through the cell's ingress with a probe certificate;
@@ -402,24 +416,10 @@ impl NamespaceActivities {
             return Ok(true);
         };
         let runtime = runtime_id(input.namespace_id);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
-        loop {
-            let c = match self.store.cell(&cell).await {
-                Ok(c) => c,
-                Err(StoreError::NotFound(_)) => return Ok(true),
-                Err(e) => return Err(store_err(e)),
-            };
-            let applied = c.observed_generation.is_some_and(|g| g >= input.generation);
-            let gone = observed(&c).is_none_or(|o| !o.runtimes.contains_key(&runtime));
-            if applied && gone {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            let _ = ctx.record_heartbeat(()).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.await_cell(&ctx, &cell, &input, |o| {
+            o.is_none_or(|o| !o.runtimes.contains_key(&runtime))
+        })
+        .await
     }
 
     /// Deletes the namespace's certificates and keys and marks it deleted (the row stays for

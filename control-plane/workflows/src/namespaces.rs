@@ -79,14 +79,7 @@ impl NamespaceWorkflow {
         });
         if let Some(op) = input.create_operation {
             let outcome = Self::create(ctx, id, op).await?;
-            let end = if outcome.is_ok() { "active" } else { "failed" };
-            ctx.execute_activity(
-                NamespaceActivities::set_namespace_state,
-                state(id, end),
-                short(),
-            )
-            .await?;
-            finish(ctx, Some(op), outcome.err()).await?;
+            Self::conclude(ctx, id, op, outcome).await?;
         }
         for _ in 0..REQUESTS_PER_RUN {
             ctx.wait_condition(|s: &Self| !s.queue.is_empty()).await?;
@@ -109,14 +102,7 @@ impl NamespaceWorkflow {
                         operation_id,
                     )
                     .await?;
-                    let end = if outcome.is_ok() { "active" } else { "failed" };
-                    ctx.execute_activity(
-                        NamespaceActivities::set_namespace_state,
-                        state(id, end),
-                        short(),
-                    )
-                    .await?;
-                    finish(ctx, Some(operation_id), outcome.err()).await?;
+                    Self::conclude(ctx, id, operation_id, outcome).await?;
                 }
                 NamespaceRequest::Delete { operation_id } => {
                     Self::delete(ctx, id, operation_id).await?;
@@ -157,6 +143,24 @@ impl NamespaceWorkflow {
 }
 
 impl NamespaceWorkflow {
+    /// Records how a create or an update ended: the namespace `active` or `failed`, and the
+    /// operation fulfilled or failed with the reason.
+    async fn conclude(
+        ctx: &mut WorkflowContext<Self>,
+        id: Uuid,
+        op: Uuid,
+        outcome: Result<(), String>,
+    ) -> WorkflowResult<()> {
+        let end = if outcome.is_ok() { "active" } else { "failed" };
+        ctx.execute_activity(
+            NamespaceActivities::set_namespace_state,
+            state(id, end),
+            short(),
+        )
+        .await?;
+        finish(ctx, Some(op), outcome.err()).await
+    }
+
     /// `Ok(Err(reason))` when the namespace could not be created; the workflow records it.
     async fn create(
         ctx: &mut WorkflowContext<Self>,
