@@ -229,19 +229,30 @@ fn agent_pid(dir: &Path) -> Option<u32> {
     pid_runs(pid, dir).then_some(pid)
 }
 
+/// Processes running from the cell's runtime folders: each runtime's server (`runtime.json`)
+/// and a server started to prepare a store (`bootstrap.pid`: a new runtime's or a spare's).
 fn runtime_pids(dir: &Path) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(dir.join("ns")) else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let v: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(e.path().join("runtime.json")).ok()?).ok()?;
-            let pid = v.get("pid")?.as_u64()? as u32;
-            pid_runs(pid, &e.path()).then_some(pid)
-        })
-        .collect()
+    let mut pids = Vec::new();
+    for e in entries.flatten() {
+        let runtime = std::fs::read(e.path().join("runtime.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("pid")?.as_u64())
+            .map(|p| p as u32);
+        let bootstrap = std::fs::read_to_string(e.path().join("bootstrap.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        pids.extend(
+            [runtime, bootstrap]
+                .into_iter()
+                .flatten()
+                .filter(|&pid| pid_runs(pid, &e.path())),
+        );
+    }
+    pids
 }
 
 async fn stop_pid(pid: u32, dir: &Path) {
