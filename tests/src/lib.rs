@@ -277,6 +277,20 @@ impl Api {
         .await
     }
 
+    /// Waits for the operation of an accepted (202) answer and checks it was fulfilled;
+    /// returns the operation.
+    pub async fn fulfilled(
+        &self,
+        accepted: &serde_json::Value,
+        within: Duration,
+    ) -> serde_json::Value {
+        let op = self
+            .wait_op(accepted["operation"]["id"].as_str().unwrap(), within)
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}");
+        op
+    }
+
     /// Provisions a local cell through the admin API and waits until it is healthy.
     pub async fn provision(&self, region: &str, ring: u32) -> String {
         let (s, v) = self
@@ -286,13 +300,7 @@ impl Api {
             )
             .await;
         assert_eq!(s, 202, "{v}");
-        let op = self
-            .wait_op(
-                v["operation"]["id"].as_str().unwrap(),
-                Duration::from_secs(120),
-            )
-            .await;
-        assert_eq!(op["state"], "fulfilled", "{op}");
+        self.fulfilled(&v, Duration::from_secs(120)).await;
         v["cell"]["id"].as_str().unwrap().to_string()
     }
 
@@ -304,13 +312,7 @@ impl Api {
         assert_eq!(s, 202, "{v}");
         let (s, again) = self.delete(&path).await;
         assert_eq!(s, 409, "a second decommission is refused: {again}");
-        let op = self
-            .wait_op(
-                v["operation"]["id"].as_str().unwrap(),
-                Duration::from_secs(120),
-            )
-            .await;
-        assert_eq!(op["state"], "fulfilled", "{op}");
+        self.fulfilled(&v, Duration::from_secs(120)).await;
     }
 
     /// Adds a local region.
@@ -323,4 +325,15 @@ impl Api {
             .await;
         assert_eq!(s, 201, "{v}");
     }
+}
+
+/// The Prometheus text a cell agent serves, found through its cell's detail (`observed`).
+pub async fn agent_metrics(cell_detail: &serde_json::Value) -> String {
+    let address = cell_detail["observed"]["metrics_address"].as_str().unwrap();
+    reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

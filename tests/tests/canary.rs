@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tessera_store::Store;
-use tessera_system_tests::{Api, CellProcesses, ControlPlane, eventually, processes_mentioning};
+use tessera_system_tests::{
+    Api, CellProcesses, ControlPlane, agent_metrics, eventually, processes_mentioning,
+};
 
 async fn cell_detail(admin: &Api, cell: &str) -> Value {
     admin.get(&format!("/admin/cells/{cell}")).await
@@ -76,16 +78,7 @@ async fn a_ring_0_cell_runs_a_canary_that_survives_its_runtime_being_killed() {
     assert_eq!(c["status"], "healthy", "{c}");
 
     // The agent exports the canary's results as metrics too.
-    let metrics_url = format!(
-        "http://{}/metrics",
-        c["observed"]["metrics_address"].as_str().unwrap()
-    );
-    let text = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = agent_metrics(&c).await;
     assert!(
         text.contains("tessera_agent_canary_runs_total{result=\"success\"}"),
         "{text}"

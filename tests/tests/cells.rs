@@ -8,7 +8,7 @@ use tessera_api::agent::{RouteSpec, RouteTargetSpec, RuntimeSpec};
 use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, Usage};
 use tessera_store::Store;
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, bin, eventually, processes_mentioning,
+    Api, CellProcesses, ControlPlane, agent_metrics, bin, eventually, processes_mentioning,
 };
 use tessera_workflows::PlatformPki;
 use tessera_workflows::cell_activities::update_desired;
@@ -190,16 +190,7 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     assert_eq!(agents.len(), 1, "one agent runs");
 
     // The agent's metrics endpoint serves agent and ingress metrics.
-    let metrics_url = format!(
-        "http://{}/metrics",
-        c["observed"]["metrics_address"].as_str().unwrap()
-    );
-    let text = reqwest::get(&metrics_url)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = agent_metrics(&c).await;
     assert!(text.contains("tessera_agent_applied_generation"), "{text}");
     assert!(
         text.contains("tessera_ingress_active_connections"),

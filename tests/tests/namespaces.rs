@@ -87,13 +87,7 @@ async fn create(tenant: &Api, body: Value) -> Value {
     assert_eq!(s, 202, "{v}");
     assert_eq!(v["namespace"]["state"], "provisioning", "{v}");
     assert_eq!(v["operation"]["kind"], "namespace.create", "{v}");
-    let op = tenant
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(180),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    let op = tenant.fulfilled(&v, Duration::from_secs(180)).await;
     assert_eq!(op["progress"], 1.0);
     let ns = tenant.get(&format!("/namespaces/{name}")).await;
     assert_eq!(ns["state"], "active", "{ns}");
@@ -327,13 +321,7 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
-    let op = acme
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    acme.fulfilled(&v, Duration::from_secs(120)).await;
     let updated = acme.get("/namespaces/orders").await;
     assert_eq!(updated["retention_days"], 14);
     assert_eq!(updated["accepted_client_ca"].as_array().unwrap().len(), 2);
@@ -357,13 +345,7 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
-    let op = acme
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    acme.fulfilled(&v, Duration::from_secs(120)).await;
     assert!(
         python_worker(&orders, &orders_creds, true).await.is_err(),
         "the removed CA is refused"
@@ -386,13 +368,7 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
     assert_eq!(v["namespace"]["state"], "deleting", "{v}");
     let (s, again) = acme.delete("/namespaces/orders").await;
     assert_eq!(s, 409, "a second delete is refused: {again}");
-    let op = acme
-        .wait_op(
-            v["operation"]["id"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
-    assert_eq!(op["state"], "fulfilled", "{op}");
+    acme.fulfilled(&v, Duration::from_secs(120)).await;
     let (s, _) = acme
         .call(reqwest::Method::GET, "/namespaces/orders", None)
         .await;

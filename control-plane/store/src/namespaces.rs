@@ -91,24 +91,10 @@ impl Store {
         .exec_with_returning(&txn)
         .await
         .map_err(StoreError::from_write)?;
-        let op = operation::Entity::insert(operation::ActiveModel {
-            id: Set(op.id),
-            account_id: Set(op.account_id),
-            kind: Set(op.kind),
-            state: Set("pending".into()),
-            progress: Set(0.0),
-            step: Set(None),
-            resource_kind: Set(op.resource_kind),
-            resource_id: Set(op.resource_id),
-            workflow_id: Set(op.workflow_id),
-            error_code: Set(None),
-            error_message: Set(None),
-            created_at: Set(op.created_at),
-            updated_at: Set(op.created_at),
-        })
-        .exec_with_returning(&txn)
-        .await
-        .map_err(StoreError::from_write)?;
+        let op = operation::Entity::insert(op.into_row())
+            .exec_with_returning(&txn)
+            .await
+            .map_err(StoreError::from_write)?;
         txn.commit().await?;
         Ok((ns, op))
     }

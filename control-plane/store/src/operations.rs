@@ -32,6 +32,27 @@ pub struct OperationUpdate {
     pub error_message: Option<String>,
 }
 
+impl NewOperation {
+    /// The row of a new operation: `pending`, no progress yet.
+    pub(crate) fn into_row(self) -> operation::ActiveModel {
+        operation::ActiveModel {
+            id: Set(self.id),
+            account_id: Set(self.account_id),
+            kind: Set(self.kind),
+            state: Set("pending".into()),
+            progress: Set(0.0),
+            step: Set(None),
+            resource_kind: Set(self.resource_kind),
+            resource_id: Set(self.resource_id),
+            workflow_id: Set(self.workflow_id),
+            error_code: Set(None),
+            error_message: Set(None),
+            created_at: Set(self.created_at),
+            updated_at: Set(self.created_at),
+        }
+    }
+}
+
 const TERMINAL: [&str; 3] = ["fulfilled", "failed", "cancelled"];
 
 impl Store {
@@ -40,24 +61,10 @@ impl Store {
         if let Some(existing) = operation::Entity::find_by_id(new.id).one(&self.db).await? {
             return Ok(existing);
         }
-        operation::Entity::insert(operation::ActiveModel {
-            id: Set(new.id),
-            account_id: Set(new.account_id),
-            kind: Set(new.kind),
-            state: Set("pending".into()),
-            progress: Set(0.0),
-            step: Set(None),
-            resource_kind: Set(new.resource_kind),
-            resource_id: Set(new.resource_id),
-            workflow_id: Set(new.workflow_id),
-            error_code: Set(None),
-            error_message: Set(None),
-            created_at: Set(new.created_at),
-            updated_at: Set(new.created_at),
-        })
-        .exec_with_returning(&self.db)
-        .await
-        .map_err(StoreError::from_write)
+        operation::Entity::insert(new.into_row())
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(StoreError::from_write)
     }
 
     pub async fn operation(&self, id: Uuid) -> Result<operation::Model> {

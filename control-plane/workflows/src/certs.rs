@@ -164,7 +164,11 @@ impl PlatformPki {
         self.open(&stored)
     }
 
+    /// The root's certificate, read without unsealing its key.
     pub async fn root_pem(&self) -> Result<String, CertError> {
+        if let Some(o) = self.store.pki_object("root").await? {
+            return Ok(o.chain_pem);
+        }
         Ok(self.root().await?.cert_pem)
     }
 

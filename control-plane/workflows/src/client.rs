@@ -8,7 +8,7 @@ use temporalio_client::{
     WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     WorkflowStartOptions, errors::WorkflowStartError, tonic,
 };
-use temporalio_common::HasWorkflowDefinition;
+use temporalio_common::{HasWorkflowDefinition, SignalDefinition};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -137,6 +137,32 @@ impl Engine {
         }
     }
 
+    /// Signals an entity workflow, starting it with `input` if it is not running.
+    async fn signal_with_start<W, S>(
+        &self,
+        workflow: W,
+        input: W::Input,
+        signal: S,
+        signal_input: S::Input,
+        id: &str,
+    ) -> Result<(), EngineError>
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+        S: SignalDefinition<Workflow = W::Run>,
+        S::Input: Send,
+    {
+        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id)
+            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+        self.client
+            .signal_with_start_workflow(workflow, input, signal, signal_input, opts)
+            .await
+            .map(|_| ())
+            .map_err(|e| EngineError::Rpc(e.to_string()))
+    }
+
     /// Waits up to `timeout` for the sign-up's result; `Ok(None)` when it is still running.
     pub async fn signup_result(
         &self,
@@ -178,27 +204,19 @@ impl Engine {
         cell_id: &str,
         operation_id: Uuid,
     ) -> Result<(), EngineError> {
-        let id = crate::cells::workflow_id(cell_id);
-        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
-            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .build();
-        self.client
-            .signal_with_start_workflow(
-                CellWorkflow::run,
-                CellInput {
-                    cell_id: cell_id.to_string(),
-                    phase: CellPhase::Watch,
-                    operation_id: None,
-                    join_timeout_secs: None,
-                },
-                CellWorkflow::decommission,
-                operation_id,
-                opts,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| EngineError::Rpc(e.to_string()))
+        self.signal_with_start(
+            CellWorkflow::run,
+            CellInput {
+                cell_id: cell_id.to_string(),
+                phase: CellPhase::Watch,
+                operation_id: None,
+                join_timeout_secs: None,
+            },
+            CellWorkflow::decommission,
+            operation_id,
+            &crate::cells::workflow_id(cell_id),
+        )
+        .await
     }
 
     /// Starts the entity workflow of a namespace unless it runs already (it is started again
@@ -228,26 +246,18 @@ impl Engine {
         namespace_id: Uuid,
         request: NamespaceRequest,
     ) -> Result<(), EngineError> {
-        let id = crate::namespaces::workflow_id(namespace_id);
-        let opts = WorkflowStartOptions::new(self.task_queue.as_str(), id.as_str())
-            .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-            .build();
-        self.client
-            .signal_with_start_workflow(
-                NamespaceWorkflow::run,
-                NamespaceInput {
-                    namespace_id,
-                    create_operation: None,
-                    pending: Vec::new(),
-                },
-                NamespaceWorkflow::request,
-                request,
-                opts,
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| EngineError::Rpc(e.to_string()))
+        self.signal_with_start(
+            NamespaceWorkflow::run,
+            NamespaceInput {
+                namespace_id,
+                create_operation: None,
+                pending: Vec::new(),
+            },
+            NamespaceWorkflow::request,
+            request,
+            &crate::namespaces::workflow_id(namespace_id),
+        )
+        .await
     }
 
     /// Starts the certificate-renewal workflow unless it runs already.

@@ -212,25 +212,18 @@ impl NamespaceActivities {
         let (ns, cell) = self.placed(namespace_id).await?;
         let probe = self.pki.probe_ca(namespace_id).await.map_err(cert_err)?;
         let server_cert = namespace_server_cert_id(namespace_id);
-        let serial_of = |s: &str| {
-            let info = tessera_pki::inspect_pem(s).ok()?;
-            Some(info.fingerprint_sha256)
-        };
-        // The certificate's fingerprint is part of the route's identity: a reissued
-        // certificate changes the document so the agent fetches it.
-        let cert_fp = match self
-            .store
-            .pki_object(&server_cert)
+        // The certificate's fingerprint is part of the document: a reissued certificate
+        // changes it, so the agent fetches the new one.
+        let Some((_, cert_fp)) = self
+            .pki
+            .chain_and_fingerprint(&server_cert)
             .await
-            .map_err(store_err)?
-        {
-            Some(o) => serial_of(&o.chain_pem),
-            None => {
-                return Err(final_error(format!(
-                    "namespace {} has no server certificate",
-                    ns.name
-                )));
-            }
+            .map_err(cert_err)?
+        else {
+            return Err(final_error(format!(
+                "namespace {} has no server certificate",
+                ns.name
+            )));
         };
         let runtime = runtime_id(namespace_id);
         let accepted = format!("{}\n{}", ns.accepted_ca_pem.trim_end(), probe.cert_pem);
@@ -255,10 +248,8 @@ impl NamespaceActivities {
             if !d.server_cert_ids.contains(&server_cert) {
                 d.server_cert_ids.push(server_cert.clone());
             }
-            let fp = cert_fp.clone().unwrap_or_default();
-            if d.cert_fingerprints.get(&server_cert) != Some(&fp) {
-                d.cert_fingerprints.insert(server_cert.clone(), fp);
-            }
+            d.cert_fingerprints
+                .insert(server_cert.clone(), cert_fp.clone());
         })
         .await
         .map_err(store_err)?;

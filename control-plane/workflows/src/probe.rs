@@ -63,14 +63,25 @@ pub async fn describe(
     identity: &str,
 ) -> Result<(), String> {
     let client = connect(target, cert, identity).await?;
+    retention(&client, target.temporal_namespace)
+        .await
+        .map(|_| ())
+}
+
+/// `DescribeNamespace`: the namespace's retention in days, as the runtime reports it.
+async fn retention(client: &Client, namespace: &str) -> Result<Option<u32>, String> {
     let mut svc = client.connection().workflow_service();
-    svc.describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
-        namespace: target.temporal_namespace.into(),
-        ..Default::default()
-    }))
-    .await
-    .map(|_| ())
-    .map_err(|e| format!("DescribeNamespace: {}", e.message()))
+    Ok(svc
+        .describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+            namespace: namespace.into(),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| format!("DescribeNamespace: {}", e.message()))?
+        .into_inner()
+        .config
+        .and_then(|c| c.workflow_execution_retention_ttl)
+        .map(|d| days(&d)))
 }
 
 /// Connects through the ingress and describes the namespace; when `retention_days` differs
@@ -81,22 +92,10 @@ pub async fn verify(
     retention_days: u32,
 ) -> Result<u32, String> {
     let client = connect(target, cert, "tessera-control-plane-probe").await?;
-    let mut svc = client.connection().workflow_service();
-    let describe = || DescribeNamespaceRequest {
-        namespace: target.temporal_namespace.into(),
-        ..Default::default()
-    };
-    let current = svc
-        .describe_namespace(tonic::Request::new(describe()))
-        .await
-        .map_err(|e| format!("DescribeNamespace: {}", e.message()))?
-        .into_inner()
-        .config
-        .and_then(|c| c.workflow_execution_retention_ttl)
-        .map(|d| days(&d));
-    if current == Some(retention_days) {
+    if retention(&client, target.temporal_namespace).await? == Some(retention_days) {
         return Ok(retention_days);
     }
+    let mut svc = client.connection().workflow_service();
     svc.update_namespace(tonic::Request::new(UpdateNamespaceRequest {
         namespace: target.temporal_namespace.into(),
         config: Some(NamespaceConfig {
@@ -110,14 +109,8 @@ pub async fn verify(
     }))
     .await
     .map_err(|e| format!("UpdateNamespace: {}", e.message()))?;
-    let after = svc
-        .describe_namespace(tonic::Request::new(describe()))
-        .await
-        .map_err(|e| format!("DescribeNamespace: {}", e.message()))?
-        .into_inner()
-        .config
-        .and_then(|c| c.workflow_execution_retention_ttl)
-        .map(|d| days(&d))
+    let after = retention(&client, target.temporal_namespace)
+        .await?
         .unwrap_or(0);
     if after != retention_days {
         return Err(format!(

@@ -38,7 +38,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 const MAX_CLIENT_CERT_DAYS: u32 = 365;
 
 /// The namespace as the API shows it: with its endpoint (the ingress of its cell).
-async fn view(st: &SharedState, ns: namespace::Model) -> ApiResult<Namespace> {
+async fn view(st: &SharedState, ns: namespace::Model, root_pem: &str) -> ApiResult<Namespace> {
     let address = match &ns.cell_id {
         Some(cell) => match st.store.cell(cell).await {
             Ok(c) => c.ingress_address.unwrap_or_default(),
@@ -47,8 +47,12 @@ async fn view(st: &SharedState, ns: namespace::Model) -> ApiResult<Namespace> {
         },
         None => String::new(),
     };
-    let root = st.pki.root_pem().await.map_err(ApiError::internal)?;
-    Ok(convert::namespace(ns, address, root))
+    Ok(convert::namespace(ns, address, root_pem.to_string()))
+}
+
+/// The CA that signs every namespace endpoint's server certificate.
+async fn server_root(st: &SharedState) -> ApiResult<String> {
+    st.pki.root_pem().await.map_err(ApiError::internal)
 }
 
 fn check_bundle(pem: &str) -> ApiResult<()> {
@@ -57,13 +61,8 @@ fn check_bundle(pem: &str) -> ApiResult<()> {
         .map_err(|e| ApiError::invalid("accepted_client_ca", e.to_string()))
 }
 
-fn conflict_or(name: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::Conflict(_) => {
-            ApiError::already_exists(format!("namespace {name} already exists"))
-        }
-        e => e.into(),
-    }
+fn already_exists(name: &str) -> ApiError {
+    ApiError::already_exists(format!("namespace {name} already exists"))
 }
 
 #[utoipa::path(get, path = "/namespaces", tag = "namespaces", params(PageQuery), security(("api_key" = [])),
@@ -76,9 +75,10 @@ async fn list_namespaces(
     m.authorize(Action::Read)?;
     let (after, size) = page_params(&q)?;
     let p = st.store.list_namespaces(m.account_id, after, size).await?;
+    let root = server_root(&st).await?;
     let mut items = Vec::with_capacity(p.items.len());
     for ns in p.items {
-        items.push(view(&st, ns).await?);
+        items.push(view(&st, ns, &root).await?);
     }
     Ok(Json(Page {
         items,
@@ -125,7 +125,7 @@ async fn create_namespace(
         e => e.into(),
     })?;
     match st.store.namespace(m.account_id, &req.name).await {
-        Ok(_) => return Err(conflict_or(&req.name)(StoreError::Conflict(String::new()))),
+        Ok(_) => return Err(already_exists(&req.name)),
         Err(StoreError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
@@ -173,7 +173,10 @@ async fn create_namespace(
             },
         )
         .await
-        .map_err(conflict_or(&req.name))?;
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => already_exists(&req.name),
+            e => e.into(),
+        })?;
     if let Err(e) = engine.start_namespace(id, Some(op.id)).await {
         // Nothing will drive it: take it back so the request can simply be retried.
         st.store.mark_namespace_deleted(id, Utc::now()).await?;
@@ -210,7 +213,7 @@ async fn create_namespace(
         StatusCode::ACCEPTED,
         Json(NamespaceOperation {
             operation: convert::operation(op),
-            namespace: view(&st, ns).await?,
+            namespace: view(&st, ns, &server_root(&st).await?).await?,
         }),
     ))
 }
@@ -224,7 +227,7 @@ async fn get_namespace(
 ) -> ApiResult<Json<Namespace>> {
     m.authorize(Action::Read)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
-    Ok(Json(view(&st, ns).await?))
+    Ok(Json(view(&st, ns, &server_root(&st).await?).await?))
 }
 
 /// Records the operation of a request and hands the request to the namespace's workflow.
@@ -324,7 +327,7 @@ async fn update_namespace(
         StatusCode::ACCEPTED,
         Json(NamespaceOperation {
             operation: convert::operation(op),
-            namespace: view(&st, ns).await?,
+            namespace: view(&st, ns, &server_root(&st).await?).await?,
         }),
     ))
 }
@@ -381,7 +384,7 @@ async fn delete_namespace(
         StatusCode::ACCEPTED,
         Json(NamespaceOperation {
             operation: convert::operation(op),
-            namespace: view(&st, ns).await?,
+            namespace: view(&st, ns, &server_root(&st).await?).await?,
         }),
     ))
 }
