@@ -76,6 +76,9 @@ pub struct AcceptedCa {
     pub fingerprint_sha256: String,
     pub subject: String,
     pub not_after: DateTime<Utc>,
+    /// The certificate itself: an update's bundle is these PEMs, minus or plus one.
+    #[serde(default)]
+    pub pem: String,
 }
 
 /// A standby copy of a namespace in another region.

@@ -25,6 +25,8 @@ pub struct CertInfo {
     pub version: u32,
     pub is_ca: bool,
     pub self_signed: bool,
+    /// The certificate alone, PEM-encoded (lets a client rebuild a bundle without one entry).
+    pub pem: String,
 }
 
 /// Why a CA bundle was refused; the message is shown to the tenant as is.
@@ -81,7 +83,21 @@ pub(crate) fn inspect_der(der: &[u8]) -> Result<CertInfo, PkiError> {
         version: c.version().0 + 1,
         is_ca: c.is_ca(),
         self_signed: c.subject().as_raw() == c.issuer().as_raw(),
+        pem: pem_encode(der),
     })
+}
+
+/// One certificate as PEM: base64 in 64-character lines between the standard markers.
+pub fn pem_encode(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 /// The first certificate of a PEM text.

@@ -71,6 +71,11 @@ fn ca_bundles_are_checked() {
     assert_eq!(infos.len(), 2);
     assert_eq!(infos[0].fingerprint_sha256.len(), 64);
     assert!(infos[1].subject.contains("tenant B"));
+    // Each entry's own PEM rebuilds the bundle without the others (how a CA is removed).
+    let only_b = parse_ca_bundle(&infos[1].pem, now).unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].fingerprint_sha256, infos[1].fingerprint_sha256);
+    assert_eq!(infos[0].pem.trim(), a.cert_pem.trim());
 
     let leaf = a
         .issue("worker", &[], Usage::Client, Duration::days(1))

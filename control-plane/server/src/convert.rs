@@ -158,6 +158,7 @@ pub fn namespace(ns: namespace::Model, address: String, root_pem: String) -> api
                 fingerprint_sha256: c.fingerprint_sha256,
                 subject: c.subject,
                 not_after: c.not_after,
+                pem: c.pem,
             })
             .collect(),
         endpoint: api::Endpoint {
