@@ -26,3 +26,6 @@ pub const API_PREFIX: &str = "/api/v1";
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// Name of the console's session cookie.
 pub const SESSION_COOKIE: &str = "tessera_session";
+/// Header a console session sends with every state-changing request: the `csrf_token` of
+/// `GET /api/v1/session` (or of the login answer).
+pub const CSRF_HEADER: &str = "x-csrf-token";

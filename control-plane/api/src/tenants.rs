@@ -134,6 +134,19 @@ pub struct LoginRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
     pub user: User,
+    /// For a new console session: send it as `X-CSRF-Token` on every state-changing request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+/// `GET /api/v1/session`: who is calling, for the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Session {
+    pub user: User,
+    pub account: Account,
+    /// Present for a console session: the value of the `X-CSRF-Token` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -16,6 +16,12 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The anti-CSRF token of a console session: derived from the session secret, so it needs no
+/// storage, cannot be guessed without the (HttpOnly) cookie, and dies with the session.
+pub fn csrf_token(session_secret: &str) -> String {
+    digest(&format!("csrf:{session_secret}"))
+}
+
 /// Constant-time comparison of a presented secret against a stored digest.
 pub fn verify_digest(secret: &str, stored_digest: &str) -> bool {
     digest(secret)

@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use subtle_eq::ct_eq;
-use tessera_api::{ActorKind, Role, SESSION_COOKIE};
-use tessera_domain::credentials::{digest, verify_digest};
+use tessera_api::{ActorKind, CSRF_HEADER, Role, SESSION_COOKIE};
+use tessera_domain::credentials::{csrf_token, digest, verify_digest};
 use tessera_domain::{Action, ApiKeyToken, authorize};
 use uuid::Uuid;
 
@@ -106,6 +106,12 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if !req.method().is_safe()
+        && let Err(e) = check_browser_write(req.headers(), principal.as_ref())
+    {
+        st.metrics.csrf_refused.inc();
+        return e.into_response();
+    }
     let rate_key = match &principal {
         Some(p) => p.scope(),
         None => format!("ip:{}", source_ip.as_deref().unwrap_or("unknown")),
@@ -120,6 +126,47 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         source_ip,
     });
     next.run(req).await
+}
+
+/// Cross-site request forgery defence for state-changing requests. A browser names the page's
+/// origin in `Origin`: it must be this server's. A request that rides on the console's session
+/// cookie must also carry the session's CSRF token, which only a page of this origin can have
+/// read (from `GET /session`). API-key callers send neither cookie nor token and are unaffected.
+fn check_browser_write(headers: &HeaderMap, principal: Option<&Principal>) -> ApiResult<()> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, h)| h.trim_end_matches('/'));
+        if host.is_none() || origin_host != host {
+            return Err(ApiError::forbidden(
+                "cross-origin request refused: the Origin header is not this server",
+            ));
+        }
+    }
+    let from_session = matches!(
+        principal,
+        Some(Principal::User {
+            session_digest: Some(_),
+            ..
+        })
+    );
+    if from_session {
+        let expected = session_cookie(headers).map(csrf_token).unwrap_or_default();
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if sent.is_empty() || !ct_eq(sent, &expected) {
+            return Err(ApiError::forbidden(
+                "missing or wrong X-CSRF-Token: a console session must send the csrf_token of GET /api/v1/session",
+            )
+            .with_details(serde_json::json!({ "reason": "csrf" })));
+        }
+    }
+    Ok(())
 }
 
 async fn resolve(st: &SharedState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {

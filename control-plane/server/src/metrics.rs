@@ -19,6 +19,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub rate_limited: IntCounter,
+    pub csrf_refused: IntCounter,
     pub signups: IntCounter,
     pub temporal_up: IntGauge,
     pub temporal_restarts: IntCounter,
@@ -39,6 +40,11 @@ impl Metrics {
         .expect("valid metric");
         let rate_limited = IntCounter::new("rate_limited_total", "Requests refused with 429")
             .expect("valid metric");
+        let csrf_refused = IntCounter::new(
+            "csrf_refused_total",
+            "State-changing requests refused for a foreign Origin or a missing CSRF token",
+        )
+        .expect("valid metric");
         let signups = IntCounter::new("signups_total", "Completed sign-ups").expect("valid metric");
         let temporal_up = IntGauge::new(
             "temporal_server_up",
@@ -54,6 +60,7 @@ impl Metrics {
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(rate_limited.clone()),
+            Box::new(csrf_refused.clone()),
             Box::new(signups.clone()),
             Box::new(temporal_up.clone()),
             Box::new(temporal_restarts.clone()),
@@ -65,6 +72,7 @@ impl Metrics {
             http_requests,
             http_duration,
             rate_limited,
+            csrf_refused,
             signups,
             temporal_up,
             temporal_restarts,

@@ -10,15 +10,16 @@ use chrono::Utc;
 use serde_json::json;
 use tessera_api::{
     AcceptInviteRequest, ErrorBody, IssuedKey, LoginRequest, LoginResponse, SESSION_COOKIE,
-    SignupRequest, SignupResponse,
+    Session, SignupRequest, SignupResponse,
 };
+use tessera_domain::credentials::csrf_token;
 use tessera_domain::{ApiKeyToken, SecretToken, validate};
 use tessera_store::NewOperation;
 use tessera_workflows::{EngineError, SignupInput};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::{Principal, RequestCtx};
+use crate::auth::{Member, Principal, RequestCtx};
 use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(signup))
         .routes(routes!(login))
         .routes(routes!(logout))
+        .routes(routes!(session))
         .routes(routes!(accept_invite))
 }
 
@@ -189,6 +191,7 @@ async fn login(
         headers,
         Json(LoginResponse {
             user: convert::user(user)?,
+            csrf_token: Some(csrf_token(&token.0)),
         }),
     )
         .into_response())
@@ -210,6 +213,38 @@ async fn logout(
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie("", 0));
     Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+/// Who is calling, with the CSRF token a console session sends on state-changing requests.
+#[utoipa::path(get, path = "/session", tag = "auth", security(("api_key" = [])),
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody)))]
+async fn session(
+    State(st): State<SharedState>,
+    m: Member,
+    headers: HeaderMap,
+) -> ApiResult<Json<Session>> {
+    let Some(user_id) = m.user_id() else {
+        return Err(ApiError::forbidden(
+            "a service account has no console session",
+        ));
+    };
+    let user = st.store.user(m.account_id, user_id).await?;
+    let account = st.store.account(m.account_id).await?;
+    let usage = st.store.account_usage(m.account_id).await?;
+    let from_session = matches!(
+        m.caller.principal,
+        Principal::User {
+            session_digest: Some(_),
+            ..
+        }
+    );
+    Ok(Json(Session {
+        user: convert::user(user)?,
+        account: convert::account(account, usage),
+        csrf_token: from_session
+            .then(|| crate::auth::session_cookie(&headers).map(csrf_token))
+            .flatten(),
+    }))
 }
 
 /// Accept an invitation: set a password and activate the invited user.
@@ -249,5 +284,6 @@ async fn accept_invite(
     .await?;
     Ok(Json(LoginResponse {
         user: convert::user(user)?,
+        csrf_token: None,
     }))
 }
