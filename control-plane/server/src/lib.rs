@@ -4,6 +4,7 @@ pub mod agent_endpoint;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod convert;
 pub mod error;
 pub mod idempotency;

@@ -256,7 +256,16 @@ async fn login_sets_a_session_cookie_and_logout_ends_it() {
     let r = h.send(with_cookie(Method::GET, "/api/v1/account")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["name"], "acme");
-    let r = h.send(with_cookie(Method::POST, "/api/v1/logout")).await;
+    let r = h.send(with_cookie(Method::GET, "/api/v1/session")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["user"]["email"], m.email);
+    assert_eq!(r.body["account"]["name"], "acme");
+    let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
+    let mut logout = with_cookie(Method::POST, "/api/v1/logout");
+    logout
+        .headers_mut()
+        .insert("x-csrf-token", csrf.parse().unwrap());
+    let r = h.send(logout).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = h.send(with_cookie(Method::GET, "/api/v1/account")).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "session ended");
@@ -367,4 +376,148 @@ async fn idempotency_key_replays_the_first_answer() {
         .unwrap()
         .unwrap();
     assert!(!String::from_utf8_lossy(&stored.sealed_body).contains(token));
+}
+
+/// The console's session cookie alone cannot change anything: a state-changing request also
+/// needs the session's CSRF token, and a browser request from another origin is refused.
+#[tokio::test]
+async fn console_writes_need_the_csrf_token_and_this_origin() {
+    let h = harness().await;
+    let m = h.account("acme").await;
+    let r = h
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({ "email": m.email, "password": "correct horse battery" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
+    let cookie = r.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let create_key = |headers: &[(&str, &str)]| {
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/api-keys")
+            .header("content-type", "application/json")
+            .header("host", "console.test:8080")
+            .header("cookie", cookie.clone());
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::from(json!({ "name": "ci" }).to_string()))
+            .unwrap()
+    };
+    let keys = async || {
+        h.get("/api/v1/api-keys", &m.token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = keys().await;
+
+    for (headers, why) in [
+        (vec![], "no CSRF token"),
+        (vec![("x-csrf-token", "0000")], "a wrong CSRF token"),
+        (
+            vec![
+                ("x-csrf-token", csrf.as_str()),
+                ("origin", "https://evil.test"),
+            ],
+            "another origin",
+        ),
+        (
+            vec![("x-csrf-token", csrf.as_str()), ("origin", "null")],
+            "an opaque origin",
+        ),
+    ] {
+        let r = h.send(create_key(&headers)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::FORBIDDEN, "permission_denied"),
+            "{why}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(keys().await, before, "a refused request changes nothing");
+
+    let r = h
+        .send(create_key(&[
+            ("x-csrf-token", csrf.as_str()),
+            ("origin", "http://console.test:8080"),
+        ]))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(keys().await, before + 1);
+
+    // The token belongs to its session: another session's token does not fit.
+    let other = h
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            None,
+            Some(json!({ "email": m.email, "password": "correct horse battery" })),
+        )
+        .await;
+    let other_csrf = other.body["csrf_token"].as_str().unwrap().to_string();
+    assert_ne!(other_csrf, csrf);
+    let r = h
+        .send(create_key(&[("x-csrf-token", other_csrf.as_str())]))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // API keys need neither: automation has no cookie and no Origin.
+    let r = h
+        .post(
+            "/api/v1/api-keys",
+            &m.token,
+            json!({ "name": "automation" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_a_strict_content_security_policy() {
+    let h = harness().await;
+    let get = |path: &str| Request::builder().uri(path).body(Body::empty()).unwrap();
+    let r = h.send(get("/")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/console/");
+    for page in [
+        "/console",
+        "/console/",
+        "/console/namespaces/orders",
+        "/console/login",
+    ] {
+        let r = h.send(get(page)).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}");
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    }
+    let r = h.send(get("/console/assets/js/app.js")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    let r = h.send(get("/console/assets/js/../../../Cargo.toml")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = h.send(get("/console/assets/nope.js")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

@@ -64,7 +64,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The whole HTTP service: API, OpenAPI document, metrics, health.
+/// The whole HTTP service: API, OpenAPI document, metrics, health, and the web console.
 pub fn router(state: SharedState) -> Router {
     let (api, doc) = api();
     let doc = std::sync::Arc::new(doc);
@@ -98,6 +98,7 @@ pub fn router(state: SharedState) -> Router {
         }))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        .merge(crate::console::routes())
         .with_state(state)
 }
 

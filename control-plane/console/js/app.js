@@ -1,0 +1,243 @@
+// Boot, session, routing and the top bar.
+
+import { get, post, setCsrfToken, onUnauthorized } from './api.js';
+import { h, busy, errorText, notify } from './dom.js';
+import * as auth from './views/auth.js';
+import * as namespaces from './views/namespaces.js';
+import * as account from './views/account.js';
+
+const ROOT = '/console';
+const HOME = `${ROOT}/namespaces`;
+const LOGIN = `${ROOT}/login`;
+
+const routes = [
+  { pattern: /^\/console\/login$/, view: auth.login, public: true, guestOnly: true },
+  { pattern: /^\/console\/signup$/, view: auth.signup, public: true, guestOnly: true },
+  { pattern: /^\/console\/accept-invite$/, view: auth.acceptInvite, public: true },
+  { pattern: /^\/console\/namespaces$/, view: namespaces.list },
+  { pattern: /^\/console\/namespaces\/new$/, view: namespaces.create },
+  { pattern: /^\/console\/namespaces\/([^/]+)$/, view: namespaces.detail },
+  { pattern: /^\/console\/api-keys$/, view: account.apiKeys },
+  { pattern: /^\/console\/users$/, view: account.users },
+  { pattern: /^\/console\/audit-log$/, view: account.auditLog },
+];
+
+const NAV = [
+  [HOME, 'Namespaces'],
+  [`${ROOT}/api-keys`, 'API keys'],
+  [`${ROOT}/users`, 'Users'],
+  [`${ROOT}/audit-log`, 'Audit log'],
+];
+
+const ROLE_RANK = { owner: 0, admin: 1, developer: 2, read_only: 3 };
+
+const main = document.getElementById('main');
+const topbar = document.getElementById('topbar');
+
+/** `{user, account, csrf_token}` while logged in, else null. */
+let session = null;
+/** Where a logged-out visitor was going; reached after logging in. */
+let pendingPath = null;
+/** Aborted when the user leaves the page, to stop that page's polling. */
+let pageController = null;
+let currentLocation = null;
+
+// ---------------------------------------------------------------- session
+
+async function loadSession() {
+  const data = await get('/session');
+  session = data;
+  setCsrfToken(data.csrf_token);
+  renderTopbar();
+  return data;
+}
+
+function dropSession() {
+  session = null;
+  setCsrfToken(null);
+  renderTopbar();
+}
+
+onUnauthorized(() => {
+  // Only an expired session matters here; a wrong password on the login form is a form error.
+  if (!session) return;
+  dropSession();
+  pendingPath = location.pathname + location.search;
+  navigate(LOGIN, { replace: true });
+});
+
+async function logOut(event) {
+  const restore = busy(event.currentTarget, 'Logging out…');
+  try {
+    await post('/logout');
+  } catch (err) {
+    if (err.status !== 401) {
+      restore();
+      notify(errorText(err), 'error');
+      return;
+    }
+  }
+  dropSession();
+  pendingPath = null;
+  navigate(LOGIN);
+}
+
+function roleAtLeast(min) {
+  return Boolean(session) && ROLE_RANK[session.user.role] <= ROLE_RANK[min];
+}
+
+// ---------------------------------------------------------------- top bar
+
+function renderTopbar() {
+  const brand = h('a', { class: 'brand', href: session ? HOME : LOGIN },
+    h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, h('span'), h('span'), h('span'), h('span')),
+    'Tessera');
+  if (!session) {
+    topbar.replaceChildren(h('div', { class: 'topbar-inner' }, brand));
+    return;
+  }
+  const nav = h('nav', { 'aria-label': 'Main', class: 'main-nav' },
+    h('ul', {}, NAV.map(([href, label]) => h('li', {}, h('a', { href }, label)))));
+  const who = h('div', { class: 'who' },
+    h('span', { class: 'who-account', title: 'Account' }, session.account.name),
+    h('span', { class: 'who-email', title: 'Signed in as' }, session.user.email),
+    h('button', { type: 'button', class: 'button button-ghost button-small', onclick: logOut }, 'Log out'));
+  topbar.replaceChildren(h('div', { class: 'topbar-inner' }, brand, nav, who));
+  markCurrentNav(location.pathname);
+}
+
+function markCurrentNav(path) {
+  for (const link of topbar.querySelectorAll('nav a')) {
+    const href = link.getAttribute('href');
+    if (path === href) link.setAttribute('aria-current', 'page');
+    else if (path.startsWith(`${href}/`)) link.setAttribute('aria-current', 'true');
+    else link.removeAttribute('aria-current');
+  }
+}
+
+// ---------------------------------------------------------------- routing
+
+function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  render();
+}
+
+function setTitle(title) {
+  document.title = title ? `${title} · Tessera` : 'Tessera';
+}
+
+function match(path) {
+  for (const route of routes) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    try {
+      return { route, params: m.slice(1).map(decodeURIComponent) };
+    } catch {
+      return null; // malformed %-escape: treat as an unknown page
+    }
+  }
+  return null;
+}
+
+function notFound() {
+  return {
+    title: 'Page not found',
+    node: h('div', { class: 'narrow' },
+      h('h1', {}, 'Page not found'),
+      h('p', {}, 'There is nothing at this address.'),
+      h('p', {}, h('a', { href: session ? HOME : LOGIN }, session ? 'Go to namespaces' : 'Go to the login page'))),
+  };
+}
+
+function render({ focus = true } = {}) {
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  if (path === ROOT) {
+    navigate(session ? HOME : LOGIN, { replace: true });
+    return;
+  }
+  const found = match(path);
+  if (!session && !(found && found.route.public)) {
+    pendingPath = found ? location.pathname + location.search : null;
+    navigate(LOGIN, { replace: true });
+    return;
+  }
+  if (session && found && found.route.guestOnly) {
+    navigate(HOME, { replace: true });
+    return;
+  }
+
+  pageController?.abort();
+  pageController = new AbortController();
+  currentLocation = location.pathname + location.search;
+  const ctx = {
+    params: found ? found.params : [],
+    query: new URLSearchParams(location.search),
+    signal: pageController.signal,
+    session,
+    canWrite: roleAtLeast('developer'),
+    isAdmin: roleAtLeast('admin'),
+    isOwner: roleAtLeast('owner'),
+    navigate,
+    setTitle,
+    startSession,
+  };
+  const { title, node } = found ? found.route.view(ctx) : notFound();
+  main.replaceChildren(node);
+  setTitle(title);
+  markCurrentNav(location.pathname);
+  if (focus) main.focus();
+}
+
+/**
+ * After a successful POST /login: load the session, then go to `to`, else where the visitor was
+ * heading, else home. `go: false` only loads the session.
+ */
+async function startSession({ go = true, to } = {}) {
+  await loadSession();
+  if (!go) return;
+  const target = to || pendingPath || HOME;
+  pendingPath = null;
+  navigate(target);
+}
+
+function interceptLinks(event) {
+  if (event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const link = event.target.closest('a[href]');
+  if (!link || link.hasAttribute('download') || (link.target && link.target !== '_self')) return;
+  const url = new URL(link.href, location.href);
+  if (url.origin !== location.origin) return;
+  if (url.hash && url.pathname === location.pathname && url.search === location.search) {
+    // In-page anchors (the skip link): move focus, keep the route.
+    const target = document.getElementById(url.hash.slice(1));
+    if (target) {
+      event.preventDefault();
+      target.focus();
+    }
+    return;
+  }
+  if (url.pathname !== ROOT && !url.pathname.startsWith(`${ROOT}/`)) return;
+  if (url.pathname.startsWith(`${ROOT}/assets/`)) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+}
+
+function onPopState() {
+  if (location.pathname + location.search === currentLocation) return;
+  render();
+}
+
+async function boot() {
+  document.addEventListener('click', interceptLinks);
+  window.addEventListener('popstate', onPopState);
+  try {
+    await loadSession();
+  } catch (err) {
+    if (err.status !== 401) notify(errorText(err), 'error');
+    dropSession();
+  }
+  render({ focus: false });
+}
+
+boot();
