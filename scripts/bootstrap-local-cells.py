@@ -70,7 +70,7 @@ def main():
         if c["status"] == "decommissioned":
             continue
         print(f"  {c['id']:<16} {c['region']:<12} {c['ring']:<5} {c['status']:<15} {c.get('ingress_address', '-')}")
-    print(f"\nConsole and API: {base}   (admin token: {token_file})\n", flush=True)
+    print(f"\nConsole: {base}/console/   API: {base}/api/v1   (admin token: {token_file})\n", flush=True)
 
 
 if __name__ == "__main__":

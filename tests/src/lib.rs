@@ -337,3 +337,74 @@ pub async fn agent_metrics(cell_detail: &serde_json::Value) -> String {
         .await
         .unwrap()
 }
+
+const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tenant_worker.py");
+
+/// A client certificate, its key and the server root, as files an SDK reads.
+pub struct Creds {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub server_ca: PathBuf,
+}
+
+impl Creds {
+    /// `<name>.pem`, `<name>.key` and `<name>-server-ca.pem` in `dir`: the files the CLI and
+    /// the console download.
+    pub fn in_dir(dir: &Path, name: &str) -> Self {
+        Creds {
+            cert: dir.join(format!("{name}.pem")),
+            key: dir.join(format!("{name}.key")),
+            server_ca: dir.join(format!("{name}-server-ca.pem")),
+        }
+    }
+}
+
+pub fn write_creds(
+    dir: &Path,
+    name: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    server_ca: &str,
+) -> Creds {
+    let c = Creds::in_dir(dir, name);
+    std::fs::write(&c.cert, cert_pem).unwrap();
+    std::fs::write(&c.key, key_pem).unwrap();
+    std::fs::write(&c.server_ca, server_ca).unwrap();
+    c
+}
+
+/// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
+/// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
+pub async fn python_worker(
+    ns: &serde_json::Value,
+    creds: &Creds,
+    check: bool,
+) -> Result<serde_json::Value, String> {
+    let e = &ns["endpoint"];
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(WORKER)
+        .args(["--address", e["address"].as_str().unwrap()])
+        .args(["--server-name", e["tls_server_name"].as_str().unwrap()])
+        .args(["--namespace", e["temporal_namespace"].as_str().unwrap()])
+        .arg("--cert")
+        .arg(&creds.cert)
+        .arg("--key")
+        .arg(&creds.key)
+        .arg("--server-ca")
+        .arg(&creds.server_ca);
+    if check {
+        cmd.arg("--check");
+    }
+    let out = cmd.output().await.expect("python3 with temporalio");
+    if out.status.success() {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ok(serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap())
+    } else {
+        Err(format!(
+            "{}{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

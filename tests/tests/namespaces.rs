@@ -2,67 +2,15 @@
 //! namespace, fetch a client certificate, and run a Python `temporalio` worker and client
 //! through the cell ingress over mTLS.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_pki::{CertificateAuthority, Usage};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, bin, eventually, processes_mentioning,
+    Api, CellProcesses, ControlPlane, Creds, bin, eventually, processes_mentioning, python_worker,
+    write_creds,
 };
-
-const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tenant_worker.py");
-
-/// A client certificate, its key and the server root, as files an SDK reads.
-struct Creds {
-    cert: PathBuf,
-    key: PathBuf,
-    server_ca: PathBuf,
-}
-
-fn write_creds(dir: &Path, name: &str, cert_pem: &str, key_pem: &str, server_ca: &str) -> Creds {
-    let c = Creds {
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-        server_ca: dir.join(format!("{name}-server-ca.pem")),
-    };
-    std::fs::write(&c.cert, cert_pem).unwrap();
-    std::fs::write(&c.key, key_pem).unwrap();
-    std::fs::write(&c.server_ca, server_ca).unwrap();
-    c
-}
-
-/// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
-/// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
-async fn python_worker(ns: &Value, creds: &Creds, check: bool) -> Result<Value, String> {
-    let e = &ns["endpoint"];
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(WORKER)
-        .args(["--address", e["address"].as_str().unwrap()])
-        .args(["--server-name", e["tls_server_name"].as_str().unwrap()])
-        .args(["--namespace", e["temporal_namespace"].as_str().unwrap()])
-        .arg("--cert")
-        .arg(&creds.cert)
-        .arg("--key")
-        .arg(&creds.key)
-        .arg("--server-ca")
-        .arg(&creds.server_ca);
-    if check {
-        cmd.arg("--check");
-    }
-    let out = cmd.output().await.expect("python3 with temporalio");
-    if out.status.success() {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        Ok(serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap())
-    } else {
-        Err(format!(
-            "{}{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
 
 /// Runs the `tessera` CLI as `tenant`; returns its stdout, failing the test on a non-zero exit.
 fn cli(cp: &ControlPlane, tenant: &Api, args: &[&str]) -> String {
@@ -161,11 +109,7 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
             files.to_str().unwrap(),
         ],
     );
-    let orders_creds = Creds {
-        cert: files.join("orders.pem"),
-        key: files.join("orders.key"),
-        server_ca: files.join("orders-server-ca.pem"),
-    };
+    let orders_creds = Creds::in_dir(&files, "orders");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&orders_creds.key)
         .unwrap()
