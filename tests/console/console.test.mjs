@@ -5,6 +5,7 @@
 //   SCREENSHOT_DIR  where each main page's screenshot goes
 //   DOWNLOAD_DIR    where downloaded files go (and the first API key, for the Rust side)
 //   TENANT_WORKER   tests/python/tenant_worker.py, to check the downloaded certificate works
+//   EXTRA_CA_FILE   a second CA certificate (PEM), subject CN=acme-web rotation CA, to add and remove
 // Elements are found by their accessible names (labels, roles), as a screen reader finds them.
 
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ const BASE = need('CONSOLE_URL');
 const SHOTS = need('SCREENSHOT_DIR');
 const DOWNLOADS = need('DOWNLOAD_DIR');
 const WORKER = need('TENANT_WORKER');
+const EXTRA_CA = await readFile(need('EXTRA_CA_FILE'), 'utf8');
 const ACCOUNT = 'acme-web';
 const EMAIL = 'owner@acme-web.test';
 const PASSWORD = 'correct horse battery';
@@ -207,6 +209,23 @@ try {
     console.log(`    python worker: ${stdout.trim().split('\n').pop()}`);
   });
 
+  await run('rotate the accepted CAs: add one, then remove it', async () => {
+    const cas = page.getByRole('button', { name: /^Remove / });
+    assert.equal(await cas.count(), 1);
+    await page.getByLabel('Add CA certificate (PEM)').fill(EXTRA_CA);
+    await page.getByRole('button', { name: 'Add CA' }).click();
+    const added = page.getByRole('button', { name: /^Remove .*acme-web rotation CA/ });
+    await added.waitFor({ timeout: 60_000 });
+    let ns = (await api('/namespaces/orders', apiKey)).body;
+    assert.equal(ns.accepted_client_ca.length, 2, 'both CAs are accepted during a rotation');
+    await added.click();
+    await added.waitFor({ state: 'detached', timeout: 60_000 });
+    await page.locator('.badge', { hasText: 'active' }).first().waitFor({ timeout: 60_000 });
+    ns = (await api('/namespaces/orders', apiKey)).body;
+    assert.equal(ns.accepted_client_ca.length, 1);
+    assert.doesNotMatch(ns.accepted_client_ca[0].subject, /rotation CA/);
+  });
+
   await run('create an API key, use it, revoke it', async () => {
     await nav('API keys').click();
     await heading('API keys').waitFor();
@@ -237,7 +256,12 @@ try {
     await page.getByRole('button', { name: 'Invite' }).click();
     const link = await page.getByLabel('Invitation link').inputValue();
     assert.match(link, /\/console\/accept-invite\?token=tin_/);
-    await page.getByRole('row').filter({ hasText: 'dev@acme-web.test' }).waitFor();
+    const row = page.getByRole('row').filter({ hasText: 'dev@acme-web.test' });
+    await row.waitFor();
+    await page.getByLabel('Role for dev@acme-web.test').selectOption('read_only');
+    await row.getByText('Saved').waitFor();
+    const users = (await api('/users', apiKey)).body.items;
+    assert.equal(users.find((u) => u.email === 'dev@acme-web.test').role, 'read_only');
     await shot('users');
   });
 

@@ -2,7 +2,8 @@
 //! Chromium through `tests/console/console.test.mjs` against the real binaries. The browser
 //! signs up, creates a namespace and watches it become active, downloads a client certificate,
 //! and checks that the files it saved connect a Python `temporalio` client to the namespace
-//! through the ingress, creates and revokes an API key, sees the field error for a bad name,
+//! through the ingress, adds and removes an accepted CA, creates and revokes an API key,
+//! invites a user and changes their role, sees the field error for a bad name,
 //! and deletes the namespace behind its confirmation dialog.
 //!
 //! Screenshots of each main page land in `tests/artifacts/console/`.
@@ -34,12 +35,22 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
     let downloads = data.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
 
+    // A CA of the tenant's own, to add beside the generated one and remove again (rotation).
+    let extra_ca = tessera_pki::CertificateAuthority::generate_root(
+        "acme-web rotation CA",
+        chrono::Duration::days(30),
+    )
+    .unwrap();
+    let extra_ca_file = data.path().join("rotation-ca.pem");
+    std::fs::write(&extra_ca_file, &extra_ca.cert_pem).unwrap();
+
     let run = tokio::process::Command::new("node")
         .arg(SCRIPT)
         .env("CONSOLE_URL", &cp.url)
         .env("SCREENSHOT_DIR", &shots)
         .env("DOWNLOAD_DIR", &downloads)
         .env("TENANT_WORKER", WORKER)
+        .env("EXTRA_CA_FILE", &extra_ca_file)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(600), run)
