@@ -36,6 +36,16 @@ struct Shared {
     metrics: AgentMetrics,
     applied: AtomicU64,
     report_now: Notify,
+    /// The release of the newest desired state, and when the cell first ran all of it.
+    release: std::sync::Mutex<ReleaseProgress>,
+    /// Report period in ms: the release's agent setting, else the command-line one.
+    report_every_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct ReleaseProgress {
+    target: Option<String>,
+    applied_at: Option<chrono::DateTime<Utc>>,
 }
 
 fn desired_cache(dir: &Path) -> PathBuf {
@@ -112,6 +122,8 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         metrics,
         applied: AtomicU64::new(0),
         report_now: Notify::new(),
+        release: Default::default(),
+        report_every_ms: AtomicU64::new(args.report_seconds.max(1) * 1000),
     });
     let (desired_tx, desired_rx) = watch::channel(cached);
 
@@ -122,7 +134,6 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         ingress.clone(),
         canary.clone(),
         metrics_addr.to_string(),
-        Duration::from_secs(args.report_seconds.max(1)),
         cancel.clone(),
     ));
     let stop = cancel.clone();
@@ -161,8 +172,26 @@ async fn reconcile(
     let mut last_key = String::new();
     loop {
         let desired = desired_rx.borrow_and_update().clone();
-        if let Some(d) = desired {
-            supervisor.apply(&d.runtimes);
+        if let Some(mut d) = desired {
+            supervisor.apply(&d.runtimes, d.release.as_ref());
+            if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
+                if let Some(ms) = agent.report_interval_ms {
+                    shared.report_every_ms.store(ms, Ordering::SeqCst);
+                }
+                if let (Some(ms), Some(c)) = (agent.canary_interval_ms, d.canary.as_mut()) {
+                    c.interval_ms = ms;
+                }
+            }
+            {
+                let mut rel = shared.release.lock().expect("release lock");
+                let target = d.release.as_ref().map(|r| r.version.clone());
+                if rel.target != target {
+                    *rel = ReleaseProgress {
+                        target,
+                        applied_at: None,
+                    };
+                }
+            }
             let table = route_table(&d, |id| supervisor.serving_addr(id));
             let key = table_key(&table);
             if key != last_key {
@@ -282,12 +311,25 @@ async fn report(
     ingress: Arc<Ingress>,
     canary: Arc<Canary>,
     metrics_address: String,
-    every: Duration,
     cancel: CancellationToken,
 ) {
     let started_at = Utc::now();
     loop {
         let runtimes = supervisor.observed();
+        let (release_target, release, release_applied_at) = {
+            let mut rel = shared.release.lock().expect("release lock");
+            let done = rel.target.is_some()
+                && runtimes.values().all(|r| {
+                    r.release == rel.target
+                        && r.health == tessera_api::agent::RuntimeHealth::Serving
+                });
+            if done && rel.applied_at.is_none() {
+                rel.applied_at = Some(Utc::now());
+                tracing::info!(release = ?rel.target, "the cell runs its release");
+            }
+            let applied = rel.applied_at.filter(|_| done);
+            (rel.target.clone(), applied.and(rel.target.clone()), applied)
+        };
         shared.metrics.runtimes_serving.set(
             runtimes
                 .values()
@@ -309,6 +351,9 @@ async fn report(
             identity_not_after: identity.not_before_after().map(|(_, na)| na),
             reported_at: Some(Utc::now()),
             canary: canary.observed(),
+            release_target,
+            release,
+            release_applied_at,
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {
@@ -321,7 +366,9 @@ async fn report(
                 // Coalesce bursts of changes into one report.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(Duration::from_millis(
+                shared.report_every_ms.load(Ordering::SeqCst),
+            )) => {}
         }
     }
 }

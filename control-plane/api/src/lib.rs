@@ -10,6 +10,7 @@ pub mod error;
 pub mod namespaces;
 pub mod operations;
 pub mod page;
+pub mod releases;
 pub mod tenants;
 
 pub use audit::{Actor, ActorKind, AuditEntry};
@@ -18,6 +19,7 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use namespaces::*;
 pub use operations::{Operation, OperationState, ResourceRef};
 pub use page::{Page, PageQuery};
+pub use releases::{AgentRelease, CreateRelease, Release, ReleaseSpec, RuntimeRelease};
 pub use tenants::*;
 
 /// Path prefix of every REST route.

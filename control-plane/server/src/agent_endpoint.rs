@@ -278,6 +278,7 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
         server_certs,
         renew_identity: doc.renew_identity,
         canary,
+        release: doc.release,
     })
 }
 
