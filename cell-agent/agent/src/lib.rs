@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod run;
 pub mod runtime;
+pub mod runtime_metrics;
 
 /// Version reported to the control plane.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -314,8 +314,25 @@ async fn report(
     cancel: CancellationToken,
 ) {
     let started_at = Utc::now();
+    let http = reqwest::Client::new();
     loop {
-        let runtimes = supervisor.observed();
+        let mut runtimes = supervisor.observed();
+        let counts = futures::future::join_all(runtimes.values().map(|r| {
+            let http = &http;
+            async move {
+                match &r.metrics_address {
+                    Some(addr) => crate::runtime_metrics::scrape(http, addr).await,
+                    None => None,
+                }
+            }
+        }))
+        .await;
+        for (r, c) in runtimes.values_mut().zip(counts) {
+            if let Some(c) = c {
+                r.requests_total = c.requests;
+                r.errors_total = c.errors;
+            }
+        }
         let (release_target, release, release_applied_at) = {
             let mut rel = shared.release.lock().expect("release lock");
             let done = rel.target.is_some()

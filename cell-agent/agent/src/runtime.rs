@@ -335,6 +335,8 @@ impl Supervisor {
                         global_namespace: st.global_namespace,
                         last_error: st.last_error.clone(),
                         release: r.and_then(|r| r.release.clone()),
+                        requests_total: 0,
+                        errors_total: 0,
                     },
                 )
             })

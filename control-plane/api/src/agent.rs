@@ -239,6 +239,12 @@ pub struct RuntimeObserved {
     /// The release its process was started on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<String>,
+    /// Frontend requests since the process started (from its metrics).
+    #[serde(default)]
+    pub requests_total: u64,
+    /// Frontend requests that failed on the server's side (internal, unavailable, …).
+    #[serde(default)]
+    pub errors_total: u64,
 }
 
 /// The stored form of a cell's desired state: [`DesiredState`] without secrets. Server
