@@ -3,6 +3,7 @@
 mod config;
 mod namespaces;
 mod output;
+mod releases;
 
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ enum Command {
     /// Namespaces: create, inspect, change, delete; client certificates to connect with.
     #[command(subcommand, visible_alias = "ns")]
     Namespace(namespaces::NamespaceCmd),
-    /// Platform operators (platform-admin key): regions and cells.
+    /// Platform operators (platform-admin key): regions, cells and releases.
     #[command(subcommand)]
     Admin(AdminCmd),
 }
@@ -67,6 +68,9 @@ enum AdminCmd {
     Regions(AdminRegionsCmd),
     #[command(subcommand)]
     Cells(AdminCellsCmd),
+    /// What the runtimes and agents of a cell run: publish, list, show.
+    #[command(subcommand)]
+    Releases(releases::ReleasesCmd),
 }
 
 #[derive(Subcommand)]
@@ -359,6 +363,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?,
             )?,
         },
+        Command::Admin(AdminCmd::Releases(cmd)) => releases::run(&c, out, cmd).await?,
         Command::Admin(AdminCmd::Cells(cmd)) => match cmd {
             AdminCellsCmd::List => print_list(out, &c.list_cells(&all).await?.items)?,
             AdminCellsCmd::Get { id } => print_item(out, &c.cell(&id).await?)?,

@@ -7,13 +7,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{ArgGroup, Subcommand};
 use serde_json::json;
 use tessera_api::*;
 use tessera_client::Client;
 
-use crate::output::{Output, print_item, print_list, print_pairs, print_table};
+use crate::output::{Output, or_dash, print_item, print_list, print_pairs, print_table, time};
 
 #[derive(Subcommand)]
 pub enum NamespaceCmd {
@@ -408,14 +407,6 @@ impl Drop for Target {
 
 fn read_pem(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn or_dash(s: &str) -> String {
-    if s.is_empty() { "-".into() } else { s.into() }
 }
 
 /// `s` as one word for a POSIX shell: unchanged when it is safe, else single-quoted.

@@ -1,5 +1,6 @@
 //! `--output table|json`: JSON is the API's own shape; tables flatten the top-level fields.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::ValueEnum;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
@@ -84,4 +85,13 @@ pub fn print_pairs(pairs: Vec<(&str, String)>) {
         ]);
     }
     println!("{t}");
+}
+
+/// A timestamp for a table cell: RFC 3339, to the second, in UTC.
+pub fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn or_dash(s: &str) -> String {
+    if s.is_empty() { "-".into() } else { s.into() }
 }

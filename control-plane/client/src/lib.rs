@@ -227,6 +227,21 @@ impl Client {
             .await
     }
 
+    /// Releases, newest first.
+    pub async fn list_releases(&self, page: &PageQuery) -> Result<Page<Release>> {
+        self.get(&Self::paged("/admin/releases", page)).await
+    }
+
+    pub async fn release(&self, version: &str) -> Result<Release> {
+        self.get(&format!("/admin/releases/{}", segment(version)))
+            .await
+    }
+
+    /// Publishes a release; an existing version answers `already_exists`.
+    pub async fn create_release(&self, req: &CreateRelease) -> Result<Release> {
+        self.call(Method::POST, "/admin/releases", Some(req)).await
+    }
+
     pub async fn list_namespaces(&self, page: &PageQuery) -> Result<Page<Namespace>> {
         self.get(&Self::paged("/namespaces", page)).await
     }

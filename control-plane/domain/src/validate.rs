@@ -1,21 +1,29 @@
-//! Validation of user input: names, emails, passwords.
+//! Validation of user input: names, emails, passwords, releases.
 //!
 //! Every rule answers with the offending field so the API and the console can show the error
 //! next to it.
 
+mod release;
+
+use std::borrow::Cow;
+
 use thiserror::Error;
+
+pub use release::{AGENT_OWNED_FLAGS, agent_release, release, release_version, runtime_release};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
-    pub field: &'static str,
+    /// The path of the offending field in the request body, e.g. `name` or
+    /// `runtime.flags[3]`.
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl ValidationError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

@@ -3,11 +3,11 @@
 use tessera_api as api;
 use tessera_store::AccountUsage;
 use tessera_store::entity::{
-    account, api_key, audit_entry, namespace, operation, service_account, user,
+    account, api_key, audit_entry, namespace, operation, release, service_account, user,
 };
 
 use crate::auth::parse_role;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub fn account(a: account::Model, usage: AccountUsage) -> api::Account {
     api::Account {
@@ -178,4 +178,15 @@ pub fn namespace(ns: namespace::Model, address: String, root_pem: String) -> api
         created_at: ns.created_at,
         updated_at: ns.updated_at,
     }
+}
+
+/// A stored release; its JSON columns were written from the same wire types.
+pub fn release(r: release::Model) -> ApiResult<api::Release> {
+    Ok(api::Release {
+        runtime: serde_json::from_value(r.runtime).map_err(ApiError::internal)?,
+        agent: serde_json::from_value(r.agent).map_err(ApiError::internal)?,
+        version: r.version,
+        notes: r.notes,
+        created_at: r.created_at,
+    })
 }

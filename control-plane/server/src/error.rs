@@ -128,7 +128,7 @@ impl From<StoreError> for ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        ApiError::invalid(e.field, e.message)
+        ApiError::invalid(&e.field, e.message)
     }
 }
 

@@ -55,16 +55,37 @@ impl Store {
         }
     }
 
-    /// Newest first.
+    /// An account's entries, newest first.
     pub async fn list_audit(
         &self,
         account_id: Uuid,
         before: Option<Uuid>,
         size: Option<u64>,
     ) -> Result<Paged<audit_entry::Model>> {
+        self.audit_page(Some(account_id), before, size).await
+    }
+
+    /// Platform-level entries (no account: regions, cells, releases), newest first.
+    pub async fn list_platform_audit(
+        &self,
+        before: Option<Uuid>,
+        size: Option<u64>,
+    ) -> Result<Paged<audit_entry::Model>> {
+        self.audit_page(None, before, size).await
+    }
+
+    async fn audit_page(
+        &self,
+        account_id: Option<Uuid>,
+        before: Option<Uuid>,
+        size: Option<u64>,
+    ) -> Result<Paged<audit_entry::Model>> {
         let size = page_size(size);
         let mut q = audit_entry::Entity::find()
-            .filter(audit_entry::Column::AccountId.eq(account_id))
+            .filter(match account_id {
+                Some(id) => audit_entry::Column::AccountId.eq(id),
+                None => audit_entry::Column::AccountId.is_null(),
+            })
             .order_by_desc(audit_entry::Column::Id);
         if let Some(b) = before {
             q = q.filter(audit_entry::Column::Id.lt(b));

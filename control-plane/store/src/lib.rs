@@ -9,6 +9,7 @@ pub mod entity;
 mod migration;
 mod migration_cells;
 mod migration_namespaces;
+mod migration_releases;
 
 mod accounts;
 mod api_keys;
@@ -18,6 +19,7 @@ mod idempotency;
 mod namespaces;
 mod operations;
 mod pki;
+mod releases;
 mod service_accounts;
 mod sessions;
 mod users;
@@ -29,6 +31,7 @@ pub use cells::NewCell;
 pub use idempotency::StoredResponse;
 pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
+pub use releases::NewRelease;
 pub use users::NewUser;
 
 use sea_orm::{

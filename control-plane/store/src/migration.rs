@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Tenants),
             Box::new(crate::migration_cells::M0002Cells),
             Box::new(crate::migration_namespaces::M0003Namespaces),
+            Box::new(crate::migration_releases::M0004Releases),
         ]
     }
 }

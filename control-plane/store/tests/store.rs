@@ -1,52 +1,12 @@
 //! Store tests, run against SQLite and, when `TESSERA_TEST_POSTGRES_URL` is set, PostgreSQL.
 //! CI sets it, and with `CI=true` a missing PostgreSQL is a failure, not a skip.
 
+mod common;
+
 use chrono::{Duration, Utc};
-use sea_orm::ConnectionTrait;
+use common::backends;
 use tessera_store::*;
 use uuid::Uuid;
-
-struct Backend {
-    name: &'static str,
-    store: Store,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn backends() -> Vec<Backend> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("store.db")))
-        .await
-        .unwrap();
-    let mut out = vec![Backend {
-        name: "sqlite",
-        store: sqlite,
-        _dir: Some(dir),
-    }];
-    match std::env::var("TESSERA_TEST_POSTGRES_URL") {
-        Ok(admin_url) => {
-            let db = format!("tessera_test_{}", Uuid::new_v4().simple());
-            let admin = Store::connect_raw(&admin_url).await.unwrap();
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {db}"))
-                .await
-                .unwrap();
-            let (base, _) = admin_url
-                .rsplit_once('/')
-                .expect("postgres url has a database path");
-            let store = Store::connect(&format!("{base}/{db}")).await.unwrap();
-            out.push(Backend {
-                name: "postgres",
-                store,
-                _dir: None,
-            });
-        }
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI must run the store tests on PostgreSQL: set TESSERA_TEST_POSTGRES_URL")
-        }
-        Err(_) => eprintln!("TESSERA_TEST_POSTGRES_URL unset: PostgreSQL store tests skipped"),
-    }
-    out
-}
 
 fn new_account(name: &str) -> NewAccount {
     NewAccount {
@@ -385,6 +345,29 @@ async fn audit_appends_once_and_pages_newest_first() {
             ["test.1", "test.0"]
         );
         assert!(p2.next_after.is_none());
+
+        // Platform-level entries (no account) are listed apart from every account's.
+        let platform = NewAuditEntry {
+            id: Uuid::now_v7(),
+            account_id: None,
+            at: Utc::now(),
+            actor_kind: "platform_admin".into(),
+            actor_id: None,
+            actor_name: None,
+            api_key_id: None,
+            action: "release.create".into(),
+            resource: "release/1.0.0".into(),
+            source_ip: None,
+            details: serde_json::json!({}),
+        };
+        s.append_audit(platform).await.unwrap();
+        let p = s.list_platform_audit(None, None).await.unwrap();
+        assert_eq!(p.items.len(), 1, "{}", b.name);
+        assert_eq!(p.items[0].action, "release.create");
+        assert_eq!(
+            s.list_audit(acc.id, None, None).await.unwrap().items.len(),
+            5
+        );
     }
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod cells;
 mod namespaces;
 mod operations;
+mod releases;
 mod service_accounts;
 mod users;
 
@@ -59,6 +60,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(audit::routes())
                 .merge(admin::routes())
                 .merge(cells::routes())
+                .merge(releases::routes())
                 .merge(namespaces::routes()),
         )
         .split_for_parts()

@@ -10,6 +10,7 @@ pub mod namespace;
 pub mod operation;
 pub mod pki_object;
 pub mod region;
+pub mod release;
 pub mod service_account;
 pub mod session;
 pub mod user;
