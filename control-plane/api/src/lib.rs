@@ -11,6 +11,7 @@ pub mod namespaces;
 pub mod operations;
 pub mod page;
 pub mod releases;
+pub mod rollouts;
 pub mod tenants;
 
 pub use audit::{Actor, ActorKind, AuditEntry};
@@ -20,6 +21,7 @@ pub use namespaces::*;
 pub use operations::{Operation, OperationState, ResourceRef};
 pub use page::{Page, PageQuery};
 pub use releases::{AgentRelease, CreateRelease, Release, ReleaseSpec, RuntimeRelease};
+pub use rollouts::{ApproveRollout, Rollout, RolloutOperation, StartRollout};
 pub use tenants::*;
 
 /// Path prefix of every REST route.

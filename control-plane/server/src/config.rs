@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TEST_PROVIDER_FAILURES", hide = true)]
     pub test_provider_failures: Option<u32>,
 
+    /// Ring definitions for rollouts that bring none (`deploy-rings/README.md`). Default: the
+    /// built-in `deploy-rings/rings.toml`.
+    #[arg(long, env = "TESSERA_RINGS_FILE")]
+    pub rings_file: Option<PathBuf>,
+
     /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
     #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
     pub base_domain: String,

@@ -10,6 +10,7 @@ mod migration;
 mod migration_cells;
 mod migration_namespaces;
 mod migration_releases;
+mod migration_rollouts;
 
 mod accounts;
 mod api_keys;
@@ -20,6 +21,7 @@ mod namespaces;
 mod operations;
 mod pki;
 mod releases;
+mod rollouts;
 mod service_accounts;
 mod sessions;
 mod users;
@@ -32,6 +34,7 @@ pub use idempotency::StoredResponse;
 pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
 pub use releases::NewRelease;
+pub use rollouts::NewRollout;
 pub use users::NewUser;
 
 use sea_orm::{

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration_cells::M0002Cells),
             Box::new(crate::migration_namespaces::M0003Namespaces),
             Box::new(crate::migration_releases::M0004Releases),
+            Box::new(crate::migration_rollouts::M0005Rollouts),
         ]
     }
 }

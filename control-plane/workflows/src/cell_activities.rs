@@ -471,6 +471,21 @@ impl CellActivities {
         Ok(next)
     }
 
+    /// Writes the release the cell should run into its desired state.
+    #[activity]
+    pub async fn set_cell_release(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        (cell_id, apply): (String, crate::cells::ApplyRelease),
+    ) -> Result<(), ActivityError> {
+        let version = apply.release.as_ref().map(|r| r.version.clone());
+        tracing::info!(cell = %cell_id, release = ?version, rollout = %apply.rollout, "applying a release");
+        update_desired(&self.store, &cell_id, |d| d.release = apply.release.clone())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
     /// Empties the cell's desired state (no runtime, no route) so the agent stops everything.
     #[activity]
     pub async fn clear_cell_desired(

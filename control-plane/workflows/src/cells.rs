@@ -2,14 +2,16 @@
 //!
 //! `provision → join → healthy`, then a health watch (a timer loop that continues as new to
 //! bound its history) until a `decommission` signal: drain (empty desired state), destroy the
-//! infrastructure, revoke the identity. The operation of each phase follows its steps.
+//! infrastructure, revoke the identity. The operation of each phase follows its steps. An
+//! `apply_release` signal (from a rollout) writes the release into the cell's desired state;
+//! the agent then moves the cell's runtimes to it one at a time.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
-use tessera_api::CellStatus;
+use tessera_api::{CellStatus, ReleaseSpec};
 use uuid::Uuid;
 
 use crate::cell_activities::{AwaitCell, CellActivities, CellCondition};
@@ -46,6 +48,17 @@ pub struct CellInput {
     /// as long as its join token is valid).
     #[serde(default)]
     pub join_timeout_secs: Option<u64>,
+    /// A release signalled to the previous run and not yet written.
+    #[serde(default)]
+    pub pending_release: Option<ApplyRelease>,
+}
+
+/// `apply_release`: run `release` on the cell (`None`: the agent's defaults, no release).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyRelease {
+    pub release: Option<ReleaseSpec>,
+    /// The rollout asking, for the logs.
+    pub rollout: String,
 }
 
 #[workflow]
@@ -53,6 +66,8 @@ pub struct CellInput {
 pub struct CellWorkflow {
     /// Set by the `decommission` signal: the operation that tracks it.
     decommission: Option<Uuid>,
+    /// The newest `apply_release` not yet written to the desired state.
+    release: Option<ApplyRelease>,
 }
 
 #[workflow_methods]
@@ -60,6 +75,11 @@ impl CellWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: CellInput) -> WorkflowResult<()> {
         let cell = input.cell_id.clone();
+        if let Some(carried) = input.pending_release.clone() {
+            ctx.state_mut(|s| {
+                s.release.get_or_insert(carried);
+            });
+        }
         if input.phase == CellPhase::Provision {
             let op = input.operation_id;
             let join_timeout = input.join_timeout_secs.unwrap_or(JOIN_TIMEOUT_SECS);
@@ -89,10 +109,19 @@ impl CellWorkflow {
             }
             temporalio_workflow::select! {
                 _ = ctx.timer(HEALTH_INTERVAL) => {}
-                _ = ctx.wait_condition(|s: &Self| s.decommission.is_some()) => {}
+                _ = ctx.wait_condition(|s: &Self| s.decommission.is_some() || s.release.is_some()) => {}
             };
             if ctx.state(|s| s.decommission.is_some()) {
                 break;
+            }
+            if let Some(apply) = ctx.state_mut(|s| s.release.take()) {
+                ctx.execute_activity(
+                    CellActivities::set_cell_release,
+                    (cell.clone(), apply),
+                    short(),
+                )
+                .await?;
+                continue;
             }
             ctx.execute_activity(CellActivities::check_cell_health, cell.clone(), short())
                 .await?;
@@ -102,6 +131,7 @@ impl CellWorkflow {
             None => {
                 ctx.continue_as_new(
                     CellInput {
+                        pending_release: ctx.state(|s| s.release.clone()),
                         cell_id: cell,
                         phase: CellPhase::Watch,
                         operation_id: None,
@@ -112,6 +142,12 @@ impl CellWorkflow {
                 Ok(())
             }
         }
+    }
+
+    /// Runs a release on the cell (the newest signal wins).
+    #[signal]
+    pub fn apply_release(&mut self, _ctx: &mut SyncWorkflowContext<Self>, apply: ApplyRelease) {
+        self.release = Some(apply);
     }
 
     /// Asks the cell to go away; the workflow drains and destroys it.

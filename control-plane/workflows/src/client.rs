@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::cells::{CellInput, CellPhase, CellWorkflow};
 use crate::namespaces::{NamespaceInput, NamespaceRequest, NamespaceWorkflow};
+use crate::rollouts::{RolloutControl, RolloutInput, RolloutWorkflow};
 use crate::signup::{SignupInput, SignupOutput, SignupWorkflow, workflow_id};
 
 #[derive(Debug, Error)]
@@ -211,6 +212,7 @@ impl Engine {
                 phase: CellPhase::Watch,
                 operation_id: None,
                 join_timeout_secs: None,
+                pending_release: None,
             },
             CellWorkflow::decommission,
             operation_id,
@@ -258,6 +260,66 @@ impl Engine {
             &crate::namespaces::workflow_id(namespace_id),
         )
         .await
+    }
+
+    /// Starts a rollout's workflow (once: its id is the rollout's).
+    pub async fn start_rollout(&self, input: RolloutInput) -> Result<(), EngineError> {
+        let id = crate::rollouts::workflow_id(input.rollout_id);
+        self.start_once(
+            RolloutWorkflow::run,
+            input,
+            &id,
+            WorkflowIdReusePolicy::RejectDuplicate,
+        )
+        .await
+    }
+
+    /// Pause, resume, abort or approve a running rollout. `Ok(false)`: it is not running.
+    pub async fn rollout_control(
+        &self,
+        rollout_id: Uuid,
+        control: RolloutControl,
+    ) -> Result<bool, EngineError> {
+        let handle = self
+            .client
+            .get_workflow_handle::<RolloutWorkflow>(crate::rollouts::workflow_id(rollout_id));
+        match handle
+            .signal(
+                RolloutWorkflow::control,
+                control,
+                temporalio_client::WorkflowSignalOptions::default(),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e)
+                if e.to_string().to_lowercase().contains("not found")
+                    || e.to_string().contains("already completed") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(EngineError::Rpc(e.to_string())),
+        }
+    }
+
+    /// The rollout's progress, asked of its workflow (`Ok(None)` once it has ended).
+    pub async fn rollout_progress(
+        &self,
+        rollout_id: Uuid,
+    ) -> Result<Option<serde_json::Value>, EngineError> {
+        let handle = self
+            .client
+            .get_workflow_handle::<RolloutWorkflow>(crate::rollouts::workflow_id(rollout_id));
+        let opts = temporalio_client::WorkflowQueryOptions::builder()
+            .reject_condition(temporalio_client::QueryRejectCondition::NotOpen)
+            .build();
+        match handle.query(RolloutWorkflow::progress, (), opts).await {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                tracing::debug!(error = %e, "rollout progress query refused; using the saved copy");
+                Ok(None)
+            }
+        }
     }
 
     /// Starts the certificate-renewal workflow unless it runs already.

@@ -153,6 +153,7 @@ async fn run_once(
         .register_workflow::<CellWorkflow>()?
         .register_workflow::<crate::renewal::CertRenewalWorkflow>()?
         .register_workflow::<crate::namespaces::NamespaceWorkflow>()?
+        .register_workflow::<crate::rollouts::RolloutWorkflow>()?
         .register_activities(ControlActivities {
             store: store.clone(),
             step_delay: cfg.signup_step_delay,
@@ -170,6 +171,9 @@ async fn run_once(
             pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
                 .with_lifetimes(cfg.lifetimes),
             step_delay: cfg.namespace_step_delay,
+        })
+        .register_activities(crate::rollout_activities::RolloutActivities {
+            store: store.clone(),
         })
         .graceful_shutdown_period(Duration::from_secs(5))
         .build();

@@ -295,6 +295,7 @@ async fn start_workflow(
             phase: CellPhase::Provision,
             operation_id: Some(operation_id),
             join_timeout_secs,
+            pending_release: None,
         })
         .await
         .map_err(ApiError::internal)?;

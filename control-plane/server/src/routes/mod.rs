@@ -9,6 +9,7 @@ mod cells;
 mod namespaces;
 mod operations;
 mod releases;
+mod rollouts;
 mod service_accounts;
 mod users;
 
@@ -61,6 +62,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(admin::routes())
                 .merge(cells::routes())
                 .merge(releases::routes())
+                .merge(rollouts::routes())
                 .merge(namespaces::routes()),
         )
         .split_for_parts()

@@ -11,6 +11,7 @@ pub mod operation;
 pub mod pki_object;
 pub mod region;
 pub mod release;
+pub mod rollout;
 pub mod service_account;
 pub mod session;
 pub mod user;
