@@ -4,6 +4,7 @@ mod config;
 mod namespaces;
 mod output;
 mod releases;
+mod rollouts;
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::output::{Output, print_item, print_list};
 #[command(
     name = "tessera",
     version,
-    about = "Manage Tessera accounts, users, keys, namespaces, operations, regions and cells"
+    about = "Manage Tessera accounts, users, keys, namespaces, operations, regions, cells, releases and rollouts"
 )]
 struct Cli {
     /// Server URL; default: the one saved by `tessera login`, else http://127.0.0.1:8080.
@@ -60,6 +61,9 @@ enum Command {
     /// Platform operators (platform-admin key): regions, cells and releases.
     #[command(subcommand)]
     Admin(AdminCmd),
+    /// Roll a release out through the deployment rings, follow and steer it (platform-admin key).
+    #[command(subcommand, visible_alias = "rollouts")]
+    Rollout(rollouts::RolloutCmd),
 }
 
 #[derive(Subcommand)]
@@ -347,6 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Regions => print_list(out, &c.list_regions().await?)?,
         Command::Namespace(cmd) => namespaces::run(&c, out, cmd).await?,
+        Command::Rollout(cmd) => rollouts::run(&c, out, cmd).await?,
         Command::Admin(AdminCmd::Regions(cmd)) => match cmd {
             AdminRegionsCmd::List => print_list(out, &c.list_regions().await?)?,
             AdminRegionsCmd::Create {
@@ -436,14 +441,7 @@ async fn succeeded(c: &Client, out: Output, id: Uuid) -> anyhow::Result<Operatio
 
 /// Polls the operation until it ends; draws a progress bar on a terminal.
 async fn wait(c: &Client, id: Uuid, timeout: Duration, bar: bool) -> anyhow::Result<Operation> {
-    let pb = if bar {
-        ProgressBar::new(100)
-    } else {
-        ProgressBar::hidden()
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")?.progress_chars("=> "),
-    );
+    let pb = progress_bar(bar)?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let op = c.operation(id).await?;
@@ -464,5 +462,40 @@ async fn wait(c: &Client, id: Uuid, timeout: Duration, bar: bool) -> anyhow::Res
             bail!("operation {id} still {} after {timeout:?}", op.state);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A 0–100 % bar with a message, drawn on stderr when it is a terminal; `visible = false`
+/// draws nothing (JSON output).
+pub(crate) fn progress_bar(visible: bool) -> anyhow::Result<ProgressBar> {
+    let pb = if visible {
+        ProgressBar::new(100)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos:>3}% {msg}")?.progress_chars("=> "),
+    );
+    Ok(pb)
+}
+
+/// Every item of a paged list: `list` is called with each page's query in turn.
+pub(crate) async fn all_pages<T, F, Fut>(mut list: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(PageQuery) -> Fut,
+    Fut: Future<Output = tessera_client::Result<Page<T>>>,
+{
+    let mut page = PageQuery {
+        page_size: Some(200),
+        page_token: None,
+    };
+    let mut items = vec![];
+    loop {
+        let p = list(page.clone()).await?;
+        items.extend(p.items);
+        match p.next_page_token {
+            Some(t) => page.page_token = Some(t),
+            None => return Ok(items),
+        }
     }
 }

@@ -81,7 +81,7 @@ pub enum NamespaceCmd {
 pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<()> {
     match cmd {
         NamespaceCmd::List => {
-            let items = list_all(c).await?;
+            let items = crate::all_pages(|p| async move { c.list_namespaces(&p).await }).await?;
             match out {
                 Output::Json => print_list(out, &items)?,
                 Output::Table => print_table(
@@ -167,23 +167,6 @@ pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<(
         } => client_cert(c, out, &name, common_name, valid_days, &out_dir, force).await?,
     }
     Ok(())
-}
-
-/// Every page of the account's namespaces.
-async fn list_all(c: &Client) -> anyhow::Result<Vec<Namespace>> {
-    let mut page = PageQuery {
-        page_size: Some(200),
-        page_token: None,
-    };
-    let mut items = vec![];
-    loop {
-        let p = c.list_namespaces(&page).await?;
-        items.extend(p.items);
-        match p.next_page_token {
-            Some(t) => page.page_token = Some(t),
-            None => return Ok(items),
-        }
-    }
 }
 
 /// Prints the answer of a create/update/delete, or waits for its operation and prints the

@@ -65,26 +65,33 @@ pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> 
 
 /// A table with these columns, in this order (for views that pick and flatten fields).
 pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    println!("{}", table(headers, rows));
+}
+
+/// One `field  value` row per pair, in this order.
+pub fn print_pairs(pairs: Vec<(&str, String)>) {
+    println!("{}", pairs_table(pairs));
+}
+
+/// What [`print_table`] prints.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(headers.to_vec());
     for r in rows {
         t.add_row(r);
     }
-    println!("{t}");
+    t
 }
 
-/// One `field  value` row per pair, in this order.
-pub fn print_pairs(pairs: Vec<(&str, String)>) {
+/// What [`print_pairs`] prints; an empty value shows as `-`.
+pub fn pairs_table(pairs: Vec<(&str, String)>) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     for (k, v) in pairs {
-        t.add_row(vec![
-            k.to_string(),
-            if v.is_empty() { "-".into() } else { v },
-        ]);
+        t.add_row(vec![k.to_string(), or_dash(&v)]);
     }
-    println!("{t}");
+    t
 }
 
 /// A timestamp for a table cell: RFC 3339, to the second, in UTC.

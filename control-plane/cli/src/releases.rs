@@ -35,7 +35,7 @@ pub async fn run(c: &Client, out: Output, cmd: ReleasesCmd) -> anyhow::Result<()
             print_json(&c.create_release(&req).await?)?;
         }
         ReleasesCmd::List => {
-            let items = list_all(c).await?;
+            let items = crate::all_pages(|p| async move { c.list_releases(&p).await }).await?;
             match out {
                 Output::Json => print_list(out, &items)?,
                 Output::Table => print_table(
@@ -81,23 +81,6 @@ fn parse(path: &Path, text: &str) -> anyhow::Result<CreateRelease> {
             "{}: the file must end in .json or .toml, which says how to read it",
             path.display()
         ),
-    }
-}
-
-/// Every page of releases.
-async fn list_all(c: &Client) -> anyhow::Result<Vec<Release>> {
-    let mut page = PageQuery {
-        page_size: Some(200),
-        page_token: None,
-    };
-    let mut items = vec![];
-    loop {
-        let p = c.list_releases(&page).await?;
-        items.extend(p.items);
-        match p.next_page_token {
-            Some(t) => page.page_token = Some(t),
-            None => return Ok(items),
-        }
     }
 }
 

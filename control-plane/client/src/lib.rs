@@ -242,6 +242,44 @@ impl Client {
         self.call(Method::POST, "/admin/releases", Some(req)).await
     }
 
+    /// Starts rolling a release out ring by ring; the operation has the rollout's id.
+    pub async fn start_rollout(&self, req: &StartRollout) -> Result<RolloutOperation> {
+        self.call(Method::POST, "/admin/rollouts", Some(req)).await
+    }
+
+    /// Rollouts, newest first.
+    pub async fn list_rollouts(&self, page: &PageQuery) -> Result<Page<Rollout>> {
+        self.get(&Self::paged("/admin/rollouts", page)).await
+    }
+
+    /// One rollout, its progress live while it runs.
+    pub async fn rollout(&self, id: Uuid) -> Result<Rollout> {
+        self.get(&format!("/admin/rollouts/{id}")).await
+    }
+
+    /// Controls a running rollout and answers it as it is after the control; an ended rollout
+    /// answers `failed_precondition`. `ring` is sent with [`RolloutAction::Approve`] only (none:
+    /// the ring that waits); the other actions have no body.
+    pub async fn rollout_action(
+        &self,
+        id: Uuid,
+        action: RolloutAction,
+        ring: Option<&str>,
+    ) -> Result<Rollout> {
+        let path = format!("/admin/rollouts/{id}/{}", action.as_str());
+        match action {
+            RolloutAction::Approve => {
+                let body = ApproveRollout {
+                    ring: ring.map(str::to_string),
+                };
+                self.call(Method::POST, &path, Some(&body)).await
+            }
+            RolloutAction::Pause | RolloutAction::Resume | RolloutAction::Abort => {
+                self.call::<(), _>(Method::POST, &path, None).await
+            }
+        }
+    }
+
     pub async fn list_namespaces(&self, page: &PageQuery) -> Result<Page<Namespace>> {
         self.get(&Self::paged("/namespaces", page)).await
     }
@@ -295,6 +333,31 @@ impl Client {
     }
 }
 
+/// What `POST /admin/rollouts/{id}/{action}` does to a running rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutAction {
+    /// Hold the rollout where it stands.
+    Pause,
+    /// Continue a paused rollout.
+    Resume,
+    /// Stop the rollout for good; batches that passed keep the release.
+    Abort,
+    /// Let the rollout start a ring that needs approval.
+    Approve,
+}
+
+impl RolloutAction {
+    /// The route's last path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutAction::Pause => "pause",
+            RolloutAction::Resume => "resume",
+            RolloutAction::Abort => "abort",
+            RolloutAction::Approve => "approve",
+        }
+    }
+}
+
 /// `s` as one path segment: anything but unreserved characters is percent-encoded, so a name
 /// cannot add segments or a query to the path.
 fn segment(s: &str) -> String {
@@ -311,7 +374,202 @@ fn segment(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::segment;
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A request as the fake server saw it.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Seen {
+        method: String,
+        /// With the query.
+        path: String,
+        body: String,
+    }
+
+    /// An HTTP/1.1 server that records every request and answers them with `answers`, in
+    /// order, one request per connection. Stopped by aborting the returned task.
+    async fn fake_server(
+        answers: Vec<(u16, Value)>,
+    ) -> (String, Arc<Mutex<Vec<Seen>>>, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let mut answers = VecDeque::from(answers);
+        let task = tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let request = read_request(&mut conn).await;
+                log.lock().unwrap().push(request);
+                let (status, body) = answers.pop_front().expect("an answer for each request");
+                let body = body.to_string();
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                conn.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (base, seen, task)
+    }
+
+    async fn read_request(conn: &mut TcpStream) -> Seen {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-request");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| v.trim().parse::<usize>().unwrap());
+        while buf.len() < head_end + length {
+            let n = conn.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut words = head.split_whitespace();
+        Seen {
+            method: words.next().unwrap().into(),
+            path: words.next().unwrap().into(),
+            body: String::from_utf8_lossy(&buf[head_end..]).into_owned(),
+        }
+    }
+
+    fn seen(method: &str, path: &str, body: &str) -> Seen {
+        Seen {
+            method: method.into(),
+            path: path.into(),
+            body: body.into(),
+        }
+    }
+
+    fn sample_rollout(id: Uuid, status: &str) -> Value {
+        json!({
+            "id": id,
+            "release": "2026.11.1",
+            "status": status,
+            "progress": {"status": status, "reason": null, "bake_until": null, "fraction": 0.5, "rings": []},
+            "operation_id": id,
+            "created_at": "2026-11-02T10:00:00Z",
+            "updated_at": "2026-11-02T10:05:00Z",
+        })
+    }
+
+    #[tokio::test]
+    async fn rollout_routes_and_bodies() {
+        let id = Uuid::now_v7();
+        let ended = json!({"error": {"code": "failed_precondition", "message": "the rollout has ended (done)"}});
+        let (base, requests, server) = fake_server(vec![
+            (
+                200,
+                json!({"items": [sample_rollout(id, "running")], "next_page_token": null}),
+            ),
+            (200, sample_rollout(id, "running")),
+            (202, sample_rollout(id, "paused")),
+            (202, sample_rollout(id, "running")),
+            (202, sample_rollout(id, "running")),
+            (409, ended),
+        ])
+        .await;
+        let c = Client::new(&base, Some("tok".into())).unwrap();
+
+        let page = c
+            .list_rollouts(&PageQuery {
+                page_size: Some(200),
+                page_token: Some("abc".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items[0].id, id);
+        assert_eq!(c.rollout(id).await.unwrap().status, "running");
+        let paused = c
+            .rollout_action(id, RolloutAction::Pause, None)
+            .await
+            .unwrap();
+        assert_eq!(paused.status, "paused");
+        c.rollout_action(id, RolloutAction::Approve, Some("prod"))
+            .await
+            .unwrap();
+        c.rollout_action(id, RolloutAction::Approve, None)
+            .await
+            .unwrap();
+        let err = c
+            .rollout_action(id, RolloutAction::Abort, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::FailedPrecondition));
+        server.abort();
+
+        let p = format!("/api/v1/admin/rollouts/{id}");
+        assert_eq!(
+            *requests.lock().unwrap(),
+            vec![
+                seen(
+                    "GET",
+                    "/api/v1/admin/rollouts?page_size=200&page_token=abc",
+                    ""
+                ),
+                seen("GET", &p, ""),
+                seen("POST", &format!("{p}/pause"), ""),
+                seen("POST", &format!("{p}/approve"), r#"{"ring":"prod"}"#),
+                seen("POST", &format!("{p}/approve"), r#"{"ring":null}"#),
+                seen("POST", &format!("{p}/abort"), ""),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn start_sends_the_rings_text() {
+        let id = Uuid::now_v7();
+        let answer = json!({
+            "operation": {
+                "id": id,
+                "kind": "rollout",
+                "state": "pending",
+                "progress": 0.0,
+                "resource": {"kind": "rollout", "id": id.to_string()},
+                "created_at": "2026-11-02T10:00:00Z",
+                "updated_at": "2026-11-02T10:00:00Z",
+            },
+            "rollout": sample_rollout(id, "running"),
+        });
+        let (base, requests, server) = fake_server(vec![(202, answer)]).await;
+        let c = Client::new(&base, None).unwrap();
+        let rings = "[[ring]]\nname = \"canary\"\n";
+        let r = c
+            .start_rollout(&StartRollout {
+                release: "2026.11.1".into(),
+                rings: Some(rings.into()),
+                apply_timeout_secs: Some(60),
+            })
+            .await
+            .unwrap();
+        server.abort();
+        assert_eq!((r.operation.id, r.rollout.id), (id, id));
+        let req = requests.lock().unwrap()[0].clone();
+        assert_eq!(
+            (req.method.as_str(), req.path.as_str()),
+            ("POST", "/api/v1/admin/rollouts")
+        );
+        let body: StartRollout = serde_json::from_str(&req.body).unwrap();
+        assert_eq!(body.release, "2026.11.1");
+        assert_eq!(body.rings.as_deref(), Some(rings));
+        assert_eq!(body.apply_timeout_secs, Some(60));
+    }
 
     #[test]
     fn path_segments_are_encoded() {
