@@ -3,7 +3,9 @@
 Connects to a Tessera namespace endpoint over mTLS, runs a worker, and executes a workflow
 with an activity and a timer to completion. Prints one JSON line and exits 0 on success;
 exits 1 with the error on stderr otherwise. With --check it only connects and describes the
-namespace (used to show that a certificate is refused).
+namespace (used to show that a certificate is refused). With --steady STOP_FILE it keeps
+running workflows one after another until STOP_FILE exists, and reports how many ran and how
+many calls failed (used to show that a rollout restarting the runtime fails no call).
 """
 
 import argparse
@@ -35,6 +37,33 @@ class GreetingWorkflow:
         return f"{greeting} (after a timer)"
 
 
+async def steady(client: Client, task_queue: str, stop_file: str) -> None:
+    """Runs workflows back to back until `stop_file` appears; every failure is counted."""
+    runs, failures, errors = 0, 0, []
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[compose_greeting],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        print(json.dumps({"ready": True}), flush=True)
+        while not os.path.exists(stop_file):
+            try:
+                await client.execute_workflow(
+                    GreetingWorkflow.run,
+                    f"run {runs}",
+                    id=f"steady-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                    execution_timeout=timedelta(seconds=60),
+                )
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                failures += 1
+                errors.append(f"{type(e).__name__}: {e}")
+            runs += 1
+    print(json.dumps({"runs": runs, "failures": failures, "errors": errors[:5]}))
+
+
 def read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -49,6 +78,7 @@ async def main() -> None:
     p.add_argument("--key", required=True)
     p.add_argument("--server-ca", required=True)
     p.add_argument("--check", action="store_true")
+    p.add_argument("--steady", metavar="STOP_FILE")
     a = p.parse_args()
 
     client = await Client.connect(
@@ -71,6 +101,9 @@ async def main() -> None:
         return
 
     task_queue = f"greetings-{uuid.uuid4()}"
+    if a.steady:
+        await steady(client, task_queue, a.steady)
+        return
     async with Worker(
         client,
         task_queue=task_queue,
@@ -95,7 +128,8 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        asyncio.run(asyncio.wait_for(main(), timeout=90))
+        timeout = 1800 if "--steady" in sys.argv else 90
+        asyncio.run(asyncio.wait_for(main(), timeout=timeout))
         code = 0
     except Exception as e:  # noqa: BLE001 - the test reads the message
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
