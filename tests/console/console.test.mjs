@@ -6,6 +6,7 @@
 //   DOWNLOAD_DIR    where downloaded files go (and the first API key, for the Rust side)
 //   TENANT_WORKER   tests/python/tenant_worker.py, to check the downloaded certificate works
 //   EXTRA_CA_FILE   a second CA certificate (PEM), subject CN=acme-web rotation CA, to add and remove
+//   ADMIN_TOKEN     the platform-admin token, for the admin pages (a release "r1" is published)
 // Elements are found by their accessible names (labels, roles), as a screen reader finds them.
 
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ const SHOTS = need('SCREENSHOT_DIR');
 const DOWNLOADS = need('DOWNLOAD_DIR');
 const WORKER = need('TENANT_WORKER');
 const EXTRA_CA = await readFile(need('EXTRA_CA_FILE'), 'utf8');
+const ADMIN_TOKEN = need('ADMIN_TOKEN');
 const ACCOUNT = 'acme-web';
 const EMAIL = 'owner@acme-web.test';
 const PASSWORD = 'correct horse battery';
@@ -302,6 +304,37 @@ try {
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
     await heading('Namespaces').waitFor();
+  });
+
+  await run('a platform admin rolls a release out, pausing and resuming it', async () => {
+    await page.goto('/console/admin/rollouts');
+    await heading('Platform admin').waitFor();
+    await page.getByLabel('Admin token').fill('tsk_not_the_admin_token');
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByText('This is not a platform-admin token').waitFor();
+    await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await heading('Rollouts').waitFor();
+    await page.getByLabel('Release').selectOption('r1');
+    await page.getByRole('button', { name: 'Start rollout' }).click();
+    await heading('Rollout of r1').waitFor();
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    const status = page.locator('.title-row .badge');
+    await status.filter({ hasText: 'paused' }).waitFor();
+    await shot('rollout');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await status.filter({ hasText: 'done' }).waitFor({ timeout: 120_000 });
+    const batches = page.getByRole('table', { name: 'Batches of early' });
+    await batches.getByText('passed').first().waitFor();
+    await batches.locator('.gate.pass').filter({ hasText: 'runtime_healthy' }).first().waitFor();
+    const list = await fetch(`${BASE}/api/v1/admin/rollouts`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    assert.equal(list.items[0].status, 'done');
+    await page.getByRole('link', { name: 'All rollouts' }).click();
+    await page.getByRole('table', { name: 'Rollouts' }).getByRole('link', { name: 'r1' }).waitFor();
+    await shot('rollouts');
   });
 
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');

@@ -24,10 +24,30 @@ fn artifacts() -> PathBuf {
 async fn a_tenant_uses_the_console_in_a_real_browser() {
     let data = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
+    // Short bakes, so the admin part of the test rolls a release out in seconds.
+    let rings = data.path().join("rings.toml");
+    std::fs::write(
+        &rings,
+        "[defaults]\nbake = \"10s\"\nbake_after_ring = \"1s\"\n\n\
+         [[ring]]\nname = \"canary\"\ncells = { ring = 0 }\n\n\
+         [[ring]]\nname = \"early\"\ncells = { ring = 1 }\n",
+    )
+    .unwrap();
+    let cp = ControlPlane::start(
+        data.path(),
+        &[("TESSERA_RINGS_FILE", rings.to_str().unwrap())],
+    )
+    .await;
     let admin = Api::admin(&cp);
     admin.create_region("local-east").await;
     admin.provision("local-east", 1).await;
+    let (s, v) = admin
+        .post(
+            "/admin/releases",
+            serde_json::json!({"version": "r1", "runtime": {"version": runtime_version()}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
 
     let shots = artifacts();
     let _ = std::fs::remove_dir_all(&shots);
@@ -51,6 +71,7 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
         .env("DOWNLOAD_DIR", &downloads)
         .env("TENANT_WORKER", WORKER)
         .env("EXTRA_CA_FILE", &extra_ca_file)
+        .env("ADMIN_TOKEN", &admin.token)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(600), run)
@@ -79,6 +100,8 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
         "api-keys",
         "users",
         "audit-log",
+        "rollout",
+        "rollouts",
     ] {
         let png = shots.join(format!("{page}.png"));
         let len = std::fs::metadata(&png)
@@ -109,6 +132,19 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
             "{action} missing from the audit log: {log}"
         );
     }
+}
+
+/// The installed `temporal` CLI's version, which a release pins.
+fn runtime_version() -> String {
+    let out = std::process::Command::new("temporal")
+        .arg("--version")
+        .output()
+        .expect("temporal on PATH");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string()
 }
 
 fn tail(s: &str, lines: usize) -> String {

@@ -41,15 +41,20 @@ export function onUnauthorized(handler) {
   unauthorized = handler;
 }
 
-/** One API call. Resolves with the parsed body (null for 204); rejects with ApiError. */
-export async function request(method, path, body) {
+/**
+ * One API call. Resolves with the parsed body (null for 204); rejects with ApiError.
+ * With `token`, the call authenticates as that bearer token instead of the session: no cookie,
+ * no CSRF header, and a 401 is the caller's to handle (it does not end the session).
+ */
+export async function request(method, path, body, { token } = {}) {
   const headers = { Accept: 'application/json' };
-  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+  const init = { method, headers, credentials: token ? 'omit' : 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  if (MUTATING.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  if (token) headers.Authorization = `Bearer ${token}`;
+  else if (MUTATING.has(method) && csrfToken) headers['X-CSRF-Token'] = csrfToken;
 
   let response;
   let data;
@@ -61,7 +66,7 @@ export async function request(method, path, body) {
   }
   if (response.ok) return data;
   const error = new ApiError(response.status, (data && data.error) || {});
-  if (response.status === 401) unauthorized(error);
+  if (response.status === 401 && !token) unauthorized(error);
   throw error;
 }
 
@@ -76,8 +81,8 @@ async function readBody(response) {
   }
 }
 
-export const get = (path) => request('GET', path);
-export const post = (path, body) => request('POST', path, body);
+export const get = (path, options) => request('GET', path, undefined, options);
+export const post = (path, body, options) => request('POST', path, body, options);
 export const patch = (path, body) => request('PATCH', path, body);
 export const del = (path) => request('DELETE', path);
 
@@ -91,17 +96,17 @@ export function withQuery(path, params) {
   return qs ? `${path}?${qs}` : path;
 }
 
-/** One page of a paged list: `{items, next_page_token}`. */
-export function getPage(path, { pageSize = 50, pageToken } = {}) {
-  return get(withQuery(path, { page_size: pageSize, page_token: pageToken }));
+/** One page of a paged list: `{items, next_page_token}`. `token` as for `request`. */
+export function getPage(path, { pageSize = 50, pageToken, token } = {}) {
+  return get(withQuery(path, { page_size: pageSize, page_token: pageToken }), { token });
 }
 
 /** Every item of a paged list (bounded, for the small per-account lists). */
-export async function getAll(path, { pageSize = 100, maxPages = 20 } = {}) {
+export async function getAll(path, { pageSize = 100, maxPages = 20, token } = {}) {
   const items = [];
   let pageToken;
   for (let i = 0; i < maxPages; i += 1) {
-    const page = await getPage(path, { pageSize, pageToken });
+    const page = await getPage(path, { pageSize, pageToken, token });
     items.push(...(page.items || []));
     pageToken = page.next_page_token;
     if (!pageToken) break;

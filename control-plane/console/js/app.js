@@ -5,10 +5,14 @@ import { h, busy, errorText, notify } from './dom.js';
 import * as auth from './views/auth.js';
 import * as namespaces from './views/namespaces.js';
 import * as account from './views/account.js';
+import * as admin from './views/admin.js';
 
 const ROOT = '/console';
 const HOME = `${ROOT}/namespaces`;
 const LOGIN = `${ROOT}/login`;
+// The platform-admin area: reached with the admin token, with or without a tenant session.
+const ADMIN_ROOT = `${ROOT}/admin`;
+const ADMIN_HOME = admin.ADMIN_HOME;
 
 const routes = [
   { pattern: /^\/console\/login$/, view: auth.login, public: true, guestOnly: true },
@@ -20,6 +24,8 @@ const routes = [
   { pattern: /^\/console\/api-keys$/, view: account.apiKeys },
   { pattern: /^\/console\/users$/, view: account.users },
   { pattern: /^\/console\/audit-log$/, view: account.auditLog },
+  { pattern: /^\/console\/admin\/rollouts$/, view: admin.rollouts, public: true, admin: true },
+  { pattern: /^\/console\/admin\/rollouts\/([^/]+)$/, view: admin.rolloutDetail, public: true, admin: true },
 ];
 
 const NAV = [
@@ -27,6 +33,10 @@ const NAV = [
   [`${ROOT}/api-keys`, 'API keys'],
   [`${ROOT}/users`, 'Users'],
   [`${ROOT}/audit-log`, 'Audit log'],
+];
+
+const ADMIN_NAV = [
+  [ADMIN_HOME, 'Rollouts'],
 ];
 
 const ROLE_RANK = { owner: 0, admin: 1, developer: 2, read_only: 3 };
@@ -86,24 +96,47 @@ function roleAtLeast(min) {
   return Boolean(session) && ROLE_RANK[session.user.role] <= ROLE_RANK[min];
 }
 
+function forgetAdminToken() {
+  admin.forgetToken();
+  notify('Admin token forgotten');
+  render();
+}
+
 // ---------------------------------------------------------------- top bar
 
+const inAdminArea = (path) => path === ADMIN_ROOT || path.startsWith(`${ADMIN_ROOT}/`);
+
+/** The top bar of the area the page is in: the tenant console, or the platform-admin pages. */
 function renderTopbar() {
-  const brand = h('a', { class: 'brand', href: session ? HOME : LOGIN },
+  const adminArea = inAdminArea(location.pathname);
+  const home = adminArea ? ADMIN_HOME : session ? HOME : LOGIN;
+  const brand = h('a', { class: 'brand', href: home },
     h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, h('span'), h('span'), h('span'), h('span')),
     'Tessera');
-  if (!session) {
-    topbar.replaceChildren(h('div', { class: 'topbar-inner' }, brand));
-    return;
-  }
-  const nav = h('nav', { 'aria-label': 'Main', class: 'main-nav' },
-    h('ul', {}, NAV.map(([href, label]) => h('li', {}, h('a', { href }, label)))));
+  const rest = adminArea ? adminTopbar() : tenantTopbar();
+  topbar.replaceChildren(h('div', { class: 'topbar-inner' }, brand, rest));
+  markCurrentNav(location.pathname);
+}
+
+function navList(label, links) {
+  return h('nav', { 'aria-label': label, class: 'main-nav' },
+    h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href }, text)))));
+}
+
+function tenantTopbar() {
+  if (!session) return [];
   const who = h('div', { class: 'who' },
     h('span', { class: 'who-account', title: 'Account' }, session.account.name),
     h('span', { class: 'who-email', title: 'Signed in as' }, session.user.email),
     h('button', { type: 'button', class: 'button button-ghost button-small', onclick: logOut }, 'Log out'));
-  topbar.replaceChildren(h('div', { class: 'topbar-inner' }, brand, nav, who));
-  markCurrentNav(location.pathname);
+  return [navList('Main', NAV), who];
+}
+
+function adminTopbar() {
+  const tag = h('span', { class: 'area-tag' }, 'Platform admin');
+  if (!admin.hasToken()) return [tag];
+  const forget = h('button', { type: 'button', class: 'button button-ghost button-small', onclick: forgetAdminToken }, 'Forget token');
+  return [tag, navList('Platform admin', ADMIN_NAV), h('div', { class: 'who' }, forget)];
 }
 
 function markCurrentNav(path) {
@@ -141,12 +174,14 @@ function match(path) {
 }
 
 function notFound() {
+  const [href, text] = inAdminArea(location.pathname) ? [ADMIN_HOME, 'Go to rollouts']
+    : session ? [HOME, 'Go to namespaces'] : [LOGIN, 'Go to the login page'];
   return {
     title: 'Page not found',
     node: h('div', { class: 'narrow' },
       h('h1', {}, 'Page not found'),
       h('p', {}, 'There is nothing at this address.'),
-      h('p', {}, h('a', { href: session ? HOME : LOGIN }, session ? 'Go to namespaces' : 'Go to the login page'))),
+      h('p', {}, h('a', { href }, text))),
   };
 }
 
@@ -156,8 +191,14 @@ function render({ focus = true } = {}) {
     navigate(session ? HOME : LOGIN, { replace: true });
     return;
   }
+  if (path === ADMIN_ROOT) {
+    navigate(ADMIN_HOME, { replace: true });
+    return;
+  }
   const found = match(path);
-  if (!session && !(found && found.route.public)) {
+  // Unknown admin addresses get the admin area's "not found", not the tenant login.
+  const open = found ? found.route.public : inAdminArea(path);
+  if (!session && !open) {
     pendingPath = found ? location.pathname + location.search : null;
     navigate(LOGIN, { replace: true });
     return;
@@ -181,11 +222,15 @@ function render({ focus = true } = {}) {
     navigate,
     setTitle,
     startSession,
+    /** Render the current address again (after the admin token was given or refused). */
+    rerender: () => render(),
   };
-  const { title, node } = found ? found.route.view(ctx) : notFound();
+  // Admin pages ask for the admin token first, at their own address.
+  const view = found && found.route.admin && !admin.hasToken() ? admin.tokenPage : found?.route.view;
+  const { title, node } = view ? view(ctx) : notFound();
   main.replaceChildren(node);
   setTitle(title);
-  markCurrentNav(location.pathname);
+  renderTopbar();
   if (focus) main.focus();
 }
 

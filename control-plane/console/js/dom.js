@@ -68,6 +68,13 @@ export function card(title, ...children) {
   return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), children);
 }
 
+/** `card()` with `aside` (a badge, say) on the heading's row, outside the heading's name. */
+export function cardWithAside(title, aside, ...children) {
+  const id = uid('card');
+  return h('section', { class: 'card', 'aria-labelledby': id },
+    h('div', { class: 'card-head' }, h('h2', { id }, title), aside), children);
+}
+
 /** A static message box; errors are announced (`role="alert"`). */
 export function alertBox(message, kind = 'error') {
   return h('div', { class: `alert alert-${kind}`, role: kind === 'error' ? 'alert' : null }, message);

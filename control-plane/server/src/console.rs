@@ -38,6 +38,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../console/js/views/account.js"),
     ),
+    (
+        "js/views/admin.js",
+        JS,
+        include_str!("../../console/js/views/admin.js"),
+    ),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 const INDEX: &str = include_str!("../../console/index.html");

@@ -7,11 +7,12 @@ const PASSWORD_HINT = 'At least 10 characters.';
 // The sign-up workflow may still run when the API answers 202; give it a couple of minutes.
 const SIGNUP_LOGIN_ATTEMPTS = 120;
 
-function authPage(...children) {
+/** A narrow centred card, for pages shown before anyone is signed in. */
+export function authPage(...children) {
   return h('div', { class: 'auth-page' }, h('div', { class: 'card auth-card' }, children));
 }
 
-function submitRow(label) {
+export function submitRow(label) {
   return h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'button button-block' }, label));
 }
 
