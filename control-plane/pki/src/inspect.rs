@@ -89,15 +89,7 @@ pub(crate) fn inspect_der(der: &[u8]) -> Result<CertInfo, PkiError> {
 
 /// One certificate as PEM: base64 in 64-character lines between the standard markers.
 pub fn pem_encode(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    crate::authority::pem_of(der)
 }
 
 /// The first certificate of a PEM text.

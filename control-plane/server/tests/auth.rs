@@ -378,12 +378,8 @@ async fn idempotency_key_replays_the_first_answer() {
     assert!(!String::from_utf8_lossy(&stored.sealed_body).contains(token));
 }
 
-/// The console's session cookie alone cannot change anything: a state-changing request also
-/// needs the session's CSRF token, and a browser request from another origin is refused.
-#[tokio::test]
-async fn console_writes_need_the_csrf_token_and_this_origin() {
-    let h = harness().await;
-    let m = h.account("acme").await;
+/// Logs `m` in as the console does: its session cookie (`name=value`) and CSRF token.
+async fn login(h: &Harness, m: &Member) -> (String, String) {
     let r = h
         .call(
             Method::POST,
@@ -393,14 +389,20 @@ async fn console_writes_need_the_csrf_token_and_this_origin() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let csrf = r.body["csrf_token"].as_str().unwrap().to_string();
-    let cookie = r.headers["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = r.headers["set-cookie"].to_str().unwrap();
+    (
+        cookie.split(';').next().unwrap().to_string(),
+        r.body["csrf_token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The console's session cookie alone cannot change anything: a state-changing request also
+/// needs the session's CSRF token, and a browser request from another origin is refused.
+#[tokio::test]
+async fn console_writes_need_the_csrf_token_and_this_origin() {
+    let h = harness().await;
+    let m = h.account("acme").await;
+    let (cookie, csrf) = login(&h, &m).await;
     let create_key = |headers: &[(&str, &str)]| {
         let mut b = Request::builder()
             .method(Method::POST)
@@ -457,15 +459,7 @@ async fn console_writes_need_the_csrf_token_and_this_origin() {
     assert_eq!(keys().await, before + 1);
 
     // The token belongs to its session: another session's token does not fit.
-    let other = h
-        .call(
-            Method::POST,
-            "/api/v1/login",
-            None,
-            Some(json!({ "email": m.email, "password": "correct horse battery" })),
-        )
-        .await;
-    let other_csrf = other.body["csrf_token"].as_str().unwrap().to_string();
+    let (_, other_csrf) = login(&h, &m).await;
     assert_ne!(other_csrf, csrf);
     let r = h
         .send(create_key(&[("x-csrf-token", other_csrf.as_str())]))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 use tessera_pki::{CertificateAuthority, IssuedCert, Usage};
-use tessera_system_tests::{Api, CellProcesses, ControlPlane};
+use tessera_system_tests::{Api, CellProcesses, ControlPlane, write_bench_section};
 use tessera_workflows::probe::{ProbeTarget, describe};
 
 #[derive(Parser)]
@@ -211,12 +211,6 @@ async fn main() {
              `temporalio-client`) through the cell ingress over mTLS; the client retries every \
              20 ms. Namespaces of the one-at-a-time run are deleted after each sample.\n\n{table}"
         );
-        let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(
-            &path,
-            tessera_ingress::bench::replace_section(&doc, &section),
-        )
-        .unwrap();
-        eprintln!("wrote {}", path.display());
+        write_bench_section(&path, &section);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 use clap::Parser;
 use serde_json::{Value, json};
-use tessera_system_tests::{Api, CellProcesses, ControlPlane};
+use tessera_system_tests::{Api, CellProcesses, ControlPlane, write_bench_section};
 
 #[derive(Parser)]
 struct Args {
@@ -30,36 +30,16 @@ struct Args {
 const RINGS: &str = r#"
 [defaults]
 batch = 1
-bake = "3s"
+bake = "5s"
 bake_after_ring = "1s"
+
+[defaults.gates]
+canary_success_rate_min = 0.5
 
 [[ring]]
 name = "canary"
 cells = { ring = 0 }
 "#;
-
-fn runtime_version() -> String {
-    let out = std::process::Command::new("temporal")
-        .arg("--version")
-        .output()
-        .expect("temporal on PATH");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
-}
-
-async fn publish(admin: &Api, version: &str, flags: &[&str]) {
-    let (s, v) = admin
-        .post(
-            "/admin/releases",
-            json!({"version": version, "runtime": {"version": runtime_version(), "flags": flags},
-                   "agent": {"canary_interval_ms": 1000}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-}
 
 /// Runs a rollout of `release` to its end; returns its final view.
 async fn roll(admin: &Api, release: &str) -> Value {
@@ -106,8 +86,8 @@ async fn main() {
     let admin = Api::admin(&cp);
     admin.create_region("bench").await;
     let cell = admin.provision("bench", 0).await;
-    publish(&admin, "good", &[]).await;
-    publish(&admin, "bad", &["--no-such-flag"]).await;
+    admin.publish_release("good", &[]).await;
+    admin.publish_release("bad", &["--no-such-flag"]).await;
     let r = roll(&admin, "good").await;
     assert_eq!(r["status"], "done", "{r}");
 
@@ -153,19 +133,13 @@ async fn main() {
             "## Rollback after a failed gate\n\n\
              `rollout-bench` (run by `./dev bench`): the release control plane and one local \
              ring-0 cell running release `good` (its canary runtime). Release `bad` adds a \
-             runtime flag the server refuses; each run rolls it out with 3 s bakes. The agent \
+             runtime flag the server refuses; each run rolls it out with 5 s bakes. The agent \
              restarts the cell's first runtime on `bad`, it exits, and the rollout fails the \
              batch at once (a runtime that does not serve on the release fails the health gate \
              without waiting for the bake). The sample is the time between the rollout's \
              `batch_failed` and `rolled_back` events; `rolled_back` is recorded when the agent \
              reports every runtime of the batch serving on `good` again.\n\n{table}"
         );
-        let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        std::fs::write(
-            &path,
-            tessera_ingress::bench::replace_section(&doc, &section),
-        )
-        .unwrap();
-        eprintln!("wrote {}", path.display());
+        write_bench_section(&path, &section);
     }
 }
