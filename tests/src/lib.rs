@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// `target/<profile>/<name>`, next to the test executable's `deps/` directory.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
@@ -95,23 +101,28 @@ impl ControlPlane {
             agent_addr,
             data_dir: data_dir.to_path_buf(),
         };
+        let mut cp = cp;
         let http = reqwest::Client::new();
-        eventually("control plane /healthz", Duration::from_secs(90), || {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let ok = http
-                    .get(format!("{url}/healthz"))
-                    .send()
-                    .await
-                    .ok()?
-                    .status()
-                    .is_success();
-                ok.then_some(())
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let ok = http
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return cp;
             }
-        })
-        .await;
-        cp
+            // A control plane that exited, or never came up, fails with its log.
+            let exited = cp.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "the control plane did not come up ({}); its log ends:\n{}",
+                exited.map_or("still starting after 180 s".to_string(), |s| s.to_string()),
+                tail(&cp.log(), 40)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGKILL: no chance to clean up.

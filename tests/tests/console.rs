@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tessera_system_tests::{Api, CellProcesses, ControlPlane, temporal_cli_version};
+use tessera_system_tests::{Api, CellProcesses, ControlPlane, tail, temporal_cli_version};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/console/console.test.mjs");
 const WORKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tenant_worker.py");
@@ -132,9 +132,4 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
             "{action} missing from the audit log: {log}"
         );
     }
-}
-
-fn tail(s: &str, lines: usize) -> String {
-    let all: Vec<&str> = s.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -67,9 +67,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     state.engine = Some(engine);
 
-    let agent_listener = tokio::net::TcpListener::bind(config.agent_addr)
-        .await
-        .with_context(|| format!("binding the agent endpoint {}", config.agent_addr))?;
+    let agent_listener = bind(config.agent_addr, "the agent endpoint").await?;
     let agent_url = config.agent_url(agent_listener.local_addr()?);
     *state.agent_url.lock().expect("agent url lock") = agent_url.clone();
     let local = LocalProvider::new(
@@ -113,9 +111,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state: SharedState = Arc::new(state);
     let agent_task =
         crate::agent_endpoint::serve(state.clone(), agent_listener, cancel.child_token()).await?;
-    let listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding {}", config.http_addr))?;
+    let listener = bind(config.http_addr, "the HTTP API").await?;
     let addr = listener.local_addr()?;
     println!("Tessera control plane listening on http://{addr}");
     println!("  API:        http://{addr}/api/v1  (OpenAPI: http://{addr}/api/v1/openapi.json)");
@@ -176,6 +172,26 @@ async fn wait_for_signal() {
 /// Starts the workflow of every namespace that should have one running. A crash between
 /// recording a namespace and starting its workflow would otherwise leave it unattended;
 /// starting a running workflow again is a no-op.
+/// Binds `addr`, waiting up to 20 s while it is in use: a control plane restarted after a
+/// crash may find its port still held for a moment (by its predecessor's last connections, or
+/// by a process that briefly took the freed port).
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%addr, "{what}: address in use; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding {what} on {addr}")),
+        }
+    }
+}
+
 async fn resume_namespace_workflows(
     store: &tessera_store::Store,
     engine: &tessera_workflows::Engine,
