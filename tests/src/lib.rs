@@ -341,6 +341,28 @@ impl Api {
         assert_eq!(s, 201, "{v}");
     }
 
+    /// Starts a rollout of `release` with the ring definitions `rings`; returns its id.
+    pub async fn start_rollout(&self, release: &str, rings: &str) -> String {
+        let (s, v) = self
+            .post(
+                "/admin/rollouts",
+                serde_json::json!({"release": release, "rings": rings, "apply_timeout_secs": 60}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["operation"]["kind"], "rollout", "{v}");
+        v["rollout"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until a rollout is done, halted or aborted; returns its final view.
+    pub async fn rollout_end(&self, id: &str, within: Duration) -> serde_json::Value {
+        eventually(&format!("rollout {id} to end"), within, || async {
+            let r = self.get(&format!("/admin/rollouts/{id}")).await;
+            rollout_ended(&r).then_some(r)
+        })
+        .await
+    }
+
     /// Adds a local region.
     pub async fn create_region(&self, id: &str) {
         let (s, v) = self
@@ -435,6 +457,26 @@ pub fn write_bench_section(path: &Path, section: &str) {
     let doc = std::fs::read_to_string(path).unwrap_or_default();
     std::fs::write(path, tessera_ingress::bench::replace_section(&doc, section)).unwrap();
     eprintln!("wrote {}", path.display());
+}
+
+/// Whether a rollout's view (`GET /admin/rollouts/{id}`) says it is done, halted or aborted.
+pub fn rollout_ended(r: &serde_json::Value) -> bool {
+    matches!(r["status"].as_str(), Some("done" | "halted" | "aborted"))
+}
+
+/// When the first event of `kind` (`batch_failed`, `rolled_back`, …) of a rollout happened.
+pub fn rollout_event_at(
+    r: &serde_json::Value,
+    kind: &str,
+) -> chrono::DateTime<chrono::FixedOffset> {
+    r["progress"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["what"]["kind"] == kind)
+        .and_then(|e| e["at"].as_str())
+        .map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap())
+        .unwrap_or_else(|| panic!("no {kind} event: {r}"))
 }
 
 /// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its

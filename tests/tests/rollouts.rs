@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, eventually, free_port, worker_command, write_creds,
+    Api, CellProcesses, ControlPlane, Creds, eventually, free_port, rollout_ended,
+    rollout_event_at, worker_command, write_creds,
 };
 
 /// Short bakes, so the test takes a minute; the gates are the real ones.
@@ -36,18 +37,6 @@ name = "early"
 cells = { ring = 1 }
 approval = true
 "#;
-
-async fn start(admin: &Api, release: &str) -> String {
-    let (s, v) = admin
-        .post(
-            "/admin/rollouts",
-            json!({"release": release, "rings": RINGS, "apply_timeout_secs": 60}),
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    assert_eq!(v["operation"]["kind"], "rollout", "{v}");
-    v["rollout"]["id"].as_str().unwrap().to_string()
-}
 
 /// Every cell's report: cell id → observed state.
 async fn observed(admin: &Api, cells: &[String]) -> BTreeMap<String, Value> {
@@ -152,7 +141,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
         .unwrap();
 
     // The good release.
-    let good = start(&admin, "r-good").await;
+    let good = admin.start_rollout("r-good", RINGS).await;
     let (s, busy) = admin
         .post(
             "/admin/rollouts",
@@ -214,15 +203,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     cp = ControlPlane::start(data.path(), &env).await;
     admin = Api::admin(&cp);
 
-    let r = eventually(
-        "the good rollout done",
-        Duration::from_secs(240),
-        || async {
-            let r = rollout(&admin, &good).await;
-            matches!(r["status"].as_str(), Some("done" | "halted" | "aborted")).then_some(r)
-        },
-    )
-    .await;
+    let r = admin.rollout_end(&good, Duration::from_secs(240)).await;
     assert_eq!(r["status"], "done", "{r}");
     assert_eq!(
         applied(&r),
@@ -278,7 +259,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     assert!(report["runs"].as_u64().unwrap() >= 5, "{report}");
 
     // The bad release: stopped in ring 0's first batch, rolled back, never in ring 1.
-    let bad = start(&admin, "r-bad").await;
+    let bad = admin.start_rollout("r-bad", RINGS).await;
     let mut seen_in_ring1 = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(240);
     let r = loop {
@@ -293,7 +274,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
             }
         }
         let r = rollout(&admin, &bad).await;
-        if matches!(r["status"].as_str(), Some("done" | "halted" | "aborted")) {
+        if rollout_ended(&r) {
             break r;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -318,18 +299,9 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
             "{cell} runs the previous release: {obs}"
         );
     }
-    let events = r["progress"]["events"].as_array().unwrap();
-    let when = |kind: &str| {
-        events
-            .iter()
-            .find(|e| e["what"]["kind"] == kind)
-            .and_then(|e| e["at"].as_str())
-            .map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap())
-            .unwrap_or_else(|| panic!("no {kind} event: {r}"))
-    };
     // The runtime on the bad release never serves: the batch fails its health gate at once.
-    let failed_at = when("batch_failed");
-    let back_at = when("rolled_back");
+    let failed_at = rollout_event_at(&r, "batch_failed");
+    let back_at = rollout_event_at(&r, "rolled_back");
     assert!(
         r["progress"]["reason"]
             .as_str()

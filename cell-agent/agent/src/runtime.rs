@@ -30,6 +30,14 @@ use tessera_infra::process::{free_port, pid_runs};
 
 use crate::identity::write_atomic;
 
+mod stores;
+
+pub use stores::enable_global_namespace;
+use stores::{
+    SPARE_BUILD, SPARE_COUNT, SPARES, bootstrap_global, claim_spare, global_marker, make_spare,
+    ready_spares,
+};
+
 /// How long a new runtime may take to answer SERVING before it counts as unhealthy.
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
 /// An unhealthy runtime that stays so this long is restarted.
@@ -685,162 +693,6 @@ async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> {
         bin.display(),
         text.trim()
     );
-    Ok(())
-}
-
-/// Marks a store switched to global-namespace mode.
-const GLOBAL_MARKER: &str = "global-namespace";
-/// Ready stores in global-namespace mode, waiting for new runtimes (one folder each).
-const SPARES: &str = ".spares";
-/// How many spares a cell keeps ready.
-const SPARE_COUNT: usize = 3;
-/// Where the next spare is prepared.
-const SPARE_BUILD: &str = ".spare-build";
-/// The files of a store (SQLite keeps its write-ahead log next to it).
-const STORE_FILES: [&str; 4] = ["store.db", "store.db-wal", "store.db-shm", GLOBAL_MARKER];
-
-fn global_marker(dir: &Path) -> bool {
-    dir.join(GLOBAL_MARKER).exists()
-}
-
-/// The spare stores ready to be claimed.
-fn ready_spares(root: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(root.join(SPARES))
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| global_marker(p))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
-/// Prepares a spare store in `.spare-build`, then moves it into `.spares/`.
-async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
-    // Start over; `bootstrap_global` first stops a server an earlier agent left running here.
-    for f in STORE_FILES {
-        let _ = std::fs::remove_file(ctx.dir.join(f));
-    }
-    std::fs::create_dir_all(&ctx.dir)?;
-    let record = RuntimeRecord {
-        pid: 0,
-        grpc_port: free_port()?,
-        http_port: free_port()?,
-        metrics_port: free_port()?,
-        started_at: Utc::now(),
-        spec: ctx.spec.clone(),
-        restarts: 0,
-        release: None,
-    };
-    bootstrap_global(ctx, &record).await?;
-    let _ = std::fs::remove_file(ctx.dir.join("runtime.log"));
-    std::fs::create_dir_all(root.join(SPARES))?;
-    let name = format!("{}", Utc::now().timestamp_nanos_opt().unwrap_or_default());
-    std::fs::rename(&ctx.dir, root.join(SPARES).join(name))?;
-    tracing::debug!("a spare runtime store is ready");
-    Ok(())
-}
-
-/// Moves a spare store into a new runtime's folder; `false` when there is none. A spare is
-/// first renamed away atomically, so two runtimes starting at once never share one.
-fn claim_spare(dir: &Path) -> bool {
-    let Some(root) = dir.parent() else {
-        return false;
-    };
-    let Some(name) = dir.file_name() else {
-        return false;
-    };
-    let claimed = root.join(format!(".claimed-{}", name.to_string_lossy()));
-    if !ready_spares(root)
-        .iter()
-        .any(|spare| std::fs::rename(spare, &claimed).is_ok())
-    {
-        return false;
-    }
-    let moved = STORE_FILES.iter().all(|f| {
-        let from = claimed.join(f);
-        !from.exists() || std::fs::rename(&from, dir.join(f)).is_ok()
-    });
-    let _ = std::fs::remove_dir_all(&claimed);
-    if !moved {
-        for f in STORE_FILES {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-    }
-    moved
-}
-
-/// A new store is created by a first start, stopped, switched to global-namespace mode, and
-/// marked so the next start serves it.
-async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<()> {
-    let db = ctx.dir.join("store.db");
-    // A bootstrap cut short by an agent crash may have left its server running.
-    let pid_file = ctx.dir.join("bootstrap.pid");
-    if let Some(pid) = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        && pid_runs(pid, &db)
-    {
-        terminate(&mut Proc::Adopted(pid), &db).await;
-    }
-    if !db.exists() {
-        let mut child = spawn(ctx, r)?;
-        if let Some(pid) = child.id() {
-            std::fs::write(&pid_file, pid.to_string())?;
-        }
-        let deadline = tokio::time::Instant::now() + STARTUP_GRACE;
-        while !health_check(r.grpc_port).await {
-            if tokio::time::Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
-                let _ = child.kill().await;
-                anyhow::bail!("the runtime did not become ready to create its store");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        terminate(&mut Proc::Child(child), &db).await;
-    }
-    enable_global_namespace(&db).await?;
-    std::fs::write(ctx.dir.join(GLOBAL_MARKER), b"enabled\n")?;
-    let _ = std::fs::remove_file(&pid_file);
-    Ok(())
-}
-
-/// Turns on `EnableGlobalNamespace` in a stopped runtime's store.
-///
-/// Temporal prefers the cluster metadata persisted in `cluster_metadata_info` over its config
-/// file, and the dev server offers no flag for it. The row for cluster `active` holds a
-/// `ClusterMetadata` protobuf; appending field 9 (`enable_global_namespace`, varint) = true,
-/// bytes `0x48 0x01`, and bumping `version` makes the next start run in global-namespace mode
-/// (a protobuf parser keeps the last occurrence of a field). Idempotent.
-pub async fn enable_global_namespace(db: &Path) -> anyhow::Result<()> {
-    use sqlx::{Connection, Row};
-    let url = format!("sqlite://{}", db.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url)
-        .await
-        .with_context(|| format!("opening {}", db.display()))?;
-    let row = sqlx::query(
-        "SELECT data, version FROM cluster_metadata_info WHERE cluster_name = 'active'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .context("reading the cluster metadata")?;
-    let mut data: Vec<u8> = row.try_get("data")?;
-    let version: i64 = row.try_get("version")?;
-    if data.ends_with(&[0x48, 0x01]) {
-        return Ok(());
-    }
-    data.extend_from_slice(&[0x48, 0x01]);
-    sqlx::query(
-        "UPDATE cluster_metadata_info SET data = ?, version = ? WHERE cluster_name = 'active' AND version = ?",
-    )
-    .bind(data)
-    .bind(version + 1)
-    .bind(version)
-    .execute(&mut conn)
-    .await?;
-    conn.close().await?;
     Ok(())
 }
 

@@ -10,12 +10,14 @@
 //! `cargo build --release --workspace --bins && target/release/rollout-bench [--write BENCHMARKS.md]`
 //! (`./dev bench` does both).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::DateTime;
 use clap::Parser;
-use serde_json::{Value, json};
-use tessera_system_tests::{Api, CellProcesses, ControlPlane, write_bench_section};
+use serde_json::Value;
+use tessera_system_tests::{
+    Api, CellProcesses, ControlPlane, rollout_event_at, write_bench_section,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -43,34 +45,8 @@ cells = { ring = 0 }
 
 /// Runs a rollout of `release` to its end; returns its final view.
 async fn roll(admin: &Api, release: &str) -> Value {
-    let (s, v) = admin
-        .post(
-            "/admin/rollouts",
-            json!({"release": release, "rings": RINGS, "apply_timeout_secs": 60}),
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    let id = v["rollout"]["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let r = admin.get(&format!("/admin/rollouts/{id}")).await;
-        if matches!(r["status"].as_str(), Some("done" | "halted" | "aborted")) {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "rollout did not end: {r}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn event_at(r: &Value, kind: &str) -> DateTime<FixedOffset> {
-    r["progress"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["what"]["kind"] == kind)
-        .and_then(|e| e["at"].as_str())
-        .map(|s| DateTime::parse_from_rfc3339(s).unwrap())
-        .unwrap_or_else(|| panic!("no {kind} event: {r}"))
+    let id = admin.start_rollout(release, RINGS).await;
+    admin.rollout_end(&id, Duration::from_secs(300)).await
 }
 
 fn secs(d: chrono::TimeDelta) -> f64 {
@@ -98,8 +74,8 @@ async fn main() {
         let cell_now = admin.get(&format!("/admin/cells/{cell}")).await;
         assert_eq!(cell_now["observed"]["release"], "good", "{cell_now}");
         let started = DateTime::parse_from_rfc3339(r["created_at"].as_str().unwrap()).unwrap();
-        let failed = event_at(&r, "batch_failed");
-        let back = event_at(&r, "rolled_back");
+        let failed = rollout_event_at(&r, "batch_failed");
+        let back = rollout_event_at(&r, "rolled_back");
         let row = (secs(failed - started), secs(back - failed));
         eprintln!(
             "run {}: failure detected after {:.1} s, previous release running {:.1} s later",
