@@ -87,6 +87,11 @@ impl ControlPlane {
             .env("TESSERA_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env_remove("TEMPORAL_ADDRESS")
             .env_remove("DATABASE_URL")
+            // Cells of system tests keep a small pool (one warm runtime, one spare store): the
+            // first namespace of a cell claims the warm runtime, the next ones start a server,
+            // so both paths run, and many cells on a CI machine do not start 11 servers each.
+            .env("TESSERA_WARM_RUNTIMES", "1")
+            .env("TESSERA_SPARE_STORES", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -173,6 +178,23 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
         }
     }
     out
+}
+
+/// The processes serving runtime `runtime` of a cell (`ns_dir`: the cell's `ns/`). A runtime
+/// that claimed a warm server is a symlink to the `ns/.warm-*` folder the server started in.
+pub fn runtime_servers(ns_dir: &Path, runtime: &str) -> Vec<u32> {
+    let dir = ns_dir.join(runtime);
+    let mut needles = vec![dir.join("store.db")];
+    if let Ok(target) = std::fs::read_link(&dir) {
+        needles.push(ns_dir.join(target).join("store.db"));
+    }
+    let mut pids: Vec<u32> = needles
+        .iter()
+        .flat_map(|n| processes_mentioning(&n.to_string_lossy()))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
 /// Cell agents and namespace runtimes outlive the control plane on purpose; this guard stops

@@ -9,6 +9,7 @@ use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, Usage};
 use tessera_store::Store;
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, agent_metrics, bin, eventually, processes_mentioning,
+    runtime_servers,
 };
 use tessera_workflows::PlatformPki;
 use tessera_workflows::cell_activities::update_desired;
@@ -214,7 +215,7 @@ async fn a_cell_provisioned_through_the_admin_api_becomes_healthy_and_decommissi
     })
     .await;
     assert_eq!(
-        processes_mentioning(&format!("{needle}/ns/ns1/store.db")).len(),
+        runtime_servers(&std::path::Path::new(&needle).join("ns"), "ns1").len(),
         1,
         "one process runs the runtime"
     );
@@ -386,7 +387,7 @@ async fn agent_sigkill_and_a_control_plane_outage_keep_the_cell_serving() {
     assert_eq!(
         ["orders", "billing"]
             .iter()
-            .map(|r| processes_mentioning(&ns_dir.join(r).to_string_lossy()).len())
+            .map(|r| runtime_servers(&ns_dir, r).len())
             .sum::<usize>(),
         2,
         "exactly two runtimes"

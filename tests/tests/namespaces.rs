@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tessera_pki::{CertificateAuthority, Usage};
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, Creds, bin, eventually, processes_mentioning, python_worker,
-    write_creds,
+    runtime_servers, write_creds,
 };
 
 /// Runs the `tessera` CLI as `tenant`; returns its stdout, failing the test on a non-zero exit.
@@ -300,12 +300,10 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
 
     // Delete: the endpoint refuses connections, the runtime process and its store are gone.
     let (runtime, pid) = runtime_of(&admin, &cell, "orders.acme").await;
-    let store_dir = data
-        .path()
-        .join("cells")
-        .join(&cell)
-        .join("ns")
-        .join(&runtime);
+    let ns_dir = data.path().join("cells").join(&cell).join("ns");
+    assert_eq!(runtime_servers(&ns_dir, &runtime), vec![pid as u32]);
+    // The folder itself, or the warm runtime's folder it links to.
+    let store_dir = std::fs::canonicalize(ns_dir.join(&runtime)).unwrap();
     assert!(store_dir.join("store.db").exists());
     let (s, v) = acme.delete("/namespaces/orders").await;
     assert_eq!(s, 202, "{v}");
@@ -330,10 +328,13 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
     eventually(
         "the runtime's store to be removed",
         Duration::from_secs(30),
-        || async { (!store_dir.exists()).then_some(()) },
+        || async {
+            (!store_dir.exists() && ns_dir.join(&runtime).symlink_metadata().is_err()).then_some(())
+        },
     )
     .await;
-    assert!(processes_mentioning(&runtime).is_empty());
+    assert!(processes_mentioning(&store_dir.to_string_lossy()).is_empty());
+    assert!(runtime_servers(&ns_dir, &runtime).is_empty());
     let account = acme.get("/account").await;
     assert_eq!(account["usage"]["namespaces"], 1, "{account}");
     // The audit trail keeps what happened.
@@ -420,7 +421,7 @@ async fn namespace_creation_survives_a_control_plane_sigkill_at_every_step() {
     assert_eq!(runtimes.len(), 1, "{c}");
     let (runtime, _) = runtime_of(&admin, &cell, "orders.acme").await;
     assert_eq!(
-        processes_mentioning(&format!("ns/{runtime}/store.db")).len(),
+        runtime_servers(&data.path().join("cells").join(&cell).join("ns"), &runtime).len(),
         1,
         "one runtime process"
     );
@@ -428,7 +429,7 @@ async fn namespace_creation_survives_a_control_plane_sigkill_at_every_step() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
-        // `.spares` holds the stores the agent keeps ready for the next namespaces.
+        // `.spares` and `.warm-*` hold the stores and servers kept ready for new namespaces.
         .filter(|n| !n.starts_with('.'))
         .collect();
     assert_eq!(dirs, std::slice::from_ref(&runtime));

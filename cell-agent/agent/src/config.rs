@@ -56,4 +56,12 @@ pub struct RunArgs {
     /// Seconds between observed-state reports when nothing changes.
     #[arg(long, env = "TESSERA_AGENT_REPORT_SECONDS", default_value_t = 3)]
     pub report_seconds: u64,
+    /// Temporal servers kept running with no namespace yet, for new namespaces to claim
+    /// (about 150 MB of memory each; 0 starts a server for every new namespace).
+    #[arg(long, env = "TESSERA_WARM_RUNTIMES", default_value_t = 3)]
+    pub warm_runtimes: usize,
+    /// New stores kept ready in global-namespace mode (files only, under 1 MB each), so that a
+    /// namespace that finds no warm runtime starts its server once instead of twice.
+    #[arg(long, env = "TESSERA_SPARE_STORES", default_value_t = 8)]
+    pub spare_stores: usize,
 }

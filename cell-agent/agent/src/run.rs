@@ -69,11 +69,11 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
     let metrics = AgentMetrics::new()?;
     let ingress_metrics = IngressMetrics::new(&metrics.registry)?;
     let runtime_changed = Arc::new(Notify::new());
-    let supervisor = Arc::new(Supervisor::new(
-        dir,
-        args.temporal_bin.clone(),
-        runtime_changed.clone(),
-    ));
+    let supervisor = Arc::new(
+        Supervisor::new(dir, args.temporal_bin.clone(), runtime_changed.clone())
+            .with_warm_runtimes(args.warm_runtimes)
+            .with_spare_stores(args.spare_stores),
+    );
 
     let cached = load_cached(dir);
     if let Some(d) = &cached {
@@ -371,6 +371,8 @@ async fn report(
             release_target,
             release,
             release_applied_at,
+            warm_runtimes: supervisor.warm_ready() as u32,
+            spare_stores: supervisor.spares_ready() as u32,
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

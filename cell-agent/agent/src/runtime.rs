@@ -7,6 +7,8 @@
 //! restarted with backoff on the same ports, so routes to it stay valid.
 //!
 //! New stores are put in global-namespace mode before first use (see [`enable_global_namespace`]).
+//! A new namespace usually gets a warm runtime (a server already running, see [`warm`]); starts
+//! of the others are spread over the cores (see [`starts`]).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -30,13 +32,17 @@ use tessera_infra::process::{free_port, pid_runs};
 
 use crate::identity::write_atomic;
 
+mod starts;
 mod stores;
+mod warm;
 
+use starts::{StartPermit, Starts};
 pub use stores::enable_global_namespace;
 use stores::{
-    SPARE_BUILD, SPARE_COUNT, SPARES, bootstrap_global, claim_spare, global_marker, make_spare,
+    SPARE_BUILD, SPARE_COUNT, bootstrap_global, claim_spare, global_marker, make_spare,
     ready_spares,
 };
+use warm::WarmPool;
 
 /// How long a new runtime may take to answer SERVING before it counts as unhealthy.
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
@@ -111,27 +117,93 @@ impl Handle {
 /// Supervises every runtime of the cell.
 pub struct Supervisor {
     root: PathBuf,
-    temporal_bin: PathBuf,
+    factory: CtxFactory,
     runtimes: Mutex<BTreeMap<String, Handle>>,
-    /// Detach on agent shutdown: stop supervising, leave the processes running.
-    detach: CancellationToken,
-    changed: Arc<Notify>,
     orphans_checked: std::sync::atomic::AtomicBool,
     /// A spare store is being prepared.
     preparing_spare: Arc<std::sync::atomic::AtomicBool>,
+    /// How many spare stores to keep.
+    spares: usize,
+}
+
+/// What every runtime's context shares.
+#[derive(Clone)]
+struct CtxFactory {
+    root: PathBuf,
+    bin: PathBuf,
+    /// Detach on agent shutdown: stop supervising, leave the processes running.
+    detach: CancellationToken,
+    changed: Arc<Notify>,
+    starts: Arc<Starts>,
+    warm: Arc<WarmPool>,
+}
+
+impl CtxFactory {
+    fn context(&self, id: &str, spec: RuntimeSpec, release: Option<&ReleaseSpec>) -> RuntimeCtx {
+        RuntimeCtx {
+            id: id.to_string(),
+            dir: self.root.join(id),
+            bin: self.bin.clone(),
+            release: release.cloned(),
+            status: Arc::new(Mutex::new(Status {
+                health: RuntimeHealth::Starting,
+                record: None,
+                global_namespace: false,
+                last_error: None,
+            })),
+            spec,
+            remove: self.detach.child_token(),
+            restart: CancellationToken::new(),
+            detach: self.detach.clone(),
+            changed: self.changed.clone(),
+            starts: self.starts.clone(),
+            warm: self.warm.clone(),
+        }
+    }
 }
 
 impl Supervisor {
+    /// A supervisor without warm runtimes (see [`Supervisor::with_warm_runtimes`]).
     pub fn new(cell_dir: &Path, temporal_bin: PathBuf, changed: Arc<Notify>) -> Self {
+        let root = cell_dir.join("ns");
         Self {
-            root: cell_dir.join("ns"),
-            temporal_bin,
+            factory: CtxFactory {
+                root: root.clone(),
+                bin: temporal_bin,
+                detach: CancellationToken::new(),
+                changed,
+                starts: Starts::per_core(),
+                warm: WarmPool::new(&root, 0),
+            },
+            root,
             runtimes: Mutex::new(BTreeMap::new()),
-            detach: CancellationToken::new(),
-            changed,
             orphans_checked: std::sync::atomic::AtomicBool::new(false),
             preparing_spare: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            spares: SPARE_COUNT,
         }
+    }
+
+    /// Keeps `count` spare stores (files only) for runtimes that find no warm runtime.
+    pub fn with_spare_stores(mut self, count: usize) -> Self {
+        self.spares = count;
+        self
+    }
+
+    /// Keeps `count` warm runtimes (servers already running, on the cell's release) for new
+    /// namespaces to claim.
+    pub fn with_warm_runtimes(mut self, count: usize) -> Self {
+        self.factory.warm = WarmPool::new(&self.root, count);
+        self
+    }
+
+    /// Warm runtimes ready to be claimed.
+    pub fn warm_ready(&self) -> usize {
+        self.factory.warm.ready()
+    }
+
+    /// Spare stores ready to be claimed.
+    pub fn spares_ready(&self) -> usize {
+        ready_spares(&self.root).len()
     }
 
     /// Makes the supervised set match `desired`: starts (or adopts) the missing, stops and
@@ -146,6 +218,8 @@ impl Supervisor {
     pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>, release: Option<&ReleaseSpec>) {
         self.prepare_spare();
         let want = release.map(|r| r.version.clone());
+        self.factory.warm.retire_other_releases(want.as_deref());
+        self.factory.warm.fill(&self.factory, release);
         let mut runtimes = self.runtimes.lock().expect("supervisor lock");
         let stale: Vec<String> = runtimes
             .iter()
@@ -215,10 +289,12 @@ impl Supervisor {
         if let Ok(entries) = std::fs::read_dir(&self.root) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if name == SPARES || name == SPARE_BUILD {
+                // Spares, warm runtimes (see `WarmPool::adopt`) and claims in progress.
+                if name.starts_with('.') {
                     continue;
                 }
-                if !runtimes.contains_key(&name) && e.path().is_dir() {
+                let folder = e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink());
+                if !runtimes.contains_key(&name) && folder {
                     tracing::info!(runtime = %name, "removing a runtime no longer desired");
                     let dir = e.path();
                     tokio::spawn(async move { remove_runtime_dir(&dir).await });
@@ -233,7 +309,7 @@ impl Supervisor {
     /// is only files (no process runs while it waits).
     fn prepare_spare(&self) {
         use std::sync::atomic::Ordering;
-        if ready_spares(&self.root).len() >= SPARE_COUNT
+        if ready_spares(&self.root).len() >= self.spares
             || self.preparing_spare.swap(true, Ordering::SeqCst)
         {
             return;
@@ -247,9 +323,9 @@ impl Supervisor {
             },
             None,
         );
-        let (root, busy) = (self.root.clone(), self.preparing_spare.clone());
+        let (root, busy, count) = (self.root.clone(), self.preparing_spare.clone(), self.spares);
         tokio::spawn(async move {
-            while ready_spares(&root).len() < SPARE_COUNT && !ctx.detach.is_cancelled() {
+            while ready_spares(&root).len() < count && !ctx.detach.is_cancelled() {
                 if let Err(e) = make_spare(&root, &ctx).await {
                     tracing::warn!(error = %format!("{e:#}"), "preparing a spare runtime store failed");
                     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -274,23 +350,7 @@ impl Supervisor {
     }
 
     fn context(&self, id: &str, spec: RuntimeSpec, release: Option<&ReleaseSpec>) -> RuntimeCtx {
-        RuntimeCtx {
-            id: id.to_string(),
-            dir: self.root.join(id),
-            bin: self.temporal_bin.clone(),
-            release: release.cloned(),
-            status: Arc::new(Mutex::new(Status {
-                health: RuntimeHealth::Starting,
-                record: None,
-                global_namespace: false,
-                last_error: None,
-            })),
-            spec,
-            remove: self.detach.child_token(),
-            restart: CancellationToken::new(),
-            detach: self.detach.clone(),
-            changed: self.changed.clone(),
-        }
+        self.factory.context(id, spec, release)
     }
 
     /// Whether every desired runtime is supervised (not whether it is serving yet).
@@ -353,7 +413,7 @@ impl Supervisor {
 
     /// Stops supervising and leaves every runtime running, for the next agent to adopt.
     pub async fn detach(&self) {
-        self.detach.cancel();
+        self.factory.detach.cancel();
         let tasks: Vec<_> = {
             let mut runtimes = self.runtimes.lock().expect("supervisor lock");
             std::mem::take(&mut *runtimes)
@@ -378,6 +438,8 @@ struct RuntimeCtx {
     restart: CancellationToken,
     detach: CancellationToken,
     changed: Arc<Notify>,
+    starts: Arc<Starts>,
+    warm: Arc<WarmPool>,
 }
 
 impl RuntimeCtx {
@@ -422,12 +484,26 @@ impl Proc {
         }
     }
 
-    fn alive(&mut self, db: &Path) -> bool {
+    /// Whether it still runs the store in `dir`.
+    fn alive(&mut self, dir: &Path) -> bool {
         match self {
             Proc::Child(c) => matches!(c.try_wait(), Ok(None)),
-            Proc::Adopted(pid) => pid_runs(*pid, db),
+            Proc::Adopted(pid) => runs_store(*pid, dir),
         }
     }
+}
+
+/// Whether `pid` is a server of the store in `dir`. A claimed warm runtime's folder is a
+/// symlink, and its server was started with the path of the folder the link points to.
+fn runs_store(pid: u32, dir: &Path) -> bool {
+    pid_runs(pid, &dir.join("store.db"))
+        || linked(dir).is_some_and(|target| pid_runs(pid, &target.join("store.db")))
+}
+
+/// Where a runtime folder that is a symlink points (as a path next to it).
+fn linked(dir: &Path) -> Option<PathBuf> {
+    let target = std::fs::read_link(dir).ok()?;
+    Some(dir.parent().map_or(target.clone(), |p| p.join(&target)))
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -452,7 +528,7 @@ fn read_record(dir: &Path) -> Option<RuntimeRecord> {
 }
 
 async fn supervise(ctx: RuntimeCtx) {
-    let db = ctx.dir.join("store.db");
+    let db = ctx.dir.as_path();
     let mut backoff = Duration::from_millis(500);
     let mut proc: Option<Proc> = None;
     let mut record = read_record(&ctx.dir);
@@ -460,7 +536,7 @@ async fn supervise(ctx: RuntimeCtx) {
     if let Some(r) = &record
         && r.spec == ctx.spec
         && r.release == ctx.release_version()
-        && pid_runs(r.pid, &db)
+        && runs_store(r.pid, db)
     {
         tracing::info!(runtime = %ctx.id, pid = r.pid, "adopted a running runtime");
         proc = Some(Proc::Adopted(r.pid));
@@ -469,18 +545,21 @@ async fn supervise(ctx: RuntimeCtx) {
             s.global_namespace = global_marker(&ctx.dir);
         });
     } else if let Some(r) = &record
-        && pid_runs(r.pid, &db)
+        && runs_store(r.pid, db)
     {
         // Spec or release changed while no agent ran: restart it.
-        terminate(&mut Proc::Adopted(r.pid), &db).await;
+        terminate(&mut Proc::Adopted(r.pid), db).await;
     }
 
     let mut unhealthy_since: Option<tokio::time::Instant> = None;
     let mut started = tokio::time::Instant::now();
+    // Held from the start of a server until it serves (or fails to).
+    let mut start_permit: Option<StartPermit> = None;
     loop {
         if proc.is_none() {
             match start(&ctx, record.as_ref()).await {
-                Ok((p, r)) => {
+                Ok((p, r, permit)) => {
+                    start_permit = permit;
                     ctx.set(|s| {
                         s.health = RuntimeHealth::Starting;
                         s.record = Some(r.clone());
@@ -507,7 +586,7 @@ async fn supervise(ctx: RuntimeCtx) {
                     return; // agent shutdown: leave it running for the next agent
                 }
                 if let Some(p) = proc.as_mut() {
-                    terminate(p, &db).await;
+                    terminate(p, db).await;
                 }
                 remove_runtime_dir(&ctx.dir).await;
                 ctx.set(|s| s.health = RuntimeHealth::Stopped);
@@ -515,7 +594,7 @@ async fn supervise(ctx: RuntimeCtx) {
             }
             _ = ctx.restart.cancelled() => {
                 if let Some(p) = proc.as_mut() {
-                    terminate(p, &db).await;
+                    terminate(p, db).await;
                 }
                 return;
             }
@@ -530,9 +609,10 @@ async fn supervise(ctx: RuntimeCtx) {
             backoff = (backoff * 2).min(Duration::from_secs(10));
             continue;
         };
-        if !p.alive(&db) {
+        if !p.alive(db) {
             tracing::warn!(runtime = %ctx.id, "runtime exited; restarting");
             proc = None;
+            drop(start_permit.take());
             if let Some(r) = record.as_mut() {
                 r.restarts += 1;
             }
@@ -562,21 +642,36 @@ async fn supervise(ctx: RuntimeCtx) {
             ctx.set(|s| s.health = RuntimeHealth::Unhealthy);
             if since.elapsed() >= UNHEALTHY_RESTART_AFTER {
                 tracing::warn!(runtime = %ctx.id, "runtime unhealthy for too long; restarting");
-                terminate(p, &db).await;
+                terminate(p, db).await;
                 proc = None;
                 if let Some(r) = record.as_mut() {
                     r.restarts += 1;
                 }
             }
         }
+        if ctx.health() != RuntimeHealth::Starting {
+            drop(start_permit.take());
+        }
     }
 }
 
-/// Starts the runtime (bootstrapping a new store into global-namespace mode first).
+/// Starts the runtime: claims a warm one for a new runtime when it can, else starts a server
+/// (bootstrapping a new store into global-namespace mode first) once a start permit is free;
+/// the permit is returned to be held until the server serves.
 async fn start(
     ctx: &RuntimeCtx,
     previous: Option<&RuntimeRecord>,
-) -> anyhow::Result<(Proc, RuntimeRecord)> {
+) -> anyhow::Result<(Proc, RuntimeRecord, Option<StartPermit>)> {
+    if previous.is_none()
+        && let Some((proc, record)) = ctx.warm.claim(ctx).await
+    {
+        return Ok((proc, record, None));
+    }
+    let permit = tokio::select! {
+        permit = ctx.starts.tenant() => permit,
+        _ = ctx.remove.cancelled() => anyhow::bail!("removed before it started"),
+        _ = ctx.restart.cancelled() => anyhow::bail!("replaced before it started"),
+    };
     std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
     let keep = |p: Option<u16>| -> anyhow::Result<u16> {
         match p {
@@ -600,7 +695,10 @@ async fn start(
     if ctx.spec.global_namespace
         && !global_marker(&ctx.dir)
         && !ctx.dir.join("store.db").exists()
-        && claim_spare(&ctx.dir)
+        && ctx
+            .dir
+            .parent()
+            .is_some_and(|root| claim_spare(root, &ctx.dir))
     {
         tracing::info!(runtime = %ctx.id, "using the spare store (already in global-namespace mode)");
     }
@@ -615,7 +713,7 @@ async fn start(
         &serde_json::to_vec_pretty(&record)?,
         0o644,
     )?;
-    Ok((Proc::Child(child), record))
+    Ok((Proc::Child(child), record, Some(permit)))
 }
 
 fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
@@ -696,13 +794,13 @@ async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGTERM, then SIGKILL after a grace period.
-async fn terminate(p: &mut Proc, db: &Path) {
+/// SIGTERM, then SIGKILL after a grace period (`dir`: the runtime's folder).
+async fn terminate(p: &mut Proc, dir: &Path) {
     let Some(pid) = p.pid() else { return };
     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline {
-        if !p.alive(db) {
+        if !p.alive(dir) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -713,25 +811,33 @@ async fn terminate(p: &mut Proc, db: &Path) {
     }
 }
 
-/// Stops whatever still runs from a runtime folder, then deletes it.
+/// Stops whatever still runs from a runtime folder, then deletes it (for a claimed warm
+/// runtime: the folder the symlink points to, then the link).
 async fn remove_runtime_dir(dir: &Path) {
-    let db = dir.join("store.db");
     if let Some(r) = read_record(dir)
-        && pid_runs(r.pid, &db)
+        && runs_store(r.pid, dir)
     {
-        terminate(&mut Proc::Adopted(r.pid), &db).await;
+        terminate(&mut Proc::Adopted(r.pid), dir).await;
     }
     if let Some(pid) = std::fs::read_to_string(dir.join("bootstrap.pid"))
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
-        && pid_runs(pid, &db)
+        && runs_store(pid, dir)
     {
-        terminate(&mut Proc::Adopted(pid), &db).await;
+        terminate(&mut Proc::Adopted(pid), dir).await;
     }
-    if let Err(e) = tokio::fs::remove_dir_all(dir).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(dir = %dir.display(), error = %e, "removing a runtime folder failed");
+    let target = linked(dir);
+    for folder in target.as_deref().into_iter().chain([dir]) {
+        let removed = if folder == dir && target.is_some() {
+            tokio::fs::remove_file(folder).await
+        } else {
+            tokio::fs::remove_dir_all(folder).await
+        };
+        if let Err(e) = removed
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %folder.display(), error = %e, "removing a runtime folder failed");
+        }
     }
 }
 

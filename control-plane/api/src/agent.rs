@@ -184,6 +184,13 @@ pub struct ObservedState {
     /// When `release` was first reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_applied_at: Option<DateTime<Utc>>,
+    /// Warm runtimes (servers already running, with no namespace yet) ready for new
+    /// namespaces.
+    #[serde(default)]
+    pub warm_runtimes: u32,
+    /// Spare stores (new stores in global-namespace mode, no server) ready for new runtimes.
+    #[serde(default)]
+    pub spare_stores: u32,
 }
 
 /// What the canary measured since the agent started it.

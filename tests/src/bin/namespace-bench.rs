@@ -21,9 +21,40 @@ struct Args {
     /// Namespaces created at the same time.
     #[arg(long, default_value_t = 10)]
     concurrent: usize,
+    /// Warm runtimes the cell keeps (the agent's `--warm-runtimes`; its default is 3).
+    #[arg(long, default_value_t = 3)]
+    warm_runtimes: usize,
+    /// Spare stores the cell keeps (the agent's `--spare-stores`; its default is 8).
+    #[arg(long, default_value_t = 8)]
+    spare_stores: usize,
     /// Write the results as the "## Namespace creation" section of this markdown file.
     #[arg(long)]
     write: Option<std::path::PathBuf>,
+}
+
+/// Waits until the cell is at rest: its warm runtimes and spare stores ready, no runtime
+/// starting.
+async fn at_rest(admin: &Api, cell: &str, warm: usize, spares: usize) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let c = admin.get(&format!("/admin/cells/{cell}")).await;
+        let observed = &c["observed"];
+        let starting = observed["runtimes"]
+            .as_object()
+            .map(|r| r.values().any(|r| r["health"] != "serving"))
+            .unwrap_or(true);
+        if observed["warm_runtimes"].as_u64() == Some(warm as u64)
+            && observed["spare_stores"].as_u64() == Some(spares as u64)
+            && !starting
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cell never came to rest: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 struct Tenant {
@@ -138,7 +169,18 @@ async fn main() {
     let data = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(data.path().to_path_buf());
     eprintln!("starting the control plane and a cell…");
-    let cp = ControlPlane::start(data.path(), &[]).await;
+    let (warm, spares) = (
+        args.warm_runtimes.to_string(),
+        args.spare_stores.to_string(),
+    );
+    let cp = ControlPlane::start(
+        data.path(),
+        &[
+            ("TESSERA_WARM_RUNTIMES", warm.as_str()),
+            ("TESSERA_SPARE_STORES", spares.as_str()),
+        ],
+    )
+    .await;
     let admin = Api::admin(&cp);
     admin.create_region("bench").await;
     let cell = admin.provision("bench", 1).await;
@@ -165,6 +207,7 @@ async fn main() {
 
     let mut rows = Vec::new();
     let mut seq = Vec::new();
+    at_rest(&admin, &cell, args.warm_runtimes, args.spare_stores).await;
     for i in 0..args.sequential {
         let name = format!("seq{i}");
         let took = create_and_call(&t, &name).await;
@@ -177,6 +220,7 @@ async fn main() {
         samples: seq,
     });
 
+    at_rest(&admin, &cell, args.warm_runtimes, args.spare_stores).await;
     let names: Vec<String> = (0..args.concurrent).map(|i| format!("par{i}")).collect();
     let t = std::sync::Arc::new(t);
     let tasks: Vec<_> = names
@@ -209,7 +253,10 @@ async fn main() {
              (ring 1) on this machine, a tenant with its own CA. Each sample is the time from \
              `POST /api/v1/namespaces` to the first successful SDK call (`DescribeNamespace` with \
              `temporalio-client`) through the cell ingress over mTLS; the client retries every \
-             20 ms. Namespaces of the one-at-a-time run are deleted after each sample.\n\n{table}"
+             20 ms. Namespaces of the one-at-a-time run are deleted after each sample. The cell \
+             keeps {} warm runtimes and {} spare stores (the agent's defaults are 3 and 8); \
+             each run starts once the cell is at rest (both pools full, no runtime starting).\n\n{table}",
+            args.warm_runtimes, args.spare_stores
         );
         write_bench_section(&path, &section);
     }

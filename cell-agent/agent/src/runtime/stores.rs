@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use tessera_infra::process::{free_port, pid_runs};
+use tessera_infra::process::free_port;
 
-use super::{Proc, RuntimeCtx, RuntimeRecord, STARTUP_GRACE, health_check, spawn, terminate};
+use super::{
+    Proc, RuntimeCtx, RuntimeRecord, STARTUP_GRACE, health_check, runs_store, spawn, terminate,
+};
 
 /// Marks a store switched to global-namespace mode.
 const GLOBAL_MARKER: &str = "global-namespace";
 /// Ready stores in global-namespace mode, waiting for new runtimes (one folder each).
 pub(super) const SPARES: &str = ".spares";
-/// How many spares a cell keeps ready.
+/// How many spares a cell keeps ready unless told otherwise.
 pub(super) const SPARE_COUNT: usize = 3;
 /// Where the next spare is prepared.
 pub(super) const SPARE_BUILD: &str = ".spare-build";
@@ -42,6 +44,7 @@ pub(super) fn ready_spares(root: &Path) -> Vec<PathBuf> {
 
 /// Prepares a spare store in `.spare-build`, then moves it into `.spares/`.
 pub(super) async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
+    let _permit = ctx.starts.background().await;
     // Start over; `bootstrap_global` first stops a server an earlier agent left running here.
     for f in STORE_FILES {
         let _ = std::fs::remove_file(ctx.dir.join(f));
@@ -66,12 +69,10 @@ pub(super) async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<
     Ok(())
 }
 
-/// Moves a spare store into a new runtime's folder; `false` when there is none. A spare is
-/// first renamed away atomically, so two runtimes starting at once never share one.
-pub(super) fn claim_spare(dir: &Path) -> bool {
-    let Some(root) = dir.parent() else {
-        return false;
-    };
+/// Moves a spare store of `root` (the cell's `ns/`) into a new runtime's folder; `false` when
+/// there is none. A spare is first renamed away atomically, so two runtimes starting at once
+/// never share one.
+pub(super) fn claim_spare(root: &Path, dir: &Path) -> bool {
     let Some(name) = dir.file_name() else {
         return false;
     };
@@ -104,9 +105,9 @@ pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> any
     if let Some(pid) = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())
-        && pid_runs(pid, &db)
+        && runs_store(pid, &ctx.dir)
     {
-        terminate(&mut Proc::Adopted(pid), &db).await;
+        terminate(&mut Proc::Adopted(pid), &ctx.dir).await;
     }
     if !db.exists() {
         let mut child = spawn(ctx, r)?;
@@ -121,7 +122,7 @@ pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> any
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        terminate(&mut Proc::Child(child), &db).await;
+        terminate(&mut Proc::Child(child), &ctx.dir).await;
     }
     enable_global_namespace(&db).await?;
     std::fs::write(ctx.dir.join(GLOBAL_MARKER), b"enabled\n")?;
