@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -15,7 +15,7 @@ use tracing::debug;
 
 use crate::hello::{HelloError, read_client_hello};
 use crate::metrics::{FailureReason, IngressMetrics};
-use crate::relay::{Counted, Prefixed, pump};
+use crate::relay::{Counters, Prefixed, pump};
 use crate::routes::{Compiled, CompiledRoute, Target};
 use crate::tls::classify;
 
@@ -134,7 +134,7 @@ async fn forward(
     }
     metrics.client_to_upstream.inc_by(hello.len() as u64);
     metrics.routed("forward");
-    relay(tcp, upstream, metrics).await;
+    relay(Prefixed::new(Vec::new(), tcp), upstream, metrics).await;
 }
 
 /// Terminates the client's mTLS with the route's configuration, then relays to the upstream.
@@ -198,17 +198,16 @@ enum Upstream {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-async fn relay<C, U>(client: C, mut upstream: U, metrics: &IngressMetrics)
+async fn relay<C, U>(mut client: C, mut upstream: U, metrics: &IngressMetrics)
 where
-    C: AsyncRead + AsyncWrite + Unpin,
+    C: AsyncBufRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut client = Counted::new(
-        client,
-        metrics.client_to_upstream.clone(),
-        metrics.upstream_to_client.clone(),
-    );
-    match pump(&mut client, &mut upstream).await {
+    let counters = Counters {
+        client_to_upstream: &metrics.client_to_upstream,
+        upstream_to_client: &metrics.upstream_to_client,
+    };
+    match pump(&mut client, &mut upstream, counters).await {
         Ok((up, down)) => debug!(up, down, "connection closed"),
         Err(e) => debug!(error = %e, "connection ended with an error"),
     }

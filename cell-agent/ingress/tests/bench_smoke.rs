@@ -13,9 +13,11 @@ async fn the_benchmark_runs_every_path() {
     assert!(report.h2_ingress.requests_per_sec > 0.0);
     assert!(report.h2_ingress.p50 > std::time::Duration::ZERO);
     assert!(report.tcp_direct_mb_s > 0.0 && report.tcp_ingress_mb_s > 0.0);
+    assert!(report.h2_forward_rps > 0.0 && report.tcp_forward_mb_s > 0.0);
     let md = report.markdown(&Machine::detect());
     assert!(md.starts_with("## Ingress\n"));
     assert!(md.contains("added median latency"));
     assert!(md.contains("| ingress vs direct TLS |"));
     assert!(md.contains("secondary view"));
+    assert!(md.contains("| forward vs direct TLS |"));
 }

@@ -28,6 +28,9 @@ use crate::{Ingress, IngressError, IngressMetrics, Route, RouteTable, ServerCert
 const BODY: [u8; 64] = [b'x'; 64];
 const H2_HOST: &str = "bench.acct.tessera.localhost";
 const SINK_HOST: &str = "sink.acct.tessera.localhost";
+/// Hosts whose routes forward the client's TLS untouched to the direct-TLS upstreams.
+const H2_FORWARD_HOST: &str = "bench-fwd.acct.tessera.localhost";
+const SINK_FORWARD_HOST: &str = "sink-fwd.acct.tessera.localhost";
 
 /// Everything both paths talk to.
 pub(super) struct Fixture {
@@ -71,14 +74,21 @@ impl Fixture {
             .issue("worker", &[], Usage::Client, days)
             .map_err(pki)?;
 
-        let route = |addr| Route {
+        let h2_tls = listen().await?;
+        let sink_tls = listen().await?;
+        let (h2_tls_upstream, sink_tls_addr) = (local(&h2_tls)?, local(&sink_tls)?);
+        let route = |target| Route {
             accepted_ca_pem: tenant_ca.cert_pem.clone(),
-            target: Target::Local { addr },
+            target,
         };
+        let local = |addr| route(Target::Local { addr });
+        let forward = |addr| route(Target::Forward { addr });
         let table = RouteTable {
             routes: [
-                (H2_HOST.to_string(), route(h2_upstream)),
-                (SINK_HOST.to_string(), route(sink_addr)),
+                (H2_HOST.to_string(), local(h2_upstream)),
+                (SINK_HOST.to_string(), local(sink_addr)),
+                (H2_FORWARD_HOST.to_string(), forward(h2_tls_upstream)),
+                (SINK_FORWARD_HOST.to_string(), forward(sink_tls_addr)),
             ]
             .into_iter()
             .collect(),
@@ -93,9 +103,6 @@ impl Fixture {
             &table.server_certs[0],
             &tenant_ca.cert_pem,
         )?);
-        let h2_tls = listen().await?;
-        let sink_tls = listen().await?;
-        let (h2_tls_upstream, sink_tls_addr) = (local(&h2_tls)?, local(&sink_tls)?);
         tasks.spawn(serve_h2(
             h2_tls,
             Some(upstream_tls.clone()),
@@ -155,6 +162,21 @@ impl Fixture {
             &self.tasks,
         )
         .await
+    }
+
+    /// Through the ingress's forward route: TLS passed through to the direct-TLS upstream.
+    pub async fn h2_via_forward(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {
+        h2_handshake(
+            self.tls(self.ingress.local_addr(), H2_FORWARD_HOST).await?,
+            &self.tasks,
+        )
+        .await
+    }
+
+    pub async fn sink_via_forward(
+        &self,
+    ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, IngressError> {
+        self.tls(self.ingress.local_addr(), SINK_FORWARD_HOST).await
     }
 
     pub async fn h2_direct_tls(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {

@@ -3,7 +3,9 @@
 //! One run measures the same upstreams three ways: directly in cleartext (the goal's baseline),
 //! directly over the same mTLS the ingress speaks ("direct TLS", which isolates the cost of
 //! the extra hop), and through the ingress. Small HTTP/2 request/response gives throughput and
-//! latency; one bulk TCP stream gives MB/s.
+//! latency; one bulk TCP stream gives MB/s. For reference, the same TLS also goes through the
+//! ingress's forward route to the direct-TLS upstreams: a hop that only copies bytes, which
+//! shows what any extra hop costs on the machine.
 
 mod load;
 mod report;
@@ -93,6 +95,7 @@ async fn measure(
     let (direct_tls_rps, _, _) = load::h2_throughput(config, || fixture.h2_direct_tls()).await?;
     let (ingress_rps, requests, h2_cpu) =
         load::h2_throughput(config, || fixture.h2_via_ingress()).await?;
+    let (forward_rps, _, _) = load::h2_throughput(config, || fixture.h2_via_forward()).await?;
     let [direct, direct_tls, ingress] = load::h2_latency(
         config,
         [
@@ -105,6 +108,7 @@ async fn measure(
     let (tcp_direct, _) = load::stream(config, fixture.sink_direct().await?).await?;
     let (tcp_direct_tls, _) = load::stream(config, fixture.sink_direct_tls().await?).await?;
     let (tcp_ingress, tcp_cpu) = load::stream(config, fixture.sink_via_ingress().await?).await?;
+    let (tcp_forward, _) = load::stream(config, fixture.sink_via_forward().await?).await?;
     let numbers = |requests_per_sec, (p50, p99)| H2Numbers {
         requests_per_sec,
         p50,
@@ -118,6 +122,8 @@ async fn measure(
         tcp_direct_mb_s: tcp_direct,
         tcp_direct_tls_mb_s: tcp_direct_tls,
         tcp_ingress_mb_s: tcp_ingress,
+        h2_forward_rps: forward_rps,
+        tcp_forward_mb_s: tcp_forward,
         ingress_cpu_per_request: h2_cpu.div_f64(requests.max(1) as f64),
         ingress_cpu_per_gb: tcp_cpu.div_f64(config.stream_bytes as f64 / 1e9),
     })
