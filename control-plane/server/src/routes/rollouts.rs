@@ -173,12 +173,20 @@ async fn rollout_cells(st: &SharedState) -> ApiResult<Vec<CellRef>> {
     }
 }
 
+/// A rollout as the API shows it. It counts as ended only once its cells are released: the
+/// workflow saves that a moment after it reaches its end, and until then the live status is
+/// shown as the last saved one, so that whoever starts the next rollout on seeing the end of
+/// this one is never refused with "cell already in rollout".
 fn rollout_view(r: rollout::Model, live: Option<serde_json::Value>) -> Rollout {
-    let progress = live.unwrap_or(r.progress);
-    let status = progress["status"]
+    let mut progress = live.unwrap_or(r.progress);
+    let mut status = progress["status"]
         .as_str()
         .map(str::to_string)
-        .unwrap_or(r.status);
+        .unwrap_or_else(|| r.status.clone());
+    if r.active && tessera_store::FINISHED_ROLLOUT.contains(&status.as_str()) {
+        status = r.status;
+        progress["status"] = serde_json::Value::String(status.clone());
+    }
     Rollout {
         id: r.id,
         release: r.release_version,
@@ -329,4 +337,38 @@ async fn approve_rollout(
         RolloutControl::Approve { ring },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: &str, active: bool) -> rollout::Model {
+        rollout::Model {
+            id: Uuid::now_v7(),
+            release_version: "r1".into(),
+            status: status.into(),
+            plan: json!({}),
+            progress: json!({"status": status}),
+            active,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_rollout_is_shown_ended_only_once_its_cells_are_released() {
+        let live = json!({"status": "halted", "events": [{"kind": "batch_failed"}]});
+        // The workflow has halted, its cells are not released yet: still running.
+        let v = rollout_view(row("running", true), Some(live.clone()));
+        assert_eq!(v.status, "running");
+        assert_eq!(v.progress["status"], "running");
+        assert_eq!(v.progress["events"][0]["kind"], "batch_failed");
+        // Saved and released: ended.
+        let v = rollout_view(row("halted", false), None);
+        assert_eq!(v.status, "halted");
+        // A live status that has not ended is shown as it is.
+        let v = rollout_view(row("running", true), Some(json!({"status": "paused"})));
+        assert_eq!(v.status, "paused");
+    }
 }
