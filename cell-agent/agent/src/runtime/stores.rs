@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use tessera_infra::process::free_port;
 
 use super::{
     Proc, RuntimeCtx, RuntimeRecord, STARTUP_GRACE, health_check, runs_store, spawn, terminate,
@@ -50,16 +49,7 @@ pub(super) async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<
         let _ = std::fs::remove_file(ctx.dir.join(f));
     }
     std::fs::create_dir_all(&ctx.dir)?;
-    let record = RuntimeRecord {
-        pid: 0,
-        grpc_port: free_port()?,
-        http_port: free_port()?,
-        metrics_port: free_port()?,
-        started_at: Utc::now(),
-        spec: ctx.spec.clone(),
-        restarts: 0,
-        release: None,
-    };
+    let record = RuntimeRecord::fresh(ctx)?;
     bootstrap_global(ctx, &record).await?;
     let _ = std::fs::remove_file(ctx.dir.join("runtime.log"));
     std::fs::create_dir_all(root.join(SPARES))?;

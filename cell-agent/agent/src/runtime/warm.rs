@@ -19,12 +19,11 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use tessera_api::agent::RuntimeSpec;
-use tessera_infra::process::free_port;
 
 use super::stores::{bootstrap_global, claim_spare, global_marker};
 use super::{
     CtxFactory, Proc, RuntimeCtx, RuntimeRecord, STARTUP_GRACE, health_check, read_record,
-    remove_runtime_dir, spawn, terminate,
+    remove_runtime_dir, spawn_recorded, terminate,
 };
 use crate::identity::write_atomic;
 
@@ -256,16 +255,7 @@ async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
         super::check_version(&ctx.binary(), &release.runtime.version).await?;
     }
     std::fs::create_dir_all(&ctx.dir)?;
-    let mut record = RuntimeRecord {
-        pid: 0,
-        grpc_port: free_port()?,
-        http_port: free_port()?,
-        metrics_port: free_port()?,
-        started_at: Utc::now(),
-        spec: ctx.spec.clone(),
-        restarts: 0,
-        release: ctx.release_version(),
-    };
+    let mut record = RuntimeRecord::fresh(ctx)?;
     if !claim_spare(root, &ctx.dir) {
         bootstrap_global(ctx, &record).await?;
     }
@@ -273,14 +263,7 @@ async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
         global_marker(&ctx.dir),
         "the store is not in global-namespace mode"
     );
-    let mut child = spawn(ctx, &record)?;
-    record.pid = child.id().context("runtime has no pid")?;
-    record.started_at = Utc::now();
-    write_atomic(
-        &ctx.dir.join("runtime.json"),
-        &serde_json::to_vec_pretty(&record)?,
-        0o644,
-    )?;
+    let mut child = spawn_recorded(ctx, &mut record)?;
     let deadline = tokio::time::Instant::now() + STARTUP_GRACE;
     while !health_check(record.grpc_port).await {
         if tokio::time::Instant::now() > deadline
