@@ -60,6 +60,7 @@ pub struct RuntimeRecord {
     pub metrics_port: u16,
     pub started_at: DateTime<Utc>,
     pub spec: RuntimeSpec,
+    /// Restarts since it was started on `release`.
     #[serde(default)]
     pub restarts: u32,
     /// The release the process was started on.
@@ -686,7 +687,10 @@ async fn start(
         metrics_port: keep(previous.map(|r| r.metrics_port))?,
         started_at: Utc::now(),
         spec: ctx.spec.clone(),
-        restarts: previous.map(|r| r.restarts).unwrap_or(0),
+        // Counted per release: restarts on an earlier release say nothing about this one.
+        restarts: previous
+            .filter(|r| r.release == ctx.release_version())
+            .map_or(0, |r| r.restarts),
         release: ctx.release_version(),
     };
     if let Some(release) = &ctx.release {

@@ -140,6 +140,7 @@ async fn releases_roll_one_runtime_at_a_time_and_a_bad_one_stops_at_the_first() 
         .filter(|(_, r)| r.release.as_deref() == Some("r2"))
         .collect();
     assert_eq!(broken.len(), 1, "{observed:#?}");
+    let broken_id = broken[0].0.clone();
     assert_ne!(broken[0].1.health, RuntimeHealth::Serving);
     for (id, r) in observed.iter().filter(|(id, _)| *id != broken[0].0) {
         assert_eq!(r.release.as_deref(), Some("r1"), "{id}");
@@ -154,6 +155,10 @@ async fn releases_roll_one_runtime_at_a_time_and_a_bad_one_stops_at_the_first() 
     })
     .await;
     println!("rolled back in {:.1} s", t0.elapsed().as_secs_f64());
+    // Restarts are counted per release: the crashes on r2 do not follow the runtime back to
+    // r1, where a later rollout would take them for a release that keeps failing.
+    let back = &sup.observed()[broken_id.as_str()];
+    assert_eq!(back.restarts, 0, "{back:#?}");
 
     // A release whose binary reports another version is refused before anything starts.
     let wrong = release("r3", "0.0.0-nope", &[]);

@@ -239,6 +239,8 @@ pub struct RuntimeObserved {
     pub metrics_address: Option<String>,
     pub rss_bytes: u64,
     pub uptime_seconds: u64,
+    /// Times it was restarted after exiting or staying unhealthy, since it was started on its
+    /// current release (a rollout judges a release by it).
     pub restarts: u32,
     pub global_namespace: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
