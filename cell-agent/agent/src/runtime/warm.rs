@@ -145,12 +145,11 @@ impl WarmPool {
         }
         let release = ctx.release_version();
         loop {
-            let w = {
+            let mut w = {
                 let mut ready = self.ready.lock().expect("warm lock");
                 let i = ready.iter().position(|w| w.record.release == release)?;
                 ready.remove(i)
             };
-            let mut w = w;
             if !w.proc.alive(&w.dir) {
                 discard(w);
                 continue;
