@@ -33,7 +33,7 @@ mod warm;
 
 pub use process::health_check;
 use process::{
-    Proc, check_version, port_free, remove_runtime_dir, rss_bytes, runs_store, spawn,
+    Proc, check_version, linked, port_free, remove_runtime_dir, rss_bytes, runs_store, spawn,
     spawn_recorded, terminate,
 };
 use starts::{StartPermit, Starts};

@@ -91,8 +91,8 @@ impl WarmPool {
             let name = e.file_name().to_string_lossy().to_string();
             if name.starts_with(WARM_PREFIX) {
                 warm.push(e.path());
-            } else if let Ok(target) = std::fs::read_link(e.path()) {
-                owned.push(self.root.join(target));
+            } else if let Some(target) = super::linked(&e.path()) {
+                owned.push(target);
             }
         }
         for dir in warm {
