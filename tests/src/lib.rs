@@ -7,8 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The last `lines` lines of `text`.
+/// Stack-backtrace frames are left out: they would push the error itself out of the tail.
 pub fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
+    let frame = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("at ")
+            || t.split_once(": ")
+                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let all: Vec<&str> = text.lines().filter(|l| !frame(l)).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 

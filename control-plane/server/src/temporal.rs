@@ -45,22 +45,48 @@ pub async fn start(
     let dir = data_dir.join("temporal");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     stop_orphan(&dir).await;
-    let spec = Spec {
-        bin: bin.to_path_buf(),
-        dir,
-        namespace: namespace.to_string(),
-        port: free_port()?,
-        http_port: free_port()?,
-        metrics_port: free_port()?,
-    };
-    let address = format!("127.0.0.1:{}", spec.port);
-    let child = spawn(&spec).await?;
-    wait_ready(&address, &spec.namespace, Duration::from_secs(60)).await?;
-    metrics.temporal_up.set(1);
-    tracing::info!(%address, "local Temporal server ready");
-    let task = tokio::spawn(supervise(spec, child, metrics, cancel));
-    Ok(LocalTemporal { address, task })
+    // The ports are free when chosen but not reserved: another process can bind one before the
+    // server does, and the server then exits. It is started again on other ports.
+    let mut attempt = 1;
+    loop {
+        let spec = Spec {
+            bin: bin.to_path_buf(),
+            dir: dir.clone(),
+            namespace: namespace.to_string(),
+            port: free_port()?,
+            http_port: free_port()?,
+            metrics_port: free_port()?,
+        };
+        let address = format!("127.0.0.1:{}", spec.port);
+        let mut child = spawn(&spec).await?;
+        tokio::select! {
+            ready = wait_ready(&address, &spec.namespace, Duration::from_secs(120)) => {
+                if let Err(e) = ready {
+                    stop(&mut child).await;
+                    return Err(e);
+                }
+                metrics.temporal_up.set(1);
+                tracing::info!(%address, "local Temporal server ready");
+                let task = tokio::spawn(supervise(spec, child, metrics, cancel));
+                return Ok(LocalTemporal { address, task });
+            }
+            status = child.wait() => {
+                let status = status?;
+                if attempt == START_ATTEMPTS {
+                    anyhow::bail!(
+                        "the local Temporal server exited while starting ({status}), {attempt} times; see {}",
+                        spec.dir.join("temporal.log").display()
+                    );
+                }
+                tracing::warn!(%status, attempt, "the local Temporal server exited while starting; trying other ports");
+                attempt += 1;
+            }
+        }
+    }
 }
+
+/// How often a server that exits before it is ready is started again (on other ports).
+const START_ATTEMPTS: u32 = 5;
 
 async fn spawn(spec: &Spec) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
