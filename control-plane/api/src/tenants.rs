@@ -44,7 +44,10 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// Per-namespace role granted to a service account.
+/// Per-namespace role granted to a service account, on top of what its account role allows:
+/// `read` sees the namespace, `write` also issues its client certificates (the credential
+/// workers connect with), `admin` also changes and deletes it. Developers and above already
+/// administer every namespace of their account, so a grant matters to read-only accounts.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
 )]
@@ -53,6 +56,16 @@ pub enum NamespaceRole {
     Admin,
     Write,
     Read,
+}
+
+impl NamespaceRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NamespaceRole::Admin => "admin",
+            NamespaceRole::Write => "write",
+            NamespaceRole::Read => "read",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -6,5 +6,5 @@ pub mod rbac;
 pub mod validate;
 
 pub use credentials::{ApiKeyToken, JoinToken, SecretToken};
-pub use rbac::{Action, Denied, authorize};
+pub use rbac::{Action, Denied, NamespaceAction, NamespaceDenied, authorize, authorize_namespace};
 pub use validate::ValidationError;

@@ -3,7 +3,7 @@
 //! One pure function decides every authorisation question so the policy can be read, and
 //! tested, in one place. Roles are ordered: owner > admin > developer > read_only.
 
-use tessera_api::Role;
+use tessera_api::{NamespaceRole, Role};
 use thiserror::Error;
 
 /// Something a principal wants to do inside its own account.
@@ -34,10 +34,8 @@ pub enum Action {
     CreateServiceAccountApiKey,
     RevokeOwnApiKey,
     RevokeAnyApiKey,
-    /// Create, update or delete namespaces.
-    ManageNamespaces,
-    /// Issue client certificates from a namespace's generated CA.
-    IssueClientCert,
+    /// Create a namespace (an existing one is authorised with [`authorize_namespace`]).
+    CreateNamespace,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -77,13 +75,73 @@ pub fn authorize(role: Role, action: Action) -> Result<(), Denied> {
         Action::CreateServiceAccountApiKey => (Role::Admin, "create API keys for service accounts"),
         Action::RevokeOwnApiKey => (Role::Developer, "revoke API keys"),
         Action::RevokeAnyApiKey => (Role::Admin, "revoke other principals' API keys"),
-        Action::ManageNamespaces => (Role::Developer, "create, change or delete namespaces"),
-        Action::IssueClientCert => (Role::Developer, "issue client certificates"),
+        Action::CreateNamespace => (Role::Developer, "create namespaces"),
     };
     if at_least(role, min) {
         Ok(())
     } else {
         Err(Denied { role, what })
+    }
+}
+
+/// Something a principal wants to do to one existing namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceAction {
+    /// See the namespace.
+    Read,
+    /// Issue a client certificate, the credential that lets workers use the namespace.
+    IssueClientCert,
+    /// Change or delete the namespace.
+    Manage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("role {role} may not {what} namespace {namespace}{}", granted.map(|g| format!(" (access granted to it: {})", g.as_str())).unwrap_or_default())]
+pub struct NamespaceDenied {
+    pub role: Role,
+    pub namespace: String,
+    pub granted: Option<NamespaceRole>,
+    pub what: &'static str,
+}
+
+/// The access a role has to every namespace of its account: members who may create namespaces
+/// (developers and above) administer them; read-only members read them.
+pub fn namespace_access_of(role: Role) -> NamespaceRole {
+    if at_least(role, Role::Developer) {
+        NamespaceRole::Admin
+    } else {
+        NamespaceRole::Read
+    }
+}
+
+/// Decides whether `role`, plus the access `granted` to this namespace (a service account's
+/// `namespace_access`), may perform `action` on namespace `namespace`. A grant only adds: a
+/// read-only service account with `write` on one namespace may issue its client certificates,
+/// and nothing more anywhere else.
+pub fn authorize_namespace(
+    role: Role,
+    granted: Option<NamespaceRole>,
+    namespace: &str,
+    action: NamespaceAction,
+) -> Result<(), NamespaceDenied> {
+    let (min, what) = match action {
+        NamespaceAction::Read => (NamespaceRole::Read, "read"),
+        NamespaceAction::IssueClientCert => (NamespaceRole::Write, "issue client certificates for"),
+        NamespaceAction::Manage => (NamespaceRole::Admin, "change or delete"),
+    };
+    // `NamespaceRole` derives `Ord` in declaration order: Admin < Write < Read.
+    let has = granted.map_or(namespace_access_of(role), |g| {
+        g.min(namespace_access_of(role))
+    });
+    if has <= min {
+        Ok(())
+    } else {
+        Err(NamespaceDenied {
+            role,
+            namespace: namespace.to_string(),
+            granted,
+            what,
+        })
     }
 }
 
@@ -111,8 +169,7 @@ mod tests {
             Action::CreateServiceAccountApiKey,
             Action::RevokeOwnApiKey,
             Action::RevokeAnyApiKey,
-            Action::ManageNamespaces,
-            Action::IssueClientCert,
+            Action::CreateNamespace,
         ];
         for a in mutations {
             assert!(!allowed(ReadOnly, a), "{a:?}");
@@ -157,5 +214,33 @@ mod tests {
         assert!(!allowed(Developer, Action::CreateServiceAccountApiKey));
         assert!(!allowed(Developer, Action::InviteUser { role: ReadOnly }));
         assert!(allowed(Admin, Action::RevokeAnyApiKey));
+    }
+
+    #[test]
+    fn namespace_grants_add_to_the_role_and_never_take_away() {
+        use NamespaceAction as A;
+        use NamespaceRole as G;
+        let ok =
+            |role, granted, action| authorize_namespace(role, granted, "payments", action).is_ok();
+        for role in [Owner, Admin, Developer] {
+            for granted in [None, Some(G::Read), Some(G::Write), Some(G::Admin)] {
+                for action in [A::Read, A::IssueClientCert, A::Manage] {
+                    assert!(ok(role, granted, action), "{role} {granted:?} {action:?}");
+                }
+            }
+        }
+        assert!(ok(ReadOnly, None, A::Read));
+        assert!(!ok(ReadOnly, None, A::IssueClientCert));
+        assert!(!ok(ReadOnly, Some(G::Read), A::IssueClientCert));
+        assert!(ok(ReadOnly, Some(G::Write), A::IssueClientCert));
+        assert!(!ok(ReadOnly, Some(G::Write), A::Manage));
+        assert!(ok(ReadOnly, Some(G::Admin), A::Manage));
+        let denied = authorize_namespace(ReadOnly, Some(G::Write), "payments", A::Manage)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            denied,
+            "role read_only may not change or delete namespace payments (access granted to it: write)"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! [`RequestCtx`]; handlers take [`Caller`] (anyone authenticated) or [`Member`] (a user or
 //! service account of an account) as extractors and decide with `tessera_domain::authorize`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -13,9 +14,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use subtle_eq::ct_eq;
-use tessera_api::{ActorKind, CSRF_HEADER, Role, SESSION_COOKIE};
+use tessera_api::{ActorKind, CSRF_HEADER, NamespaceRole, Role, SESSION_COOKIE};
 use tessera_domain::credentials::{csrf_token, digest, verify_digest};
-use tessera_domain::{Action, ApiKeyToken, authorize};
+use tessera_domain::{Action, ApiKeyToken, NamespaceAction, authorize, authorize_namespace};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -38,6 +39,8 @@ pub enum Principal {
         id: Uuid,
         name: String,
         role: Role,
+        /// Access granted to single namespaces, on top of `role`.
+        namespace_access: BTreeMap<String, NamespaceRole>,
         api_key_id: Uuid,
     },
     /// The holder of `<data-dir>/admin-token`.
@@ -245,10 +248,16 @@ async fn resolve_bearer(st: &SharedState, token: &str) -> ApiResult<Principal> {
         .ok_or_else(|| {
             ApiError::unauthenticated("the API key's service account no longer exists")
         })?;
+    let namespace_access = serde_json::from_value(sa.namespace_access).map_err(|e| {
+        ApiError::internal(format!(
+            "stored namespace_access of service account {sa_id}: {e}"
+        ))
+    })?;
     Ok(Principal::ServiceAccount {
         account_id: sa.account_id,
         id: sa.id,
         role: parse_role(&sa.role)?,
+        namespace_access,
         name: sa.name,
         api_key_id: key.id,
     })
@@ -315,6 +324,18 @@ pub struct Member {
 impl Member {
     pub fn authorize(&self, action: Action) -> ApiResult<()> {
         authorize(self.role, action).map_err(ApiError::from)
+    }
+
+    /// Authorises an action on one namespace: the role, plus what a service account was
+    /// granted on that namespace.
+    pub fn authorize_namespace(&self, namespace: &str, action: NamespaceAction) -> ApiResult<()> {
+        let granted = match &self.caller.principal {
+            Principal::ServiceAccount {
+                namespace_access, ..
+            } => namespace_access.get(namespace).copied(),
+            _ => None,
+        };
+        authorize_namespace(self.role, granted, namespace, action).map_err(ApiError::from)
     }
 
     /// The user id when the caller is a user.

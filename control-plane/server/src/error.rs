@@ -4,7 +4,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tessera_api::{ErrorBody, ErrorCode, ErrorDetail};
-use tessera_domain::{Denied, ValidationError};
+use tessera_domain::{Denied, NamespaceDenied, ValidationError};
 use tessera_store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,5 +135,15 @@ impl From<ValidationError> for ApiError {
 impl From<Denied> for ApiError {
     fn from(e: Denied) -> Self {
         ApiError::forbidden(e.to_string()).with_details(json!({ "role": e.role.as_str() }))
+    }
+}
+
+impl From<NamespaceDenied> for ApiError {
+    fn from(e: NamespaceDenied) -> Self {
+        ApiError::forbidden(e.to_string()).with_details(json!({
+            "role": e.role.as_str(),
+            "namespace": e.namespace,
+            "namespace_access": e.granted.map(|g| g.as_str()),
+        }))
     }
 }

@@ -451,3 +451,121 @@ async fn the_namespace_quota_holds() {
         "{err}"
     );
 }
+
+/// A service account's `namespace_access` grants a read-only account more on one namespace and
+/// nothing on the others; developers and above administer every namespace anyway.
+#[tokio::test]
+async fn service_account_namespace_grants_are_enforced() {
+    let h = harness().await;
+    let owner = h.account("acme").await;
+    seed(&h, owner.account_id, "payments").await;
+    seed(&h, owner.account_id, "orders").await;
+    let key_of = |role: &'static str, access: Value| {
+        let (h, owner) = (&h, &owner);
+        async move {
+            let name = format!("sa-{role}-{}", Uuid::now_v7().simple());
+            let sa = h
+                .post(
+                    "/api/v1/service-accounts",
+                    &owner.token,
+                    json!({ "name": name, "role": role, "namespace_access": access }),
+                )
+                .await;
+            assert_eq!(sa.status, StatusCode::CREATED, "{:?}", sa.body);
+            let key = h
+                .post(
+                    "/api/v1/api-keys",
+                    &owner.token,
+                    json!({ "name": name, "owner": { "service_account_id": sa.body["id"] } }),
+                )
+                .await;
+            assert_eq!(key.status, StatusCode::CREATED, "{:?}", key.body);
+            key.body["token"].as_str().unwrap().to_string()
+        }
+    };
+    let cert = json!({"common_name": "worker", "valid_days": 1});
+    let issue = |token: String, ns: &'static str| {
+        let (h, cert) = (&h, cert.clone());
+        async move {
+            h.post(
+                &format!("/api/v1/namespaces/{ns}/client-certs"),
+                &token,
+                cert,
+            )
+            .await
+        }
+    };
+    let patch = |token: String, ns: &'static str| {
+        let h = &h;
+        async move {
+            h.call(
+                Method::PATCH,
+                &format!("/api/v1/namespaces/{ns}"),
+                Some(&token),
+                Some(json!({"retention_days": 3})),
+            )
+            .await
+        }
+    };
+    // Past the authorisation check, these requests stop at the next one: the seeded namespaces
+    // have no generated CA yet (409), and no workflow engine runs here (503).
+    let passed = |r: &Resp| r.status != StatusCode::FORBIDDEN;
+
+    let writer = key_of("read_only", json!({"payments": "write"})).await;
+    assert_eq!(
+        names(&h, &writer).await.len(),
+        2,
+        "read-only still reads all"
+    );
+    let r = issue(writer.clone(), "payments").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    let r = issue(writer.clone(), "orders").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    assert_eq!(
+        r.body["error"]["message"],
+        "role read_only may not issue client certificates for namespace orders"
+    );
+    let r = patch(writer.clone(), "payments").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert_eq!(r.body["error"]["details"]["namespace_access"], "write");
+    let r = h
+        .call(
+            Method::DELETE,
+            "/api/v1/namespaces/payments",
+            Some(&writer),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = h
+        .post("/api/v1/namespaces", &writer, json!({"name": "more", "region": "local-east", "retention_days": 1, "generate_ca": true}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a grant does not create namespaces"
+    );
+
+    let ns_admin = key_of("read_only", json!({"orders": "admin"})).await;
+    assert!(passed(&patch(ns_admin.clone(), "orders").await));
+    assert!(passed(&issue(ns_admin.clone(), "orders").await));
+    assert!(!passed(&patch(ns_admin.clone(), "payments").await));
+
+    let reader = key_of("read_only", json!({"payments": "read"})).await;
+    assert!(!passed(&issue(reader.clone(), "payments").await));
+    let r = h.get("/api/v1/namespaces/payments", &reader).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let developer = key_of("developer", json!({"payments": "read"})).await;
+    assert!(
+        passed(&patch(developer.clone(), "payments").await),
+        "a grant never takes away"
+    );
+    assert!(passed(&issue(developer, "orders").await));
+
+    let r = h.get("/api/v1/namespaces/payments", &owner.token).await;
+    assert_eq!(r.body["retention_days"], 1, "nothing was changed");
+}

@@ -11,7 +11,7 @@ use tessera_api::{
     ClientCert, CreateClientCert, CreateNamespace, ErrorBody, Namespace, NamespaceOperation,
     NamespaceState, Page, PageQuery, UpdateNamespace,
 };
-use tessera_domain::{Action, validate};
+use tessera_domain::{Action, NamespaceAction, validate};
 use tessera_pki::Usage;
 use tessera_store::entity::namespace;
 use tessera_store::{NewNamespace, NewOperation, StoreError};
@@ -95,7 +95,7 @@ async fn create_namespace(
     m: Member,
     Json(req): Json<CreateNamespace>,
 ) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
-    m.authorize(Action::ManageNamespaces)?;
+    m.authorize(Action::CreateNamespace)?;
     validate::namespace_name(&req.name)?;
     validate::retention_days(req.retention_days)?;
     let generate = req.generate_ca.unwrap_or(false);
@@ -225,7 +225,7 @@ async fn get_namespace(
     m: Member,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Namespace>> {
-    m.authorize(Action::Read)?;
+    m.authorize_namespace(&name, NamespaceAction::Read)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
     Ok(Json(view(&st, ns, &server_root(&st).await?).await?))
 }
@@ -269,7 +269,7 @@ async fn update_namespace(
     Path(name): Path<String>,
     Json(req): Json<UpdateNamespace>,
 ) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
-    m.authorize(Action::ManageNamespaces)?;
+    m.authorize_namespace(&name, NamespaceAction::Manage)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
     if let Some(days) = req.retention_days {
         validate::retention_days(days)?;
@@ -340,7 +340,7 @@ async fn delete_namespace(
     m: Member,
     Path(name): Path<String>,
 ) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
-    m.authorize(Action::ManageNamespaces)?;
+    m.authorize_namespace(&name, NamespaceAction::Manage)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
     st.engine()?;
     // Claim the transition: of two racing deletes exactly one goes through.
@@ -400,7 +400,7 @@ async fn create_client_cert(
     Path(name): Path<String>,
     Json(req): Json<CreateClientCert>,
 ) -> ApiResult<(StatusCode, Json<ClientCert>)> {
-    m.authorize(Action::IssueClientCert)?;
+    m.authorize_namespace(&name, NamespaceAction::IssueClientCert)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
     let cn = req.common_name.trim();
     if cn.is_empty() || cn.len() > 64 || cn.chars().any(|c| c.is_control()) {
