@@ -136,6 +136,22 @@ async fn signup_api_keys_and_cli_against_the_real_binary() {
     );
     let (ok, out, _) = cli(&["api-keys", "list"]);
     assert!(ok && out.contains("from-cli"), "table output: {out}");
+    // `tessera … | head -0`: the reader is gone before the output is written.
+    let mut piped = Command::new(tessera_system_tests::bin("tessera"))
+        .args(["api-keys", "list"])
+        .env("TESSERA_CONFIG", cli_home.path().join("config.json"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(piped.stdout.take());
+    let closed = piped.wait_with_output().unwrap();
+    assert!(
+        closed.status.success() && closed.stderr.is_empty(),
+        "a closed pipe ends the CLI quietly: {:?} {}",
+        closed.status,
+        String::from_utf8_lossy(&closed.stderr)
+    );
     let (ok, out, err) = cli(&[
         "users",
         "invite",

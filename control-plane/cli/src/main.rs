@@ -15,7 +15,7 @@ use tessera_api::*;
 use tessera_client::Client;
 use uuid::Uuid;
 
-use crate::output::{Output, print_item, print_list};
+use crate::output::{Output, out, print_item, print_list};
 
 #[derive(Parser)]
 #[command(
@@ -246,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             url: Some(url),
             api_key: Some(api_key.clone()),
         })?;
-        println!(
+        out!(
             "Logged in to account {} ({}); saved to {}",
             account.name,
             account.id,
@@ -284,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?,
             UsersCmd::Remove { id } => {
                 c.remove_user(id).await?;
-                println!("removed user {id}");
+                out!("removed user {id}");
             }
         },
         Command::ServiceAccounts(cmd) => match cmd {
@@ -303,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ServiceAccountsCmd::Delete { id } => {
                 c.delete_service_account(id).await?;
-                println!("deleted service account {id}");
+                out!("deleted service account {id}");
             }
         },
         Command::ApiKeys(cmd) => match cmd {
@@ -329,7 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             ApiKeysCmd::Revoke { id } => {
                 c.revoke_api_key(id).await?;
-                println!("revoked API key {id}");
+                out!("revoked API key {id}");
             }
         },
         Command::Operations(cmd) => match cmd {

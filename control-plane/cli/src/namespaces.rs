@@ -12,7 +12,7 @@ use serde_json::json;
 use tessera_api::*;
 use tessera_client::Client;
 
-use crate::output::{Output, or_dash, print_item, print_list, print_pairs, print_table, time};
+use crate::output::{Output, or_dash, out, print_item, print_list, print_pairs, print_table, time};
 
 #[derive(Subcommand)]
 pub enum NamespaceCmd {
@@ -155,7 +155,7 @@ pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<(
             let op = crate::succeeded(c, out, r.operation.id).await?;
             match out {
                 Output::Json => print_item(out, &op)?,
-                Output::Table => println!("deleted namespace {}", r.namespace.name),
+                Output::Table => out!("deleted namespace {}", r.namespace.name),
             }
         }
         NamespaceCmd::ClientCert {

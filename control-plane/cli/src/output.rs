@@ -6,6 +6,30 @@ use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
 use serde_json::Value;
 
+/// `println!` for the command's output. A reader that went away (`tessera … | head`) ends the
+/// command quietly, as it ends other Unix tools, where `println!` would panic.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+pub(crate) use out;
+
+pub fn write_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing the output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Output {
     Table,
@@ -24,7 +48,7 @@ fn cell(v: &Value) -> String {
 pub fn print_item<T: Serialize>(out: Output, item: &T) -> anyhow::Result<()> {
     let v = serde_json::to_value(item)?;
     match out {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&v)?),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&v)?),
         Output::Table => {
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
@@ -33,7 +57,7 @@ pub fn print_item<T: Serialize>(out: Output, item: &T) -> anyhow::Result<()> {
                     t.add_row(vec![k.clone(), cell(val)]);
                 }
             }
-            println!("{t}");
+            out!("{t}");
         }
     }
     Ok(())
@@ -45,7 +69,7 @@ pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> 
         .map(serde_json::to_value)
         .collect::<Result<_, _>>()?;
     match out {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Json => out!("{}", serde_json::to_string_pretty(&rows)?),
         Output::Table => {
             let mut t = Table::new();
             t.load_preset(UTF8_BORDERS_ONLY);
@@ -57,7 +81,7 @@ pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> 
             for r in &rows {
                 t.add_row(headers.iter().map(|h| cell(&r[h])).collect::<Vec<_>>());
             }
-            println!("{t}");
+            out!("{t}");
         }
     }
     Ok(())
@@ -65,12 +89,12 @@ pub fn print_list<T: Serialize>(out: Output, items: &[T]) -> anyhow::Result<()> 
 
 /// A table with these columns, in this order (for views that pick and flatten fields).
 pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
-    println!("{}", table(headers, rows));
+    out!("{}", table(headers, rows));
 }
 
 /// One `field  value` row per pair, in this order.
 pub fn print_pairs(pairs: Vec<(&str, String)>) {
-    println!("{}", pairs_table(pairs));
+    out!("{}", pairs_table(pairs));
 }
 
 /// What [`print_table`] prints.

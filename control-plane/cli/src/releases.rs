@@ -7,7 +7,7 @@ use clap::Subcommand;
 use tessera_api::*;
 use tessera_client::Client;
 
-use crate::output::{Output, or_dash, print_list, print_table, time};
+use crate::output::{Output, or_dash, out, print_list, print_table, time};
 
 #[derive(Subcommand)]
 pub enum ReleasesCmd {
@@ -61,7 +61,7 @@ pub async fn run(c: &Client, out: Output, cmd: ReleasesCmd) -> anyhow::Result<()
 
 /// A release is nested (flags, dynamic config): JSON shows it whole, whatever `--output` says.
 fn print_json(r: &Release) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(r)?);
+    out!("{}", serde_json::to_string_pretty(r)?);
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use tessera_client::{Client, RolloutAction};
 use uuid::Uuid;
 
 use crate::output::{
-    Output, or_dash, pairs_table, print_item, print_list, print_table, table, time,
+    Output, or_dash, out, pairs_table, print_item, print_list, print_table, table, time,
 };
 
 #[derive(Subcommand)]
@@ -180,7 +180,7 @@ fn show(out: Output, r: &Rollout) -> anyhow::Result<()> {
     match out {
         Output::Json => print_item(out, r),
         Output::Table => {
-            println!("{}", render(r, &Progress::of(r)?));
+            out!("{}", render(r, &Progress::of(r)?));
             Ok(())
         }
     }
