@@ -236,6 +236,23 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
         .collect();
     assert!(at(&canary_cell) < at(&order[0]), "ring 0 before ring 1");
     assert!(at(&order[0]) < at(&order[1]), "batch 1 before batch 2");
+    // An agent restarted after SIGKILL still reports when its cell was given the release.
+    let last = &order[1];
+    let agent_pid = o[last]["agent_pid"].as_u64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &agent_pid.to_string()])
+        .status()
+        .unwrap();
+    let again = eventually("the agent back", Duration::from_secs(60), || async {
+        let o = admin.get(&format!("/admin/cells/{last}")).await["observed"].clone();
+        (o["agent_pid"].as_u64()? != agent_pid && o["release"] == "r-good").then_some(o)
+    })
+    .await;
+    assert_eq!(
+        again["release_applied_at"].as_str().unwrap(),
+        at(last),
+        "{again}"
+    );
 
     std::fs::write(&stop, "").unwrap();
     let out = tokio::time::timeout(Duration::from_secs(120), async {

@@ -42,10 +42,34 @@ struct Shared {
     report_every_ms: AtomicU64,
 }
 
-#[derive(Default)]
+/// Kept in `release.json`, so that an agent restarted on a cell that already runs its release
+/// reports when the release was applied, not when the agent came back.
+#[derive(Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ReleaseProgress {
     target: Option<String>,
     applied_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl ReleaseProgress {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join("release.json")
+    }
+
+    fn load(dir: &Path) -> Self {
+        std::fs::read(Self::path(dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, dir: &Path) {
+        let saved = serde_json::to_vec(self)
+            .map_err(std::io::Error::other)
+            .and_then(|b| write_atomic(&Self::path(dir), &b, 0o644));
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "saving release.json failed");
+        }
+    }
 }
 
 fn desired_cache(dir: &Path) -> PathBuf {
@@ -122,7 +146,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         metrics,
         applied: AtomicU64::new(0),
         report_now: Notify::new(),
-        release: Default::default(),
+        release: std::sync::Mutex::new(ReleaseProgress::load(dir)),
         report_every_ms: AtomicU64::new(args.report_seconds.max(1) * 1000),
     });
     let (desired_tx, desired_rx) = watch::channel(cached);
@@ -190,6 +214,7 @@ async fn reconcile(
                         target,
                         applied_at: None,
                     };
+                    rel.save(&shared.dir);
                 }
             }
             let table = route_table(&d, |id| supervisor.serving_addr(id));
@@ -342,6 +367,7 @@ async fn report(
                 });
             if done && rel.applied_at.is_none() {
                 rel.applied_at = Some(Utc::now());
+                rel.save(&shared.dir);
                 tracing::info!(release = ?rel.target, "the cell runs its release");
             }
             let applied = rel.applied_at.filter(|_| done);
