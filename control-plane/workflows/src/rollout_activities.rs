@@ -114,12 +114,19 @@ fn runs(c: &cell::Model, o: &ObservedState, want: &Option<String>) -> bool {
         }
 }
 
-/// The first runtime that `want` broke: started on it, then exited or reported an error.
+/// Exits on a new release after which its runtime counts as broken. One exit can be bad luck
+/// (a port taken between choosing and binding it); a release that breaks the server exits
+/// again at once.
+const EXITS_OF_A_BROKEN_RUNTIME: u32 = 2;
+
+/// The first runtime that `want` broke: on it, not serving, and either exited
+/// [`EXITS_OF_A_BROKEN_RUNTIME`] times or could not be started at all.
 fn broken_by(o: &ObservedState, want: &Option<String>) -> Option<String> {
     o.runtimes.iter().find_map(|(id, r)| {
         let on_it = want.is_some() && r.release == *want;
-        let failed =
-            r.health != RuntimeHealth::Serving && (r.restarts > 0 || r.last_error.is_some());
+        let never_started = r.restarts == 0 && r.last_error.is_some();
+        let failed = r.health != RuntimeHealth::Serving
+            && (r.restarts >= EXITS_OF_A_BROKEN_RUNTIME || never_started);
         (on_it && failed).then(|| {
             format!(
                 "runtime {id} does not serve on release {}: {}",
@@ -242,5 +249,55 @@ impl RolloutActivities {
             Ok(_) | Err(tessera_store::StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(store_err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(health: &str, restarts: u32, last_error: Option<&str>) -> ObservedState {
+        let runtime = serde_json::json!({
+            "health": health, "temporal_namespace": "orders.acme", "rss_bytes": 0,
+            "uptime_seconds": 0, "restarts": restarts, "global_namespace": false,
+            "last_error": last_error, "release": "r2",
+        });
+        ObservedState {
+            runtimes: [(
+                "orders".to_string(),
+                serde_json::from_value(runtime).unwrap(),
+            )]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_runtime_is_broken_by_its_release_after_two_exits_or_a_failed_start() {
+        let r2 = Some("r2".to_string());
+        let exited = Some("the runtime process exited");
+        assert_eq!(
+            broken_by(&cell("stopped", 1, exited), &r2),
+            None,
+            "one exit"
+        );
+        assert_eq!(broken_by(&cell("starting", 1, None), &r2), None);
+        assert_eq!(
+            broken_by(&cell("stopped", 2, exited), &r2).as_deref(),
+            Some("runtime orders does not serve on release r2: the runtime process exited")
+        );
+        assert!(
+            broken_by(
+                &cell("stopped", 0, Some("temporal 1.2 is not installed")),
+                &r2
+            )
+            .is_some()
+        );
+        assert_eq!(broken_by(&cell("serving", 3, None), &r2), None, "it serves");
+        assert_eq!(
+            broken_by(&cell("stopped", 2, exited), &Some("r3".into())),
+            None,
+            "not on the release being judged"
+        );
     }
 }
