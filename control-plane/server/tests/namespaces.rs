@@ -569,3 +569,69 @@ async fn service_account_namespace_grants_are_enforced() {
     let r = h.get("/api/v1/namespaces/payments", &owner.token).await;
     assert_eq!(r.body["retention_days"], 1, "nothing was changed");
 }
+
+/// Decommissioning drains a cell: while it runs tenants' namespaces it is refused, and nothing
+/// changes.
+#[tokio::test]
+async fn a_cell_running_namespaces_is_not_decommissioned() {
+    let h = harness().await;
+    let owner = h.account("acme").await;
+    cell(&h, "local-east", 1, "healthy").await;
+    seed(&h, owner.account_id, "orders").await;
+    let ns = h
+        .state
+        .store
+        .namespace(owner.account_id, "orders")
+        .await
+        .unwrap();
+    h.state
+        .store
+        .place_namespace(ns.id, "local-east-1")
+        .await
+        .unwrap();
+    let admin = h.admin_token();
+    let r = h
+        .call(
+            Method::DELETE,
+            "/api/v1/admin/cells/local-east-1",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "failed_precondition"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(
+        r.body["error"]["details"]["namespaces"],
+        json!(["orders.acme"])
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("delete them first"),
+        "{:?}",
+        r.body
+    );
+    let c = h.get("/api/v1/admin/cells/local-east-1", &admin).await;
+    assert_eq!(c.body["status"], "healthy", "nothing changed");
+
+    // Once the namespace is deleted, the refusal is gone (here the engine is not running: 503).
+    h.state
+        .store
+        .mark_namespace_deleted(ns.id, Utc::now())
+        .await
+        .unwrap();
+    let r = h
+        .call(
+            Method::DELETE,
+            "/api/v1/admin/cells/local-east-1",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+}

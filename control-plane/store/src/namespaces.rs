@@ -171,6 +171,16 @@ impl Store {
             .collect())
     }
 
+    /// The namespaces placed on `cell_id` and not deleted, oldest first.
+    pub async fn namespaces_on_cell(&self, cell_id: &str) -> Result<Vec<namespace::Model>> {
+        Ok(namespace::Entity::find()
+            .filter(namespace::Column::CellId.eq(cell_id))
+            .filter(namespace::Column::DeletedAt.is_null())
+            .order_by_asc(namespace::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
     /// Records the cell a namespace was placed on; a namespace placed earlier keeps its cell
     /// (so a retried placement never moves it). Returns the namespace as stored.
     pub async fn place_namespace(&self, id: Uuid, cell_id: &str) -> Result<namespace::Model> {

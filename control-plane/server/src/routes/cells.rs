@@ -335,8 +335,9 @@ async fn decommission_cell(
         .filter(|s| !matches!(s, CellStatus::Decommissioning | CellStatus::Decommissioned))
         .map(|s| s.as_str())
         .collect();
-    let engine = st.engine()?;
     let previous = st.store.cell(&id).await?.status;
+    refuse_while_serving_namespaces(&st, &id).await?;
+    let engine = st.engine()?;
     if !st
         .store
         .transition_cell_status(&id, &live, CellStatus::Decommissioning.as_str())
@@ -345,6 +346,14 @@ async fn decommission_cell(
         return Err(ApiError::precondition(format!(
             "cell {id} is already decommissioned or being decommissioned"
         )));
+    }
+    // A namespace placed between the check and the claim: no placement chooses the cell now.
+    if let Err(e) = refuse_while_serving_namespaces(&st, &id).await {
+        let decommissioning = [CellStatus::Decommissioning.as_str()];
+        st.store
+            .transition_cell_status(&id, &decommissioning, &previous)
+            .await?;
+        return Err(e);
     }
     let op = st
         .store
@@ -382,6 +391,26 @@ async fn decommission_cell(
             cell: convert::cell(cell, false),
         }),
     ))
+}
+
+/// Decommissioning drains the cell, which would destroy the namespaces it runs and their
+/// history: they must be deleted (or, later, moved) first.
+async fn refuse_while_serving_namespaces(st: &SharedState, id: &str) -> ApiResult<()> {
+    let on_cell = st.store.namespaces_on_cell(id).await?;
+    if on_cell.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = on_cell
+        .iter()
+        .map(|n| n.temporal_namespace.as_str())
+        .collect();
+    Err(ApiError::precondition(format!(
+        "cell {id} still runs {} namespace{} ({}): delete them first, or they and their history would be destroyed",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    ))
+    .with_details(json!({ "namespaces": names })))
 }
 
 /// A one-time token with which a customer's host joins as a self-hosted cell (shown once).
