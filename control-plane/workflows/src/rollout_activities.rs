@@ -39,8 +39,9 @@ pub struct ReleaseOutcome {
     pub cells: Vec<CellSnapshot>,
 }
 
-/// What a cell's agent last reported, in the terms of the gates. Counters are cumulative;
-/// the workflow subtracts the snapshot taken when the batch was applied.
+/// What a cell's agent last reported, in the terms of the gates. Counters are cumulative since
+/// the agent (canary) or the runtime (requests) started; the workflow subtracts the snapshot
+/// taken when the batch was applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSnapshot {
     pub cell: String,
@@ -55,7 +56,12 @@ pub struct CellSnapshot {
 impl CellSnapshot {
     /// What the cell showed between `before` and this snapshot.
     pub fn since(&self, before: Option<&CellSnapshot>) -> tessera_rings::CellObservation {
-        let delta = |now: u64, then: Option<u64>| now.saturating_sub(then.unwrap_or(0));
+        // A counter lower than before was reset (the agent or the runtime restarted): all of it
+        // was counted since, as Prometheus's `increase` reads a reset.
+        let delta = |now: u64, then: Option<u64>| match then {
+            Some(then) if then <= now => now - then,
+            _ => now,
+        };
         tessera_rings::CellObservation {
             cell: self.cell.clone(),
             runtimes_total: self.runtimes_total,
@@ -299,5 +305,24 @@ mod tests {
             None,
             "not on the release being judged"
         );
+    }
+
+    #[test]
+    fn counters_reset_by_a_restart_count_from_zero() {
+        let snap = |runs, ok, requests| CellSnapshot {
+            cell: "c1".into(),
+            runtimes_total: 1,
+            runtimes_healthy: 1,
+            canary: Some((runs, ok)),
+            requests,
+            errors: 0,
+        };
+        let before = snap(40, 40, 1000);
+        let o = snap(55, 54, 1300).since(Some(&before));
+        assert_eq!((o.canary.as_ref().unwrap().runs, o.requests), (15, 300));
+        // The agent restarted during the bake: its canary counts again from 0.
+        let o = snap(6, 6, 1300).since(Some(&before));
+        let canary = o.canary.unwrap();
+        assert_eq!((canary.runs, canary.success_rate), (6, 1.0));
     }
 }
