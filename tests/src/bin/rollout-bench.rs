@@ -110,9 +110,9 @@ async fn main() {
              `rollout-bench` (run by `./dev bench`): the release control plane and one local \
              ring-0 cell running release `good` (its canary runtime). Release `bad` adds a \
              runtime flag the server refuses; each run rolls it out with 5 s bakes. The agent \
-             restarts the cell's first runtime on `bad`, it exits, and the rollout fails the \
-             batch at once (a runtime that does not serve on the release fails the health gate \
-             without waiting for the bake). The sample is the time between the rollout's \
+             restarts the cell's first runtime on `bad`; it exits, is restarted and exits \
+             again, and the rollout fails the batch at once (a runtime that exits twice on the \
+             release fails the health gate without waiting for the bake). The sample is the time between the rollout's \
              `batch_failed` and `rolled_back` events; `rolled_back` is recorded when the agent \
              reports every runtime of the batch serving on `good` again.\n\n{table}"
         );
