@@ -590,14 +590,15 @@ async fn a_cell_running_namespaces_is_not_decommissioned() {
         .await
         .unwrap();
     let admin = h.admin_token();
-    let r = h
-        .call(
+    let decommission = || {
+        h.call(
             Method::DELETE,
             "/api/v1/admin/cells/local-east-1",
             Some(&admin),
             None,
         )
-        .await;
+    };
+    let r = decommission().await;
     assert_eq!(
         (r.status, r.code()),
         (StatusCode::CONFLICT, "failed_precondition"),
@@ -625,13 +626,6 @@ async fn a_cell_running_namespaces_is_not_decommissioned() {
         .mark_namespace_deleted(ns.id, Utc::now())
         .await
         .unwrap();
-    let r = h
-        .call(
-            Method::DELETE,
-            "/api/v1/admin/cells/local-east-1",
-            Some(&admin),
-            None,
-        )
-        .await;
+    let r = decommission().await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
 }
