@@ -2,8 +2,6 @@
 //! one at a time, stops at the first runtime a bad release breaks (the others keep serving on
 //! the old one), and goes back at once when the release is rolled back.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,7 +88,7 @@ async fn releases_roll_one_runtime_at_a_time_and_a_bad_one_stops_at_the_first() 
             )
         })
         .collect();
-    let version = common::installed_version();
+    let version = tessera_system_tests::temporal_cli_version();
 
     drive(&sup, &desired, None, "three runtimes serving", |o| {
         o.len() == 3 && on(o, None)

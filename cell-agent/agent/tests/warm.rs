@@ -2,8 +2,6 @@
 //! running, can be used at once, survives a restart of its server and of the agent, and leaves
 //! nothing behind when removed; the pool refills behind it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,7 +278,7 @@ async fn warm_runtimes_follow_the_cells_release() {
         version: "r1".into(),
         runtime: RuntimeRelease {
             binary: None,
-            version: common::installed_version(),
+            version: tessera_system_tests::temporal_cli_version(),
             flags: vec![],
             dynamic_config: Default::default(),
         },

@@ -106,7 +106,7 @@ pub struct NamespaceDenied {
 
 /// The access a role has to every namespace of its account: members who may create namespaces
 /// (developers and above) administer them; read-only members read them.
-pub fn namespace_access_of(role: Role) -> NamespaceRole {
+fn namespace_access_of(role: Role) -> NamespaceRole {
     if at_least(role, Role::Developer) {
         NamespaceRole::Admin
     } else {
@@ -130,9 +130,8 @@ pub fn authorize_namespace(
         NamespaceAction::Manage => (NamespaceRole::Admin, "change or delete"),
     };
     // `NamespaceRole` derives `Ord` in declaration order: Admin < Write < Read.
-    let has = granted.map_or(namespace_access_of(role), |g| {
-        g.min(namespace_access_of(role))
-    });
+    let of_role = namespace_access_of(role);
+    let has = granted.map_or(of_role, |g| g.min(of_role));
     if has <= min {
         Ok(())
     } else {
