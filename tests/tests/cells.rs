@@ -475,7 +475,7 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
     assert!(now_after > expired_at, "{c}");
 }
 
-/// `cell-agent run` on a customer's host directory.
+/// `cell-agent run` on a customer's host directory, with one warm runtime and one spare store.
 fn run_agent(dir: &std::path::Path) -> std::process::Child {
     std::process::Command::new(bin("cell-agent"))
         .arg("--dir")
@@ -484,6 +484,10 @@ fn run_agent(dir: &std::path::Path) -> std::process::Child {
             "run",
             "--ingress-addr",
             &format!("127.0.0.1:{}", tessera_system_tests::free_port()),
+            "--warm-runtimes",
+            "1",
+            "--spare-stores",
+            "1",
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -584,11 +588,62 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     )
     .await;
 
-    // Decommissioned: the control plane no longer accepts its identity.
+    // The host keeps a warm runtime and a spare store, which a decommission must not leave
+    // behind: nothing but the agent supervises them, and the control plane cannot reach the host.
+    eventually(
+        "a warm runtime and a spare store ready",
+        Duration::from_secs(120),
+        || async {
+            let o = cell_detail(&admin, cell).await["observed"].clone();
+            (o["warm_runtimes"] == 1 && o["spare_stores"] == 1).then_some(())
+        },
+    )
+    .await;
+    let host_needle = host.to_string_lossy().to_string();
+    let servers = || {
+        let agents = processes_mentioning("cell-agent");
+        processes_mentioning(&host_needle)
+            .into_iter()
+            .filter(|p| !agents.contains(p))
+            .collect::<Vec<u32>>()
+    };
+    assert!(!servers().is_empty(), "the warm runtime runs");
+
+    // Decommissioned: the agent drains the host, the control plane no longer accepts its
+    // identity, and the agent, refused, deletes it and exits.
     admin.decommission(cell).await;
-    let last = cell_detail(&admin, cell).await["last_report_at"].clone();
-    tokio::time::sleep(Duration::from_secs(5)).await; // two report periods; the report must not land
-    assert_eq!(cell_detail(&admin, cell).await["last_report_at"], last);
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let c = cell_detail(&admin, cell).await;
+    assert_eq!(c["status"], "decommissioned", "{c}");
+    assert_eq!(c["observed"]["drained"], true, "{c}");
+    assert_eq!(servers(), Vec::<u32>::new(), "no Temporal server is left");
+    let status = eventually("the agent exits by itself", Duration::from_secs(60), || {
+        let exited = agent.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert!(status.success(), "{status}");
+    let mut left: Vec<String> = std::fs::read_dir(&host)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "no store, identity or cached state is left on the host"
+    );
+    // Started again, it says why it cannot run.
+    let out = std::process::Command::new(bin("cell-agent"))
+        .arg("--dir")
+        .arg(&host)
+        .arg("run")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has this cell joined?"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

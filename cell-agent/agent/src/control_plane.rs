@@ -10,6 +10,12 @@ use tessera_api::agent::{
 
 use crate::identity::Identity;
 
+/// The agent endpoint refused the cell's identity (revoked when the cell was decommissioned,
+/// or replaced by a new join).
+#[derive(Debug, thiserror::Error)]
+#[error("the control plane refuses this cell's identity: {0}")]
+pub struct IdentityRefused(pub String);
+
 #[derive(Clone)]
 pub struct ControlPlane {
     http: reqwest::Client,
@@ -39,6 +45,9 @@ impl ControlPlane {
         match resp.status() {
             StatusCode::OK => Ok(Some(resp.json().await?)),
             StatusCode::NO_CONTENT => Ok(None),
+            StatusCode::UNAUTHORIZED => {
+                Err(IdentityRefused(resp.text().await.unwrap_or_default()).into())
+            }
             s => anyhow::bail!(
                 "desired state: {s}: {}",
                 resp.text().await.unwrap_or_default()

@@ -11,7 +11,7 @@
 //! from the cached document and catches up when the control plane answers again.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -40,6 +40,9 @@ struct Shared {
     release: std::sync::Mutex<ReleaseProgress>,
     /// Report period in ms: the release's agent setting, else the command-line one.
     report_every_ms: AtomicU64,
+    /// The cell is decommissioned and the control plane refuses its identity: stop once
+    /// drained, and forget the identity.
+    revoked: AtomicBool,
 }
 
 /// Kept in `release.json`, so that an agent restarted on a cell that already runs its release
@@ -80,7 +83,8 @@ fn load_cached(dir: &Path) -> Option<DesiredState> {
     serde_json::from_slice(&std::fs::read(desired_cache(dir)).ok()?).ok()
 }
 
-/// Runs until SIGINT/SIGTERM. Runtimes are left running for the next agent to adopt.
+/// Runs until SIGINT/SIGTERM (runtimes are left running for the next agent to adopt), or until
+/// the decommissioned cell is drained and its identity refused (see [`forget`]).
 pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
     let identity = Identity::load(dir)?;
     let cell_id = identity.membership.cell_id.clone();
@@ -148,6 +152,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         report_now: Notify::new(),
         release: std::sync::Mutex::new(ReleaseProgress::load(dir)),
         report_every_ms: AtomicU64::new(args.report_seconds.max(1) * 1000),
+        revoked: AtomicBool::new(false),
     });
     let (desired_tx, desired_rx) = watch::channel(cached);
 
@@ -180,7 +185,32 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
     canary.shutdown().await;
     supervisor.detach().await;
     let _ = std::fs::remove_file(dir.join("agent.pid"));
+    if shared.revoked.load(Ordering::SeqCst) {
+        forget(dir)?;
+        println!(
+            "cell-agent {cell_id}: the cell is decommissioned; nothing runs and its identity is deleted"
+        );
+        return Ok(());
+    }
     tracing::info!("agent stopped; runtimes left running");
+    Ok(())
+}
+
+/// After a decommission: deletes the revoked identity, the cached documents and the (empty)
+/// runtime folder, leaving the directory as it was before `cell-agent join`.
+fn forget(dir: &Path) -> std::io::Result<()> {
+    for sub in ["identity", "ns"] {
+        match std::fs::remove_dir_all(dir.join(sub)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    for file in ["agent.json", "desired.json", "release.json"] {
+        match std::fs::remove_file(dir.join(file)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -197,6 +227,9 @@ async fn reconcile(
     loop {
         let desired = desired_rx.borrow_and_update().clone();
         if let Some(mut d) = desired {
+            if d.decommission {
+                supervisor.decommission();
+            }
             supervisor.apply(&d.runtimes, d.release.as_ref());
             if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
                 if let Some(ms) = agent.report_interval_ms {
@@ -235,6 +268,11 @@ async fn reconcile(
             canary.apply(d.canary.as_ref(), |id| {
                 supervisor.serving_addr(id).is_some()
             });
+            if shared.revoked.load(Ordering::SeqCst) && supervisor.drained() {
+                tracing::info!("decommissioned and drained; stopping");
+                cancel.cancel();
+                return;
+            }
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -276,6 +314,16 @@ async fn poll_desired(
                     tracing::info!(generation = d.generation, "new desired state");
                     let _ = tx.send(Some(d));
                 }
+            }
+            Err(e)
+                if e.is::<crate::control_plane::IdentityRefused>()
+                    && tx.borrow().as_ref().is_some_and(|d| d.decommission) =>
+            {
+                tracing::info!(error = %format!("{e:#}"), "the cell is decommissioned and its identity refused; stopping once drained");
+                shared.revoked.store(true, Ordering::SeqCst);
+                // Keep `tx`: the reconciler runs on (and stops the agent) until drained.
+                cancel.cancelled().await;
+                return;
             }
             Err(e) => {
                 shared.metrics.control_plane_reachable.set(0);
@@ -399,6 +447,7 @@ async fn report(
             release_applied_at,
             warm_runtimes: supervisor.warm_ready() as u32,
             spare_stores: supervisor.spares_ready() as u32,
+            drained: supervisor.drained(),
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

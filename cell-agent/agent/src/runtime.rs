@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use tessera_infra::process::free_port;
 
+mod drain;
 mod process;
 mod starts;
 mod stores;
@@ -123,6 +124,10 @@ pub struct Supervisor {
     preparing_spare: Arc<std::sync::atomic::AtomicBool>,
     /// How many spare stores to keep.
     spares: usize,
+    /// Set by a decommission: keep no warm runtime or spare store (see [`drain`]).
+    retiring: Arc<std::sync::atomic::AtomicBool>,
+    /// A sweep of the pools' folders is under way.
+    sweeping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What every runtime's context shares.
@@ -179,6 +184,8 @@ impl Supervisor {
             orphans_checked: std::sync::atomic::AtomicBool::new(false),
             preparing_spare: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             spares: SPARE_COUNT,
+            retiring: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            sweeping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -215,10 +222,14 @@ impl Supervisor {
     /// release is restarted at once: it serves nobody, and this is what makes a rollback to the
     /// previous release fast after a bad one never came up.
     pub fn apply(&self, desired: &BTreeMap<String, RuntimeSpec>, release: Option<&ReleaseSpec>) {
-        self.prepare_spare();
         let want = release.map(|r| r.version.clone());
-        self.factory.warm.retire_other_releases(want.as_deref());
-        self.factory.warm.fill(&self.factory, release);
+        if self.is_retiring() {
+            self.drain_pools();
+        } else {
+            self.prepare_spare();
+            self.factory.warm.retire_other_releases(want.as_deref());
+            self.factory.warm.fill(&self.factory, release);
+        }
         let mut runtimes = self.runtimes.lock().expect("supervisor lock");
         let stale: Vec<String> = runtimes
             .iter()
@@ -323,8 +334,12 @@ impl Supervisor {
             None,
         );
         let (root, busy, count) = (self.root.clone(), self.preparing_spare.clone(), self.spares);
+        let retiring = self.retiring.clone();
         tokio::spawn(async move {
-            while ready_spares(&root).len() < count && !ctx.detach.is_cancelled() {
+            while ready_spares(&root).len() < count
+                && !ctx.detach.is_cancelled()
+                && !retiring.load(Ordering::SeqCst)
+            {
                 if let Err(e) = make_spare(&root, &ctx).await {
                     tracing::warn!(error = %format!("{e:#}"), "preparing a spare runtime store failed");
                     tokio::time::sleep(Duration::from_secs(10)).await;

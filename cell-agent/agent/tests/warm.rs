@@ -1,6 +1,6 @@
 //! Warm runtimes on real Temporal servers: a new namespace claims a server that is already
 //! running, can be used at once, survives a restart of its server and of the agent, and leaves
-//! nothing behind when removed; the pool refills behind it.
+//! nothing behind when removed; the pool refills behind it. A decommission removes everything.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -313,6 +313,80 @@ async fn warm_runtimes_follow_the_cells_release() {
         (!alive(after)).then_some(())
     })
     .await;
+    sup.detach().await;
+    kill_leftovers(dir.path());
+}
+
+/// Whether anything under `dir` is left: files, or processes started from it.
+fn nothing_left(dir: &Path) -> bool {
+    let needle = dir.to_string_lossy().to_string();
+    let empty = std::fs::read_dir(dir).map_or(true, |mut e| e.next().is_none());
+    let running = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        e.file_name().to_string_lossy().parse::<u32>().is_ok()
+            && String::from_utf8_lossy(&cmdline).contains(&needle)
+    });
+    empty && !running
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_decommission_leaves_no_runtime_warm_runtime_or_spare_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = dir.path().join("ns");
+    let new = || {
+        Supervisor::new(dir.path(), "temporal".into(), Arc::new(Notify::new()))
+            .with_warm_runtimes(1)
+            .with_spare_stores(1)
+    };
+    let sup = new();
+    let desired = BTreeMap::from([("ns-a".to_string(), spec("orders.acme"))]);
+    let a = serving(&sup, &desired, "ns-a").await;
+    until("a warm runtime and a spare store ready", 120, || {
+        sup.apply(&desired, None);
+        (sup.warm_ready() == 1 && sup.spares_ready() == 1).then_some(())
+    })
+    .await;
+    let warm = pid_of(&warm_dirs(&ns)[0]);
+    assert!(
+        !sup.drained(),
+        "a cell that is not decommissioned is never drained"
+    );
+
+    // Decommissioned: the desired state lists no runtime, and the pools go too.
+    sup.decommission();
+    let empty = BTreeMap::new();
+    until("drained", 60, || {
+        sup.apply(&empty, None);
+        sup.drained().then_some(())
+    })
+    .await;
+    assert!(!alive(a.pid.unwrap()) && !alive(warm));
+    assert!(
+        nothing_left(&ns),
+        "{:?}",
+        std::fs::read_dir(&ns).map(|e| e.count())
+    );
+    assert_eq!((sup.warm_ready(), sup.spares_ready()), (0, 0));
+    sup.detach().await;
+
+    // An agent restarted during a decommission removes what the earlier one left running.
+    let sup = new();
+    until("a warm runtime ready", 120, || {
+        sup.apply(&empty, None);
+        (sup.warm_ready() == 1).then_some(())
+    })
+    .await;
+    sup.detach().await;
+    let left = pid_of(&warm_dirs(&ns)[0]);
+    let sup = new();
+    sup.decommission();
+    until("drained after a restart", 60, || {
+        sup.apply(&empty, None);
+        sup.drained().then_some(())
+    })
+    .await;
+    assert!(!alive(left), "the earlier agent's warm runtime is stopped");
+    assert!(nothing_left(&ns));
     sup.detach().await;
     kill_leftovers(dir.path());
 }

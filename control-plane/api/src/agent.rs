@@ -58,6 +58,11 @@ pub struct DesiredState {
     /// and moves on only when the restarted one serves again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<crate::ReleaseSpec>,
+    /// The cell is being decommissioned: besides the runtimes (none are desired any more), stop
+    /// the warm runtimes, delete the spare stores and keep none ready; report `drained` once
+    /// nothing is left. An agent whose identity is then refused stops and forgets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decommission: bool,
 }
 
 /// The synthetic canary: a small workflow started every `interval_ms` through the cell's own
@@ -191,6 +196,10 @@ pub struct ObservedState {
     /// Spare stores (new stores in global-namespace mode, no server) ready for new runtimes.
     #[serde(default)]
     pub spare_stores: u32,
+    /// The agent applied a decommission ([`DesiredState::decommission`]): no runtime, warm
+    /// runtime or spare store is left, running or on disk.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drained: bool,
 }
 
 /// What the canary measured since the agent started it.
@@ -282,6 +291,9 @@ pub struct DesiredDoc {
     /// The release the cell should run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<crate::ReleaseSpec>,
+    /// See [`DesiredState::decommission`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decommission: bool,
 }
 
 /// The stored form of [`CanarySpec`]: certificates by the id of their PKI objects.

@@ -279,11 +279,12 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
         renew_identity: doc.renew_identity,
         canary,
         release: doc.release,
+        decommission: doc.decommission,
     })
 }
 
 /// Long poll: answers as soon as the generation is newer than `after_generation`, else 204
-/// after [`LONG_POLL_SECONDS`].
+/// after [`LONG_POLL_SECONDS`], or 401 as soon as the identity is revoked.
 async fn desired(
     State(st): State<SharedState>,
     Extension(peer): Extension<PeerCert>,
@@ -300,7 +301,8 @@ async fn desired(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        c = st.store.cell(&c.id).await?;
+        // Checked again each time: an identity revoked meanwhile ends the poll at once.
+        c = authenticated_cell(&st, &peer).await?;
     }
 }
 

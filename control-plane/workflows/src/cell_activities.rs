@@ -108,12 +108,12 @@ pub fn is_healthy(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
     reports_recently(c, now) && c.observed_generation.is_some_and(|g| g >= c.generation)
 }
 
-fn runs_no_runtime(c: &cell::Model) -> bool {
+/// Whether the agent reports a finished decommission: nothing running, nothing kept on disk. A
+/// cell that never reported has nothing to drain.
+fn is_drained(c: &cell::Model) -> bool {
     c.observed
         .as_ref()
-        .and_then(|o| o.get("runtimes"))
-        .and_then(|r| r.as_object())
-        .is_none_or(|r| r.is_empty())
+        .is_none_or(|o| o.get("drained").and_then(|d| d.as_bool()) == Some(true))
 }
 
 /// What one renewal pass did.
@@ -405,7 +405,7 @@ impl CellActivities {
                 CellCondition::Joined => c.identity_fingerprint.is_some(),
                 CellCondition::Healthy => is_healthy(&c, Utc::now()),
                 CellCondition::Drained => {
-                    c.observed_generation.is_some_and(|g| g >= c.generation) && runs_no_runtime(&c)
+                    c.observed_generation.is_some_and(|g| g >= c.generation) && is_drained(&c)
                 }
             };
             if done {
@@ -486,7 +486,8 @@ impl CellActivities {
         Ok(())
     }
 
-    /// Empties the cell's desired state (no runtime, no route) so the agent stops everything.
+    /// Empties the cell's desired state (no runtime, no route) and marks it decommissioned, so
+    /// the agent stops everything, its warm runtimes and spare stores too.
     #[activity]
     pub async fn clear_cell_desired(
         self: Arc<Self>,
@@ -497,6 +498,7 @@ impl CellActivities {
             d.runtimes.clear();
             d.routes.clear();
             d.canary = None;
+            d.decommission = true;
         })
         .await
         .map_err(store_err)?;

@@ -56,6 +56,8 @@ pub(super) struct WarmPool {
     target: usize,
     ready: Mutex<Vec<Warm>>,
     building: AtomicBool,
+    /// The cell is being decommissioned: keep no warm runtime.
+    closed: AtomicBool,
     /// What an earlier agent left has been adopted or removed.
     adopted: AtomicBool,
     /// The cell's release, which new warm runtimes start on.
@@ -69,6 +71,7 @@ impl WarmPool {
             target,
             ready: Mutex::new(Vec::new()),
             building: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             adopted: AtomicBool::new(false),
             release: Mutex::new(None),
         })
@@ -77,6 +80,22 @@ impl WarmPool {
     /// How many warm runtimes wait for a namespace.
     pub(super) fn ready(&self) -> usize {
         self.ready.lock().expect("warm lock").len()
+    }
+
+    /// Whether a warm runtime is being started (or an earlier agent's adopted) right now.
+    pub(super) fn building(&self) -> bool {
+        self.building.load(Ordering::SeqCst)
+    }
+
+    /// Keeps no warm runtime from now on: stops the ready ones, and one being started is
+    /// stopped once it is ready.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let ready = std::mem::take(&mut *self.ready.lock().expect("warm lock"));
+        for w in ready {
+            tracing::info!(dir = %w.dir.display(), "stopping a warm runtime: the cell is decommissioned");
+            discard(w);
+        }
     }
 
     /// Adopts the warm runtimes an earlier agent left running on `release`; removes the other
@@ -198,6 +217,7 @@ impl WarmPool {
     ) {
         *self.release.lock().expect("warm lock") = release.cloned();
         if (self.adopted.load(Ordering::SeqCst) && self.ready() >= self.target)
+            || self.closed.load(Ordering::SeqCst)
             || self.building.swap(true, Ordering::SeqCst)
         {
             return;
@@ -209,7 +229,10 @@ impl WarmPool {
                 pool.adopt(release.as_ref().map(|r| r.version.as_str()))
                     .await;
             }
-            while pool.ready() < pool.target && !factory.detach.is_cancelled() {
+            while pool.ready() < pool.target
+                && !factory.detach.is_cancelled()
+                && !pool.closed.load(Ordering::SeqCst)
+            {
                 let name = format!(
                     "{WARM_PREFIX}{}",
                     Utc::now().timestamp_nanos_opt().unwrap_or_default()
@@ -217,8 +240,12 @@ impl WarmPool {
                 let release = pool.release();
                 let ctx = factory.context(&name, warm_spec(), release.as_ref());
                 match build(&pool.root, &ctx).await {
-                    // The cell moved to another release while this one started.
-                    Ok(w) if pool.release().map(|r| r.version) != ctx.release_version() => {
+                    // The cell moved to another release, or began its decommission, while this
+                    // one started.
+                    Ok(w)
+                        if pool.release().map(|r| r.version) != ctx.release_version()
+                            || pool.closed.load(Ordering::SeqCst) =>
+                    {
                         discard(w);
                     }
                     Ok(w) => {
