@@ -580,7 +580,7 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         || async { (cell_detail(&admin, cell).await["status"] == "unhealthy").then_some(()) },
     )
     .await;
-    let mut agent = run_agent(&host);
+    let agent = run_agent(&host);
     eventually(
         "the cell healthy again",
         Duration::from_secs(60),
@@ -590,24 +590,8 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
 
     // The host keeps a warm runtime and a spare store, which a decommission must not leave
     // behind: nothing but the agent supervises them, and the control plane cannot reach the host.
-    eventually(
-        "a warm runtime and a spare store ready",
-        Duration::from_secs(120),
-        || async {
-            let o = cell_detail(&admin, cell).await["observed"].clone();
-            (o["warm_runtimes"] == 1 && o["spare_stores"] == 1).then_some(())
-        },
-    )
-    .await;
-    let host_needle = host.to_string_lossy().to_string();
-    let servers = || {
-        let agents = processes_mentioning("cell-agent");
-        processes_mentioning(&host_needle)
-            .into_iter()
-            .filter(|p| !agents.contains(p))
-            .collect::<Vec<u32>>()
-    };
-    assert!(!servers().is_empty(), "the warm runtime runs");
+    pools_ready(&admin, cell).await;
+    assert!(!servers_on(&host).is_empty(), "the warm runtime runs");
 
     // Decommissioned: the agent drains the host, the control plane no longer accepts its
     // identity, and the agent, refused, deletes it and exits.
@@ -615,24 +599,12 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
     let c = cell_detail(&admin, cell).await;
     assert_eq!(c["status"], "decommissioned", "{c}");
     assert_eq!(c["observed"]["drained"], true, "{c}");
-    assert_eq!(servers(), Vec::<u32>::new(), "no Temporal server is left");
-    let status = eventually("the agent exits by itself", Duration::from_secs(60), || {
-        let exited = agent.try_wait().unwrap();
-        async move { exited }
-    })
-    .await;
-    assert!(status.success(), "{status}");
-    let mut left: Vec<String> = std::fs::read_dir(&host)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    left.sort();
     assert_eq!(
-        left,
-        Vec::<String>::new(),
-        "no store, identity or cached state is left on the host"
+        servers_on(&host),
+        Vec::<u32>::new(),
+        "no Temporal server is left"
     );
+    the_agent_leaves_nothing(agent, &host).await;
     // Started again, it says why it cannot run.
     let out = std::process::Command::new(bin("cell-agent"))
         .arg("--dir")
@@ -646,4 +618,99 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Waits until the cell reports its warm runtime and spare store (see [`run_agent`]).
+async fn pools_ready(admin: &Api, cell: &str) {
+    eventually(
+        "a warm runtime and a spare store ready",
+        Duration::from_secs(120),
+        || async {
+            let o = cell_detail(admin, cell).await["observed"].clone();
+            (o["warm_runtimes"] == 1 && o["spare_stores"] == 1).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Processes started from a host directory other than the agent: Temporal servers.
+fn servers_on(host: &std::path::Path) -> Vec<u32> {
+    let agents = processes_mentioning("cell-agent");
+    processes_mentioning(&host.to_string_lossy())
+        .into_iter()
+        .filter(|p| !agents.contains(p))
+        .collect()
+}
+
+/// The agent of a decommissioned cell exits 0 by itself, leaving its directory empty and no
+/// process behind.
+async fn the_agent_leaves_nothing(mut agent: std::process::Child, host: &std::path::Path) {
+    let status = eventually("the agent exits by itself", Duration::from_secs(90), || {
+        let exited = agent.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert!(status.success(), "{status}");
+    let left: Vec<_> = std::fs::read_dir(host)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "no store, identity or cached state is left on the host: {left:?}"
+    );
+    assert_eq!(servers_on(host), Vec::<u32>::new(), "no process is left");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_hosted_agent_away_during_the_decommission_cleans_up_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let cp = ControlPlane::start(dir.path(), &[]).await;
+    let admin = Api::admin(&cp);
+    let (s, _) = admin
+        .post(
+            "/admin/regions",
+            json!({"id": "acme-dc", "cloud": "self_hosted", "location": "Acme's rack"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, t) = admin
+        .post(
+            "/admin/cells/join-tokens",
+            json!({"region": "acme-dc", "ring": 2}),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let cell = t["cell_id"].as_str().unwrap();
+    let host = dir.path().join("cells").join("customer-host");
+    let out = std::process::Command::new(bin("cell-agent"))
+        .arg("--dir")
+        .arg(&host)
+        .args([
+            "join",
+            "--control-plane",
+            t["control_plane"].as_str().unwrap(),
+        ])
+        .args(["--token", t["token"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut agent = run_agent(&host);
+    pools_ready(&admin, cell).await;
+
+    // The agent is down for the whole decommission; its warm runtime runs on without it.
+    let _ = agent.kill();
+    let _ = agent.wait();
+    admin.decommission(cell).await;
+    assert_eq!(cell_detail(&admin, cell).await["status"], "decommissioned");
+    assert!(!servers_on(&host).is_empty(), "nothing reached the host");
+
+    // Back, it is told the cell is decommissioned, and drains and forgets it all the same.
+    the_agent_leaves_nothing(run_agent(&host), &host).await;
 }

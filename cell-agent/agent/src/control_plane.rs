@@ -10,11 +10,26 @@ use tessera_api::agent::{
 
 use crate::identity::Identity;
 
-/// The agent endpoint refused the cell's identity (revoked when the cell was decommissioned,
-/// or replaced by a new join).
+/// The agent endpoint refused the cell's identity: revoked when the cell was decommissioned
+/// (`decommissioned`, once the decommission has finished), or replaced by a new join.
 #[derive(Debug, thiserror::Error)]
-#[error("the control plane refuses this cell's identity: {0}")]
-pub struct IdentityRefused(pub String);
+#[error("the control plane refuses this cell's identity: {message}")]
+pub struct IdentityRefused {
+    pub message: String,
+    pub decommissioned: bool,
+}
+
+impl IdentityRefused {
+    /// From the endpoint's error body (`{"error": {"message", "details": {"cell_status"}}}`).
+    fn from_body(body: &str) -> Self {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let error = &v["error"];
+        Self {
+            message: error["message"].as_str().unwrap_or(body).to_string(),
+            decommissioned: error["details"]["cell_status"] == "decommissioned",
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct ControlPlane {
@@ -46,7 +61,7 @@ impl ControlPlane {
             StatusCode::OK => Ok(Some(resp.json().await?)),
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::UNAUTHORIZED => {
-                Err(IdentityRefused(resp.text().await.unwrap_or_default()).into())
+                Err(IdentityRefused::from_body(&resp.text().await.unwrap_or_default()).into())
             }
             s => anyhow::bail!(
                 "desired state: {s}: {}",
@@ -89,5 +104,24 @@ impl ControlPlane {
         );
         let r: JoinResponse = resp.json().await?;
         Ok((r.certificate_chain_pem, key_pem))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdentityRefused;
+
+    #[test]
+    fn a_refusal_says_whether_the_cell_was_decommissioned() {
+        let gone = IdentityRefused::from_body(
+            r#"{"error":{"code":"unauthenticated","message":"the cell is decommissioned","details":{"cell_status":"decommissioned"}}}"#,
+        );
+        assert!(gone.decommissioned);
+        assert_eq!(gone.message, "the cell is decommissioned");
+        let replaced = IdentityRefused::from_body(
+            r#"{"error":{"code":"unauthenticated","message":"this certificate is no longer the cell's identity","details":{}}}"#,
+        );
+        assert!(!replaced.decommissioned);
+        assert!(!IdentityRefused::from_body("bad gateway").decommissioned);
     }
 }

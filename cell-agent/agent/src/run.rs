@@ -315,11 +315,23 @@ async fn poll_desired(
                     let _ = tx.send(Some(d));
                 }
             }
-            Err(e)
-                if e.is::<crate::control_plane::IdentityRefused>()
-                    && tx.borrow().as_ref().is_some_and(|d| d.decommission) =>
-            {
+            Err(e) if decommissioned(&e, tx.borrow().as_ref()) => {
                 tracing::info!(error = %format!("{e:#}"), "the cell is decommissioned and its identity refused; stopping once drained");
+                // An agent that was away during the decommission never saw it: drain now.
+                if !tx.borrow().as_ref().is_some_and(|d| d.decommission) {
+                    let _ = tx.send(Some(DesiredState {
+                        cell_id: shared
+                            .identity
+                            .read()
+                            .expect("identity lock")
+                            .membership
+                            .cell_id
+                            .clone(),
+                        generation: after,
+                        decommission: true,
+                        ..Default::default()
+                    }));
+                }
                 shared.revoked.store(true, Ordering::SeqCst);
                 // Keep `tx`: the reconciler runs on (and stops the agent) until drained.
                 cancel.cancelled().await;
@@ -336,6 +348,13 @@ async fn poll_desired(
             }
         }
     }
+}
+
+/// Whether `e` is the control plane refusing the identity of a decommissioned cell: it says so,
+/// or the last desired state began the decommission.
+fn decommissioned(e: &anyhow::Error, last: Option<&DesiredState>) -> bool {
+    e.downcast_ref::<crate::control_plane::IdentityRefused>()
+        .is_some_and(|r| r.decommissioned || last.is_some_and(|d| d.decommission))
 }
 
 /// Renews the identity when the control plane asks or two thirds of its lifetime have passed.

@@ -137,10 +137,13 @@ async fn authenticated_cell(st: &SharedState, peer: &PeerCert) -> ApiResult<cell
         StoreError::NotFound(_) => ApiError::unauthenticated("unknown cell"),
         e => e.into(),
     })?;
+    // Said in the details, so that an agent that was away during the decommission cleans up.
+    if c.status == CellStatus::Decommissioned.as_str() {
+        return Err(ApiError::unauthenticated("the cell is decommissioned")
+            .with_details(serde_json::json!({ "cell_status": c.status })));
+    }
     let fingerprint = tessera_pki::fingerprint_sha256(der);
-    if c.identity_fingerprint.as_deref() != Some(fingerprint.as_str())
-        || c.status == CellStatus::Decommissioned.as_str()
-    {
+    if c.identity_fingerprint.as_deref() != Some(fingerprint.as_str()) {
         return Err(ApiError::unauthenticated(
             "this certificate is no longer the cell's identity",
         ));
