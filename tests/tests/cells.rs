@@ -495,12 +495,8 @@ fn run_agent(dir: &std::path::Path) -> std::process::Child {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_self_hosted_cell_joins_once_with_its_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(dir.path().to_path_buf());
-    let cp = ControlPlane::start(dir.path(), &[]).await;
-    let admin = Api::admin(&cp);
+/// Creates the self-hosted region `acme-dc`; returns a join token for a ring-2 cell in it.
+async fn self_hosted_join_token(admin: &Api) -> Value {
     let (s, _) = admin
         .post(
             "/admin/regions",
@@ -508,10 +504,6 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         )
         .await;
     assert_eq!(s, 201);
-    let (s, v) = admin
-        .post("/admin/cells", json!({"region": "acme-dc", "ring": 2}))
-        .await;
-    assert_eq!(s, 400, "self-hosted cells join with a token: {v}");
     let (s, t) = admin
         .post(
             "/admin/cells/join-tokens",
@@ -519,6 +511,20 @@ async fn a_self_hosted_cell_joins_once_with_its_token() {
         )
         .await;
     assert_eq!(s, 201, "{t}");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_self_hosted_cell_joins_once_with_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(dir.path().to_path_buf());
+    let cp = ControlPlane::start(dir.path(), &[]).await;
+    let admin = Api::admin(&cp);
+    let t = self_hosted_join_token(&admin).await;
+    let (s, v) = admin
+        .post("/admin/cells", json!({"region": "acme-dc", "ring": 2}))
+        .await;
+    assert_eq!(s, 400, "self-hosted cells join with a token: {v}");
     let token = t["token"].as_str().unwrap();
     let cell = t["cell_id"].as_str().unwrap();
     let control_plane = t["control_plane"].as_str().unwrap();
@@ -669,20 +675,7 @@ async fn a_self_hosted_agent_away_during_the_decommission_cleans_up_when_it_retu
     let _cells = CellProcesses(dir.path().to_path_buf());
     let cp = ControlPlane::start(dir.path(), &[]).await;
     let admin = Api::admin(&cp);
-    let (s, _) = admin
-        .post(
-            "/admin/regions",
-            json!({"id": "acme-dc", "cloud": "self_hosted", "location": "Acme's rack"}),
-        )
-        .await;
-    assert_eq!(s, 201);
-    let (s, t) = admin
-        .post(
-            "/admin/cells/join-tokens",
-            json!({"region": "acme-dc", "ring": 2}),
-        )
-        .await;
-    assert_eq!(s, 201, "{t}");
+    let t = self_hosted_join_token(&admin).await;
     let cell = t["cell_id"].as_str().unwrap();
     let host = dir.path().join("cells").join("customer-host");
     let out = std::process::Command::new(bin("cell-agent"))
