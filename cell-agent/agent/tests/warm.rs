@@ -16,6 +16,7 @@ use temporalio_common::protos::temporal::api::workflowservice::v1::{
 use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
 use tessera_api::{ReleaseSpec, RuntimeRelease};
 use tessera_cell_agent::runtime::Supervisor;
+use tessera_system_tests::processes_mentioning;
 use tokio::sync::Notify;
 
 fn spec(namespace: &str) -> RuntimeSpec {
@@ -131,18 +132,11 @@ fn uuid_ish() -> String {
 
 /// Kills whatever still runs from `dir` (a spare store being prepared when the test ends).
 fn kill_leftovers(dir: &Path) {
-    let needle = dir.to_string_lossy().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(&needle) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+    for pid in processes_mentioning(&dir.to_string_lossy()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 
@@ -319,14 +313,8 @@ async fn warm_runtimes_follow_the_cells_release() {
 
 /// Whether anything under `dir` is left: files, or processes started from it.
 fn nothing_left(dir: &Path) -> bool {
-    let needle = dir.to_string_lossy().to_string();
     let empty = std::fs::read_dir(dir).map_or(true, |mut e| e.next().is_none());
-    let running = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        e.file_name().to_string_lossy().parse::<u32>().is_ok()
-            && String::from_utf8_lossy(&cmdline).contains(&needle)
-    });
-    empty && !running
+    empty && processes_mentioning(&dir.to_string_lossy()).is_empty()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -127,13 +127,28 @@ pub async fn serve(
 
 /// The cell a request's client certificate proves it is.
 async fn authenticated_cell(st: &SharedState, peer: &PeerCert) -> ApiResult<cell::Model> {
+    let (cell_id, fingerprint) = identity_of(peer)?;
+    current_identity(st, &cell_id, &fingerprint).await
+}
+
+/// The cell a client certificate names, and the certificate's fingerprint.
+fn identity_of(peer: &PeerCert) -> ApiResult<(String, String)> {
     let der = peer
         .0
         .as_ref()
         .ok_or_else(|| ApiError::unauthenticated("a cell identity certificate is required"))?;
     let cell_id = tessera_pki::cell_id_of(der)
         .ok_or_else(|| ApiError::unauthenticated("the certificate names no cell"))?;
-    let c = st.store.cell(&cell_id).await.map_err(|e| match e {
+    Ok((cell_id, tessera_pki::fingerprint_sha256(der)))
+}
+
+/// The cell, as long as the certificate with `fingerprint` is still its identity.
+async fn current_identity(
+    st: &SharedState,
+    cell_id: &str,
+    fingerprint: &str,
+) -> ApiResult<cell::Model> {
+    let c = st.store.cell(cell_id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::unauthenticated("unknown cell"),
         e => e.into(),
     })?;
@@ -142,8 +157,7 @@ async fn authenticated_cell(st: &SharedState, peer: &PeerCert) -> ApiResult<cell
         return Err(ApiError::unauthenticated("the cell is decommissioned")
             .with_details(serde_json::json!({ "cell_status": c.status })));
     }
-    let fingerprint = tessera_pki::fingerprint_sha256(der);
-    if c.identity_fingerprint.as_deref() != Some(fingerprint.as_str()) {
+    if c.identity_fingerprint.as_deref() != Some(fingerprint) {
         return Err(ApiError::unauthenticated(
             "this certificate is no longer the cell's identity",
         ));
@@ -293,9 +307,9 @@ async fn desired(
     Extension(peer): Extension<PeerCert>,
     Query(q): Query<DesiredQuery>,
 ) -> ApiResult<Response> {
-    let c = authenticated_cell(&st, &peer).await?;
+    let (cell_id, fingerprint) = identity_of(&peer)?;
+    let mut c = current_identity(&st, &cell_id, &fingerprint).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(LONG_POLL_SECONDS);
-    let mut c = c;
     loop {
         if c.generation.max(0) as u64 > q.after_generation {
             return Ok(axum::Json(render(&st, &c).await?).into_response());
@@ -305,7 +319,7 @@ async fn desired(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Checked again each time: an identity revoked meanwhile ends the poll at once.
-        c = authenticated_cell(&st, &peer).await?;
+        c = current_identity(&st, &cell_id, &fingerprint).await?;
     }
 }
 
