@@ -12,7 +12,6 @@ use tessera_system_tests::{
     runtime_servers,
 };
 use tessera_workflows::PlatformPki;
-use tessera_workflows::cell_activities::update_desired;
 use tessera_workflows::probe::{ProbeTarget, describe};
 
 async fn store_and_pki(cp: &ControlPlane) -> (Store, PlatformPki) {
@@ -46,31 +45,31 @@ async fn serve_namespace(
     tenant_ca: &str,
 ) {
     let mut hosts = vec![format!("{cell}.cells.tessera.localhost"), host.to_string()];
-    let doc: tessera_api::agent::DesiredDoc =
-        serde_json::from_value(store.cell(cell).await.unwrap().desired).unwrap();
+    let doc = store.cell_state(cell).await.unwrap().desired;
     hosts.extend(doc.routes.keys().cloned());
     pki.ensure_ingress_cert(cell, &hosts).await.unwrap();
-    update_desired(store, cell, |d| {
-        d.runtimes.insert(
-            runtime.into(),
-            RuntimeSpec {
-                temporal_namespace: format!("{runtime}.acme"),
-                global_namespace: true,
-                dynamic_config: Default::default(),
-            },
-        );
-        d.routes.insert(
-            host.into(),
-            RouteSpec {
-                accepted_ca_pem: tenant_ca.into(),
-                target: RouteTargetSpec::Local {
-                    runtime: runtime.into(),
+    store
+        .update_desired(cell, None, |d| {
+            d.runtimes.insert(
+                runtime.into(),
+                RuntimeSpec {
+                    temporal_namespace: format!("{runtime}.acme"),
+                    global_namespace: true,
+                    dynamic_config: Default::default(),
                 },
-            },
-        );
-    })
-    .await
-    .unwrap();
+            );
+            d.routes.insert(
+                host.into(),
+                RouteSpec {
+                    accepted_ca_pem: tenant_ca.into(),
+                    target: RouteTargetSpec::Local {
+                        runtime: runtime.into(),
+                    },
+                },
+            );
+        })
+        .await
+        .unwrap();
 }
 
 /// A real Temporal call (GetSystemInfo, then DescribeNamespace) through the cell ingress, mTLS.

@@ -265,11 +265,24 @@ pub struct RuntimeObserved {
     pub errors_total: u64,
 }
 
+/// The version of the desired-state documents this build writes. Documents without one are
+/// version 1. A binary that meets a newer version (or a field it does not know) refuses to
+/// rewrite the document, so an older control plane cannot drop what a newer one wrote.
+pub const DESIRED_SCHEMA_VERSION: u32 = 1;
+
+fn schema_v1() -> u32 {
+    1
+}
+
 /// The stored form of a cell's desired state: [`DesiredState`] without secrets. Server
 /// certificates are referenced by the id of the PKI object holding them (key sealed), and are
-/// resolved when the agent fetches the document.
+/// resolved when the agent fetches the document. Unknown fields make it fail to decode (see
+/// [`DESIRED_SCHEMA_VERSION`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DesiredDoc {
+    #[serde(default = "schema_v1")]
+    pub schema_version: u32,
     #[serde(default)]
     pub runtimes: BTreeMap<String, RuntimeSpec>,
     #[serde(default)]

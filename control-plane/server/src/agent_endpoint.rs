@@ -22,8 +22,8 @@ use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
 use tessera_api::CellStatus;
 use tessera_api::agent::{
-    CanarySpec, DesiredDoc, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS,
-    ObservedState, RenewRequest, ServerCertSpec,
+    CanarySpec, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS, ObservedState,
+    RenewRequest, ServerCertSpec,
 };
 use tessera_domain::JoinToken;
 use tessera_store::StoreError;
@@ -236,13 +236,17 @@ async fn renew(
 ) -> ApiResult<Json<JoinResponse>> {
     let c = authenticated_cell(&st, &peer).await?;
     let resp = identity_response(&st, &c, &req.csr_pem).await?;
-    tessera_workflows::cell_activities::update_desired(&st.store, &c.id, |d| {
-        d.renew_identity = false;
-    })
-    .await?;
+    st.store
+        .update_desired(&c.id, None, |d| {
+            d.renew_identity = false;
+        })
+        .await?;
     tracing::info!(cell = %c.id, "cell identity renewed");
     Ok(Json(resp))
 }
+
+/// How often a long poll reads the cell again with no announced change.
+const UNANNOUNCED_CHANGES: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 struct DesiredQuery {
@@ -250,9 +254,10 @@ struct DesiredQuery {
     after_generation: u64,
 }
 
-/// The cell's desired state with secrets resolved.
+/// The cell's desired state with secrets resolved. A document that does not decode is refused
+/// (503): the agent keeps serving its cached one.
 async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
-    let doc: DesiredDoc = serde_json::from_value(c.desired.clone()).unwrap_or_default();
+    let doc = tessera_store::decode_desired(&c.id, &c.desired)?;
     let mut server_certs = Vec::new();
     for id in &doc.server_cert_ids {
         if let Some((chain_pem, key_pem)) =
@@ -308,6 +313,8 @@ async fn desired(
     Query(q): Query<DesiredQuery>,
 ) -> ApiResult<Response> {
     let (cell_id, fingerprint) = identity_of(&peer)?;
+    // Subscribed before the first read, so a change in between is not missed.
+    let mut changes = st.store.cell_changes(&cell_id);
     let mut c = current_identity(&st, &cell_id, &fingerprint).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(LONG_POLL_SECONDS);
     loop {
@@ -317,8 +324,12 @@ async fn desired(
         if tokio::time::Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        // Checked again each time: an identity revoked meanwhile ends the poll at once.
+        // Woken by a change made through this process (or announced by another control plane
+        // on PostgreSQL); the periodic read covers writers that announce nothing (another
+        // process on the same SQLite file).
+        let until = deadline.min(tokio::time::Instant::now() + UNANNOUNCED_CHANGES);
+        let _ = tokio::time::timeout_at(until, changes.changed()).await;
+        // Checked again on each change: an identity revoked meanwhile ends the poll at once.
         c = current_identity(&st, &cell_id, &fingerprint).await?;
     }
 }

@@ -109,6 +109,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let state: SharedState = Arc::new(state);
+    // Other control planes on the same PostgreSQL announce their cell changes; waiters here
+    // (desired-state long polls, workflow activities) wake on them.
+    let listen_task = state.store.listen_for_cell_changes(cancel.child_token());
     let agent_task =
         crate::agent_endpoint::serve(state.clone(), agent_listener, cancel.child_token()).await?;
     let listener = bind(config.http_addr, "the HTTP API").await?;
@@ -140,6 +143,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || worker.shutdown()).await?;
     cancel.cancel();
     let _ = agent_task.await;
+    if let Some(t) = listen_task {
+        let _ = t.await;
+    }
     if let Some(local) = local_temporal {
         let _ = local.task.await;
     }

@@ -122,6 +122,10 @@ impl From<StoreError> for ApiError {
                     serde_json::json!({ "quota": format!("max_{what}"), "limit": limit }),
                 ),
             StoreError::Db(e) => ApiError::internal(e),
+            e @ (StoreError::Unreadable { .. } | StoreError::NewerSchema { .. }) => {
+                tracing::error!(error = %e, "a cell document cannot be used");
+                ApiError::unavailable(e.to_string())
+            }
         }
     }
 }

@@ -143,7 +143,9 @@ impl Store {
         let mut am = self.cell(id).await?.into_active_model();
         am.status = Set(status.into());
         am.updated_at = Set(Utc::now());
-        Ok(am.update(&self.db).await?)
+        let c = am.update(&self.db).await?;
+        self.cell_changed(id).await;
+        Ok(c)
     }
 
     /// Moves a cell to `to` only if its status is one of `from`; answers whether it moved. Two
@@ -158,12 +160,15 @@ impl Store {
             .await?;
         if res.rows_affected == 0 {
             self.cell(id).await?;
+        } else {
+            self.cell_changed(id).await;
         }
         Ok(res.rows_affected == 1)
     }
 
     /// Replaces the desired document if the generation is still `expected` and returns the new
-    /// generation; a concurrent writer makes it answer `Conflict` (read again and retry).
+    /// generation; a concurrent writer makes it answer `Conflict` (read again and retry). Callers
+    /// other than [`Store::update_desired`] are tests that write documents by hand.
     pub async fn replace_desired(
         &self,
         id: &str,
@@ -179,6 +184,7 @@ impl Store {
             .exec(&self.db)
             .await?;
         if res.rows_affected == 1 {
+            self.cell_changed(id).await;
             Ok(expected + 1)
         } else {
             self.cell(id).await?;
@@ -208,6 +214,7 @@ impl Store {
         }
         am.updated_at = Set(at);
         am.update(&self.db).await?;
+        self.cell_changed(id).await;
         Ok(())
     }
 
@@ -222,6 +229,7 @@ impl Store {
         am.identity_not_after = Set(Some(not_after));
         am.updated_at = Set(Utc::now());
         am.update(&self.db).await?;
+        self.cell_changed(id).await;
         Ok(())
     }
 
@@ -235,6 +243,7 @@ impl Store {
             .filter(join_token::Column::CellId.eq(id))
             .exec(&self.db)
             .await?;
+        self.cell_changed(id).await;
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! Writes made by workflow activities are idempotent: they take ids chosen before the workflow
 //! started, so a retried activity finds its own earlier write instead of making a second one.
 
+mod cell_state;
 pub mod entity;
 mod migration;
 mod migration_cells;
@@ -29,6 +30,7 @@ mod users;
 pub use accounts::{AccountUsage, NewAccount};
 pub use api_keys::{ApiKeyRecord, NewApiKey};
 pub use audit::NewAuditEntry;
+pub use cell_state::{CellState, decode_desired, decode_observed};
 pub use cells::NewCell;
 pub use idempotency::StoredResponse;
 pub use namespaces::NewNamespace;
@@ -56,6 +58,23 @@ pub enum StoreError {
     Quota { what: &'static str, limit: i64 },
     #[error("database error: {0}")]
     Db(#[from] DbErr),
+    /// A stored document does not decode. Never replaced by a default: an empty desired state
+    /// would stop every runtime of the cell.
+    #[error("the {what} of cell {cell} cannot be read: {reason}")]
+    Unreadable {
+        cell: String,
+        what: &'static str,
+        reason: String,
+    },
+    /// A newer control plane wrote the cell's desired state; this one will not rewrite it.
+    #[error(
+        "the desired state of cell {cell} has schema version {found}, newer than the {supported} this control plane understands; it is left as it is"
+    )]
+    NewerSchema {
+        cell: String,
+        found: u64,
+        supported: u32,
+    },
 }
 
 impl StoreError {
@@ -86,6 +105,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    events: std::sync::Arc<cell_state::CellEvents>,
 }
 
 /// Page size bounds shared by every list.
@@ -112,7 +132,10 @@ impl Store {
             db.execute_unprepared("PRAGMA foreign_keys=ON").await?;
         }
         migration::Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            events: cell_state::CellEvents::for_database(url),
+        })
     }
 
     /// A connection without migrations, for administrative statements (creating test databases).

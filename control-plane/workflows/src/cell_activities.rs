@@ -11,12 +11,12 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::CellStatus;
 use tessera_api::agent::{
-    CanaryDoc, DEFAULT_CANARY_INTERVAL_MS, DesiredDoc, RouteSpec, RouteTargetSpec, RuntimeSpec,
+    CanaryDoc, DEFAULT_CANARY_INTERVAL_MS, RouteSpec, RouteTargetSpec, RuntimeSpec,
 };
 use tessera_domain::JoinToken;
 use tessera_infra::{CellProvider, CellSpec, ProviderError};
+use tessera_store::Store;
 use tessera_store::entity::cell;
-use tessera_store::{Store, StoreError};
 
 use crate::certs::{PlatformPki, cell_host, ingress_cert_id};
 use crate::errors::{cert_err, final_error, retryable, store_err};
@@ -68,36 +68,22 @@ fn provider_err(e: ProviderError) -> ActivityError {
     }
 }
 
-/// Reads, changes and writes a cell's desired document, retrying on concurrent writers.
-/// Returns the new generation (unchanged when `change` left the document as it was).
-pub async fn update_desired(
-    store: &Store,
-    cell_id: &str,
-    change: impl Fn(&mut DesiredDoc),
-) -> Result<i64, StoreError> {
-    for _ in 0..10 {
-        let c = store.cell(cell_id).await?;
-        let mut doc: DesiredDoc = serde_json::from_value(c.desired.clone()).unwrap_or_default();
-        let before = doc.clone();
-        change(&mut doc);
-        if doc == before {
-            return Ok(c.generation);
-        }
-        let value = serde_json::to_value(&doc).expect("desired doc serializes");
-        match store.replace_desired(cell_id, c.generation, value).await {
-            Ok(g) => return Ok(g),
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(StoreError::Conflict(format!(
-        "desired state of cell {cell_id} keeps changing"
-    )))
-}
-
 /// How long a reporting agent may take to apply a new desired state before its cell counts as
 /// unhealthy.
 const APPLY_GRACE: Duration = Duration::from_secs(8);
+
+/// Waits for the next change of a cell's row, at most until `deadline`, and at most a few
+/// seconds (so a waiter also re-checks conditions that move with time, such as freshness).
+pub(crate) async fn wait_for_change(
+    changes: &mut tokio::sync::watch::Receiver<u64>,
+    deadline: tokio::time::Instant,
+) {
+    let until = deadline.min(tokio::time::Instant::now() + RECHECK);
+    let _ = tokio::time::timeout_at(until, changes.changed()).await;
+}
+
+/// How often a waiter re-checks its condition with no change of the cell.
+pub(crate) const RECHECK: Duration = Duration::from_secs(2);
 
 fn reports_recently(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
     c.observed_at.is_some_and(|t| now - t <= REPORT_FRESHNESS)
@@ -110,10 +96,10 @@ pub fn is_healthy(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
 
 /// Whether the agent reports a finished decommission: nothing running, nothing kept on disk. A
 /// cell that never reported has nothing to drain.
-fn is_drained(c: &cell::Model) -> bool {
-    c.observed
-        .as_ref()
-        .is_none_or(|o| o.get("drained").and_then(|d| d.as_bool()) == Some(true))
+fn is_drained(c: &cell::Model) -> Result<bool, ActivityError> {
+    Ok(tessera_store::decode_observed(c)
+        .map_err(store_err)?
+        .is_none_or(|o| o.drained))
 }
 
 /// What one renewal pass did.
@@ -174,45 +160,46 @@ impl CellActivities {
             "" => self.pki.cell_ca(cell_id).await.map_err(cert_err)?.cert_pem,
             above => above.to_string(),
         };
-        update_desired(&self.store, cell_id, |d| {
-            d.runtimes.insert(
-                CANARY_RUNTIME.into(),
-                RuntimeSpec {
-                    temporal_namespace: CANARY_NAMESPACE.into(),
-                    // The canary never imports histories: skip the global-namespace bootstrap.
-                    global_namespace: false,
-                    dynamic_config: Default::default(),
-                },
-            );
-            d.routes.insert(
-                host.clone(),
-                RouteSpec {
-                    accepted_ca_pem: accepted_ca_pem.clone(),
-                    target: RouteTargetSpec::Local {
-                        runtime: CANARY_RUNTIME.into(),
+        self.store
+            .update_desired(cell_id, None, |d| {
+                d.runtimes.insert(
+                    CANARY_RUNTIME.into(),
+                    RuntimeSpec {
+                        temporal_namespace: CANARY_NAMESPACE.into(),
+                        // The canary never imports histories: skip the global-namespace bootstrap.
+                        global_namespace: false,
+                        dynamic_config: Default::default(),
                     },
-                },
-            );
-            d.cert_fingerprints
-                .insert(server_id.clone(), server_fp.clone());
-            d.cert_fingerprints
-                .insert(client_id.clone(), client_fp.clone());
-            d.cert_serial += u64::from(issued);
-            let interval_ms = d
-                .canary
-                .as_ref()
-                .map_or(DEFAULT_CANARY_INTERVAL_MS, |c| c.interval_ms);
-            d.canary = Some(CanaryDoc {
-                runtime: CANARY_RUNTIME.into(),
-                host: host.clone(),
-                temporal_namespace: CANARY_NAMESPACE.into(),
-                server_cert_id: server_id.clone(),
-                client_cert_id: client_id.clone(),
-                interval_ms,
-            });
-        })
-        .await
-        .map_err(store_err)?;
+                );
+                d.routes.insert(
+                    host.clone(),
+                    RouteSpec {
+                        accepted_ca_pem: accepted_ca_pem.clone(),
+                        target: RouteTargetSpec::Local {
+                            runtime: CANARY_RUNTIME.into(),
+                        },
+                    },
+                );
+                d.cert_fingerprints
+                    .insert(server_id.clone(), server_fp.clone());
+                d.cert_fingerprints
+                    .insert(client_id.clone(), client_fp.clone());
+                d.cert_serial += u64::from(issued);
+                let interval_ms = d
+                    .canary
+                    .as_ref()
+                    .map_or(DEFAULT_CANARY_INTERVAL_MS, |c| c.interval_ms);
+                d.canary = Some(CanaryDoc {
+                    runtime: CANARY_RUNTIME.into(),
+                    host: host.clone(),
+                    temporal_namespace: CANARY_NAMESPACE.into(),
+                    server_cert_id: server_id.clone(),
+                    client_cert_id: client_id.clone(),
+                    interval_ms,
+                });
+            })
+            .await
+            .map_err(store_err)?;
         Ok(issued)
     }
 }
@@ -280,8 +267,10 @@ impl CellActivities {
                         renewed = true;
                     }
                 }
-                let has_canary = serde_json::from_value::<DesiredDoc>(c.desired.clone())
-                    .is_ok_and(|d| d.canary.is_some());
+                let has_canary = tessera_store::decode_desired(&c.id, &c.desired)
+                    .map_err(store_err)?
+                    .canary
+                    .is_some();
                 // Renewed canary certificates bump `cert_serial` in the same write.
                 if has_canary && self.write_canary(&c.id).await? {
                     report.canary_certs.push(c.id.clone());
@@ -294,13 +283,14 @@ impl CellActivities {
                     .is_some_and(|na| tessera_pki::renewal_due(na - identity_life, na, now));
                 let renewed_ingress = report.ingress_certs.contains(&c.id);
                 if identity_due || renewed_ingress {
-                    update_desired(&self.store, &c.id, |d| {
-                        d.renew_identity |= identity_due;
-                        // A new ingress certificate needs a new generation to reach the agent.
-                        d.cert_serial += u64::from(renewed_ingress);
-                    })
-                    .await
-                    .map_err(store_err)?;
+                    self.store
+                        .update_desired(&c.id, None, |d| {
+                            d.renew_identity |= identity_due;
+                            // A new ingress certificate needs a new generation to reach the agent.
+                            d.cert_serial += u64::from(renewed_ingress);
+                        })
+                        .await
+                        .map_err(store_err)?;
                     if identity_due {
                         report.identities.push(c.id.clone());
                     }
@@ -338,13 +328,14 @@ impl CellActivities {
             .await
             .map_err(cert_err)?;
         let cert_id = ingress_cert_id(&cell_id);
-        update_desired(&self.store, &cell_id, |d| {
-            if !d.server_cert_ids.contains(&cert_id) {
-                d.server_cert_ids.push(cert_id.clone());
-            }
-        })
-        .await
-        .map_err(store_err)?;
+        self.store
+            .update_desired(&cell_id, None, |d| {
+                if !d.server_cert_ids.contains(&cert_id) {
+                    d.server_cert_ids.push(cert_id.clone());
+                }
+            })
+            .await
+            .map_err(store_err)?;
         if c.provider == "self_hosted" {
             // The customer runs `cell-agent join` with the token they were given.
             self.store
@@ -399,13 +390,14 @@ impl CellActivities {
         input: AwaitCell,
     ) -> Result<bool, ActivityError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
+        let mut changes = self.store.cell_changes(&input.cell_id);
         loop {
             let c = self.store.cell(&input.cell_id).await.map_err(store_err)?;
             let done = match input.until {
                 CellCondition::Joined => c.identity_fingerprint.is_some(),
                 CellCondition::Healthy => is_healthy(&c, Utc::now()),
                 CellCondition::Drained => {
-                    c.observed_generation.is_some_and(|g| g >= c.generation) && is_drained(&c)
+                    c.observed_generation.is_some_and(|g| g >= c.generation) && is_drained(&c)?
                 }
             };
             if done {
@@ -415,7 +407,7 @@ impl CellActivities {
                 return Ok(false);
             }
             let _ = ctx.record_heartbeat(()).await;
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            wait_for_change(&mut changes, deadline).await;
         }
     }
 
@@ -449,11 +441,12 @@ impl CellActivities {
         // agent's next report. Lagging for longer, or silent, is unhealthy.
         let mut c = c;
         let deadline = tokio::time::Instant::now() + APPLY_GRACE;
+        let mut changes = self.store.cell_changes(&cell_id);
         while !is_healthy(&c, Utc::now())
             && reports_recently(&c, Utc::now())
             && tokio::time::Instant::now() < deadline
         {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            wait_for_change(&mut changes, deadline).await;
             c = self.store.cell(&cell_id).await.map_err(store_err)?;
         }
         let next = if is_healthy(&c, Utc::now()) {
@@ -480,7 +473,8 @@ impl CellActivities {
     ) -> Result<(), ActivityError> {
         let version = apply.release.as_ref().map(|r| r.version.clone());
         tracing::info!(cell = %cell_id, release = ?version, rollout = %apply.rollout, "applying a release");
-        update_desired(&self.store, &cell_id, |d| d.release = apply.release.clone())
+        self.store
+            .update_desired(&cell_id, None, |d| d.release = apply.release.clone())
             .await
             .map_err(store_err)?;
         Ok(())
@@ -494,14 +488,15 @@ impl CellActivities {
         _ctx: ActivityContext,
         cell_id: String,
     ) -> Result<(), ActivityError> {
-        update_desired(&self.store, &cell_id, |d| {
-            d.runtimes.clear();
-            d.routes.clear();
-            d.canary = None;
-            d.decommission = true;
-        })
-        .await
-        .map_err(store_err)?;
+        self.store
+            .update_desired(&cell_id, None, |d| {
+                d.runtimes.clear();
+                d.routes.clear();
+                d.canary = None;
+                d.decommission = true;
+            })
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 
@@ -525,16 +520,17 @@ impl CellActivities {
         if c.ring != 0 {
             let server = PlatformPki::canary_server_cert_id(&cell_id);
             let client = PlatformPki::canary_client_cert_id(&cell_id);
-            update_desired(&self.store, &cell_id, |d| {
-                if let Some(canary) = d.canary.take() {
-                    d.runtimes.remove(&canary.runtime);
-                    d.routes.remove(&canary.host);
-                    d.cert_fingerprints.remove(&server);
-                    d.cert_fingerprints.remove(&client);
-                }
-            })
-            .await
-            .map_err(store_err)?;
+            self.store
+                .update_desired(&cell_id, None, |d| {
+                    if let Some(canary) = d.canary.take() {
+                        d.runtimes.remove(&canary.runtime);
+                        d.routes.remove(&canary.host);
+                        d.cert_fingerprints.remove(&server);
+                        d.cert_fingerprints.remove(&client);
+                    }
+                })
+                .await
+                .map_err(store_err)?;
             return Ok(false);
         }
         self.write_canary(&cell_id).await?;

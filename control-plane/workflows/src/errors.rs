@@ -16,10 +16,15 @@ pub fn final_error(message: String) -> ActivityError {
     ActivityError::application(ApplicationFailure::non_retryable(message))
 }
 
-/// A missing row is final; anything else from the store is retried.
+/// A missing row and a document that cannot be read are final (a retry reads the same bytes);
+/// anything else from the store is retried.
 pub fn store_err(e: StoreError) -> ActivityError {
     match e {
         StoreError::NotFound(what) => final_error(format!("{what} not found")),
+        e @ (StoreError::Unreadable { .. } | StoreError::NewerSchema { .. }) => {
+            tracing::error!(error = %e, "a cell document cannot be used");
+            final_error(e.to_string())
+        }
         e => retryable(e),
     }
 }

@@ -18,7 +18,7 @@ use tessera_store::entity::namespace;
 use tessera_store::{Store, StoreError};
 use uuid::Uuid;
 
-use crate::cell_activities::update_desired;
+use crate::cell_activities::wait_for_change;
 use crate::certs::{PlatformPki, namespace_pki_prefix, namespace_server_cert_id};
 use crate::errors::{cert_err, final_error, store_err};
 use crate::probe::{ProbeTarget, verify};
@@ -84,10 +84,6 @@ pub async fn candidates(store: &Store, region: &str) -> Result<Vec<CellCandidate
         .collect())
 }
 
-fn observed(c: &tessera_store::entity::cell::Model) -> Option<ObservedState> {
-    serde_json::from_value(c.observed.clone()?).ok()
-}
-
 impl NamespaceActivities {
     async fn hook(&self) {
         if let Some(d) = self.step_delay {
@@ -113,17 +109,18 @@ impl NamespaceActivities {
         until: impl Fn(Option<ObservedState>) -> bool,
     ) -> Result<bool, ActivityError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
+        let mut changes = self.store.cell_changes(cell);
         loop {
             let c = self.store.cell(cell).await.map_err(store_err)?;
             let applied = c.observed_generation.is_some_and(|g| g >= input.generation);
-            if applied && until(observed(&c)) {
+            if applied && until(tessera_store::decode_observed(&c).map_err(store_err)?) {
                 return Ok(true);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(false);
             }
             let _ = ctx.record_heartbeat(()).await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            wait_for_change(&mut changes, deadline).await;
         }
     }
 
@@ -227,33 +224,35 @@ impl NamespaceActivities {
         };
         let runtime = runtime_id(namespace_id);
         let accepted = format!("{}\n{}", ns.accepted_ca_pem.trim_end(), probe.cert_pem);
-        let generation = update_desired(&self.store, &cell, |d| {
-            d.runtimes.insert(
-                runtime.clone(),
-                RuntimeSpec {
-                    temporal_namespace: ns.temporal_namespace.clone(),
-                    global_namespace: true,
-                    dynamic_config: Default::default(),
-                },
-            );
-            d.routes.insert(
-                ns.host.clone(),
-                RouteSpec {
-                    accepted_ca_pem: accepted.clone(),
-                    target: RouteTargetSpec::Local {
-                        runtime: runtime.clone(),
+        let generation = self
+            .store
+            .update_desired(&cell, None, |d| {
+                d.runtimes.insert(
+                    runtime.clone(),
+                    RuntimeSpec {
+                        temporal_namespace: ns.temporal_namespace.clone(),
+                        global_namespace: true,
+                        dynamic_config: Default::default(),
                     },
-                },
-            );
-            if !d.server_cert_ids.contains(&server_cert) {
-                d.server_cert_ids.push(server_cert.clone());
-            }
-            d.cert_fingerprints
-                .insert(server_cert.clone(), cert_fp.clone());
-        })
-        .await
-        .map_err(store_err)?;
-        Ok(generation)
+                );
+                d.routes.insert(
+                    ns.host.clone(),
+                    RouteSpec {
+                        accepted_ca_pem: accepted.clone(),
+                        target: RouteTargetSpec::Local {
+                            runtime: runtime.clone(),
+                        },
+                    },
+                );
+                if !d.server_cert_ids.contains(&server_cert) {
+                    d.server_cert_ids.push(server_cert.clone());
+                }
+                d.cert_fingerprints
+                    .insert(server_cert.clone(), cert_fp.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(generation as i64)
     }
 
     /// Waits until the agent has applied `generation` and the namespace's runtime serves;
@@ -370,19 +369,21 @@ impl NamespaceActivities {
         };
         let runtime = runtime_id(namespace_id);
         let server_cert = namespace_server_cert_id(namespace_id);
-        let generation = update_desired(&self.store, &cell, |d| {
-            d.runtimes.remove(&runtime);
-            if d.routes.get(&ns.host).is_some_and(
+        let generation = self
+            .store
+            .update_desired(&cell, None, |d| {
+                d.runtimes.remove(&runtime);
+                if d.routes.get(&ns.host).is_some_and(
                 |r| matches!(&r.target, RouteTargetSpec::Local { runtime: rt } if *rt == runtime),
             ) {
                 d.routes.remove(&ns.host);
             }
-            d.server_cert_ids.retain(|id| *id != server_cert);
-            d.cert_fingerprints.remove(&server_cert);
-        })
-        .await;
+                d.server_cert_ids.retain(|id| *id != server_cert);
+                d.cert_fingerprints.remove(&server_cert);
+            })
+            .await;
         match generation {
-            Ok(g) => Ok(Some(g)),
+            Ok(g) => Ok(Some(g as i64)),
             // The cell is gone: nothing runs there any more.
             Err(StoreError::NotFound(_)) => Ok(None),
             Err(e) => Err(store_err(e)),

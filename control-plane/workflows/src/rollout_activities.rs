@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::ReleaseSpec;
-use tessera_api::agent::{DesiredDoc, ObservedState, RuntimeHealth};
+use tessera_api::agent::{ObservedState, RuntimeHealth};
 use tessera_store::entity::cell;
 use tessera_store::{OperationUpdate, Store};
 use uuid::Uuid;
 
+use crate::cell_activities::RECHECK;
 use crate::errors::store_err;
 
 pub struct RolloutActivities {
@@ -84,8 +85,8 @@ impl CellSnapshot {
     }
 }
 
-fn observed(c: &cell::Model) -> Option<ObservedState> {
-    serde_json::from_value(c.observed.clone()?).ok()
+fn observed(c: &cell::Model) -> Result<Option<ObservedState>, ActivityError> {
+    tessera_store::decode_observed(c).map_err(store_err)
 }
 
 fn snapshot(cell_id: &str, o: Option<&ObservedState>) -> CellSnapshot {
@@ -152,9 +153,8 @@ impl RolloutActivities {
         _ctx: ActivityContext,
         cell_id: String,
     ) -> Result<Option<ReleaseSpec>, ActivityError> {
-        let c = self.store.cell(&cell_id).await.map_err(store_err)?;
-        let doc: DesiredDoc = serde_json::from_value(c.desired).unwrap_or_default();
-        Ok(doc.release)
+        let state = self.store.cell_state(&cell_id).await.map_err(store_err)?;
+        Ok(state.desired.release)
     }
 
     /// Polls the cells' reports until every cell runs its release, a runtime on a new release
@@ -167,13 +167,18 @@ impl RolloutActivities {
         input: AwaitRelease,
     ) -> Result<ReleaseOutcome, ActivityError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
+        let mut changes: Vec<_> = input
+            .want
+            .keys()
+            .map(|id| self.store.cell_changes(id))
+            .collect();
         loop {
             let mut cells = Vec::new();
             let mut all = true;
             let mut reason = None;
             for (cell_id, want) in &input.want {
                 let c = self.store.cell(cell_id).await.map_err(store_err)?;
-                let o = observed(&c);
+                let o = observed(&c)?;
                 cells.push(snapshot(cell_id, o.as_ref()));
                 match &o {
                     Some(o) if runs(&c, o, want) => {}
@@ -201,7 +206,12 @@ impl RolloutActivities {
                 });
             }
             let _ = ctx.record_heartbeat(()).await;
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let any_change = changes.iter_mut().map(|c| Box::pin(c.changed()));
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + RECHECK),
+                futures::future::select_all(any_change),
+            )
+            .await;
         }
     }
 
@@ -215,7 +225,7 @@ impl RolloutActivities {
         let mut out = Vec::new();
         for id in cells {
             let c = self.store.cell(&id).await.map_err(store_err)?;
-            out.push(snapshot(&id, observed(&c).as_ref()));
+            out.push(snapshot(&id, observed(&c)?.as_ref()));
         }
         Ok(out)
     }

@@ -8,17 +8,20 @@ use uuid::Uuid;
 pub struct Backend {
     pub name: &'static str,
     pub store: Store,
+    /// The URL the store was opened with.
+    #[allow(dead_code)] // not every test file opens a second handle
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
 pub async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::connect(&Store::sqlite_url(&dir.path().join("store.db")))
-        .await
-        .unwrap();
+    let sqlite_url = Store::sqlite_url(&dir.path().join("store.db"));
+    let sqlite = Store::connect(&sqlite_url).await.unwrap();
     let mut out = vec![Backend {
         name: "sqlite",
         store: sqlite,
+        url: sqlite_url,
         _dir: Some(dir),
     }];
     match std::env::var("TESSERA_TEST_POSTGRES_URL") {
@@ -32,10 +35,12 @@ pub async fn backends() -> Vec<Backend> {
             let (base, _) = admin_url
                 .rsplit_once('/')
                 .expect("postgres url has a database path");
-            let store = Store::connect(&format!("{base}/{db}")).await.unwrap();
+            let url = format!("{base}/{db}");
+            let store = Store::connect(&url).await.unwrap();
             out.push(Backend {
                 name: "postgres",
                 store,
+                url,
                 _dir: None,
             });
         }
