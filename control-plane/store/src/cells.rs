@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr,
 };
 use uuid::Uuid;
 
@@ -100,10 +100,13 @@ impl Store {
         .map_err(StoreError::from_write)
     }
 
+    /// The cell's row. A column that does not decode (SQLite keeps JSON as text, so a document
+    /// can hold bytes that are no JSON at all) is an unreadable document of that cell.
     pub async fn cell(&self, id: &str) -> Result<cell::Model> {
         cell::Entity::find_by_id(id.to_string())
             .one(&self.db)
-            .await?
+            .await
+            .map_err(|e| undecodable_column(id, e))?
             .ok_or(StoreError::NotFound("cell"))
     }
 
@@ -287,4 +290,20 @@ impl Store {
             .ok_or(StoreError::NotFound("join token"))?;
         Ok(t.cell_id)
     }
+}
+
+fn undecodable_column(cell_id: &str, e: DbErr) -> StoreError {
+    if let DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::ColumnDecode { index, source })) = &e {
+        let what = match index.trim_matches('"') {
+            "desired" => "desired state",
+            "observed" => "observed state",
+            _ => "stored row",
+        };
+        return StoreError::Unreadable {
+            cell: cell_id.into(),
+            what,
+            reason: format!("column {index}: {source}"),
+        };
+    }
+    StoreError::Db(e)
 }

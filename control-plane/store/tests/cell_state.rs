@@ -202,3 +202,33 @@ async fn on_postgres_a_change_through_one_control_plane_wakes_another() {
         listener.await.unwrap();
     }
 }
+
+/// SQLite keeps JSON as text: bytes that are not JSON at all read as an unreadable document
+/// of that cell, not as a database failure of every caller.
+#[tokio::test]
+async fn corrupt_json_in_the_column_is_an_unreadable_document() {
+    use sea_orm::ConnectionTrait;
+    for b in backends().await {
+        if b.name != "sqlite" {
+            continue;
+        }
+        let s = &b.store;
+        cell(s, "corrupt", json!({})).await;
+        s.connection()
+            .execute_unprepared(
+                "UPDATE cells SET desired = '{\"runtimes\": {' WHERE id = 'corrupt'",
+            )
+            .await
+            .unwrap();
+        let err = s.cell_state("corrupt").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unreadable { cell, .. } if cell == "corrupt"),
+            "{err:?}"
+        );
+        assert!(matches!(
+            s.update_desired("corrupt", None, |d| d.runtimes.clear())
+                .await,
+            Err(StoreError::Unreadable { .. })
+        ));
+    }
+}
