@@ -79,6 +79,7 @@ async def main() -> None:
     p.add_argument("--server-ca", required=True)
     p.add_argument("--check", action="store_true")
     p.add_argument("--steady", metavar="STOP_FILE")
+    p.add_argument("--describe", metavar="WORKFLOW_ID", help="print a workflow's status and result")
     a = p.parse_args()
 
     client = await Client.connect(
@@ -98,6 +99,13 @@ async def main() -> None:
             DescribeNamespaceRequest(namespace=a.namespace)
         )
         print(json.dumps({"connected": True}))
+        return
+
+    if a.describe:
+        handle = client.get_workflow_handle(a.describe)
+        d = await handle.describe()
+        result = await handle.result() if d.status.name == "COMPLETED" else None
+        print(json.dumps({"workflow_id": a.describe, "status": d.status.name, "result": result}))
         return
 
     task_queue = f"greetings-{uuid.uuid4()}"

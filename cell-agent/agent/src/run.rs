@@ -43,6 +43,10 @@ struct Shared {
     /// The cell is decommissioned and the control plane refuses its identity: stop once
     /// drained, and forget the identity.
     revoked: AtomicBool,
+    /// Why the agent does not apply the newest desired state (reported).
+    error: std::sync::Mutex<Option<String>>,
+    /// How long removed runtimes' folders stay in the trash.
+    trash_retention: Duration,
 }
 
 /// Kept in `release.json`, so that an agent restarted on a cell that already runs its release
@@ -74,6 +78,9 @@ impl ReleaseProgress {
         }
     }
 }
+
+/// How often the trash is checked for folders past their retention.
+const TRASH_PURGE_EVERY: Duration = Duration::from_secs(60);
 
 fn desired_cache(dir: &Path) -> PathBuf {
     dir.join("desired.json")
@@ -153,6 +160,8 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
         release: std::sync::Mutex::new(ReleaseProgress::load(dir)),
         report_every_ms: AtomicU64::new(args.report_seconds.max(1) * 1000),
         revoked: AtomicBool::new(false),
+        error: std::sync::Mutex::new(None),
+        trash_retention: Duration::from_secs(args.trash_retention_hours.saturating_mul(3600)),
     });
     let (desired_tx, desired_rx) = watch::channel(cached);
 
@@ -199,7 +208,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
 /// After a decommission: deletes the revoked identity, the cached documents and the (empty)
 /// runtime folder, leaving the directory as it was before `cell-agent join`.
 fn forget(dir: &Path) -> std::io::Result<()> {
-    for sub in ["identity", "ns"] {
+    for sub in ["identity", "ns", "trash"] {
         match std::fs::remove_dir_all(dir.join(sub)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -224,12 +233,18 @@ async fn reconcile(
     cancel: CancellationToken,
 ) {
     let mut last_key = String::new();
+    let mut next_purge = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_purge {
+            supervisor.purge_trash(shared.trash_retention);
+            next_purge = tokio::time::Instant::now() + TRASH_PURGE_EVERY;
+        }
         let desired = desired_rx.borrow_and_update().clone();
         if let Some(mut d) = desired {
             if d.decommission {
                 supervisor.decommission();
             }
+            supervisor.set_removals(&d.removed, &d.restore);
             supervisor.apply(&d.runtimes, d.release.as_ref());
             if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
                 if let Some(ms) = agent.report_interval_ms {
@@ -253,10 +268,12 @@ async fn reconcile(
             let table = route_table(&d, |id| supervisor.serving_addr(id));
             let key = table_key(&table);
             if key != last_key {
-                match ingress.update(table) {
-                    Ok(()) => last_key = key,
-                    Err(e) => tracing::error!(error = %e, "the ingress refused the new routes"),
+                let rejected = ingress.update(table);
+                if !rejected.is_empty() {
+                    tracing::error!(routes = ?rejected.routes, server_certs = ?rejected.server_certs, "the ingress left out what does not load; every other route serves");
                 }
+                last_key = key;
+                shared.report_now.notify_one();
             }
             if supervisor.supervises_exactly(&d.runtimes)
                 && shared.applied.swap(d.generation, Ordering::SeqCst) != d.generation
@@ -303,14 +320,38 @@ async fn poll_desired(
                 backoff = Duration::from_millis(250);
                 shared.metrics.control_plane_reachable.set(1);
                 if let Some(d) = next.filter(|d| d.generation > after) {
-                    after = d.generation;
                     shared.metrics.desired_generation.set(d.generation as i64);
+                    // Applied only once cached: an agent restarted after applying a document
+                    // it could not keep would start again from an older one.
                     if let Err(e) = serde_json::to_vec(&d)
                         .map_err(std::io::Error::other)
                         .and_then(|b| write_atomic(&desired_cache(&shared.dir), &b, 0o600))
                     {
-                        tracing::warn!(error = %e, "caching desired state failed");
+                        let why = format!(
+                            "cannot persist desired state generation {} ({e}); it is not applied",
+                            d.generation
+                        );
+                        tracing::error!("{why}");
+                        if shared
+                            .error
+                            .lock()
+                            .expect("error lock")
+                            .replace(why)
+                            .is_none()
+                        {
+                            shared.report_now.notify_one();
+                        }
+                        tokio::select! {
+                            _ = cancel.cancelled() => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
                     }
+                    if shared.error.lock().expect("error lock").take().is_some() {
+                        shared.report_now.notify_one();
+                    }
+                    after = d.generation;
                     tracing::info!(generation = d.generation, "new desired state");
                     let _ = tx.send(Some(d));
                 }
@@ -467,6 +508,10 @@ async fn report(
             warm_runtimes: supervisor.warm_ready() as u32,
             spare_stores: supervisor.spares_ready() as u32,
             drained: supervisor.drained(),
+            trash: supervisor.trash(),
+            unlisted_runtimes: supervisor.unlisted(),
+            route_errors: ingress.rejected().routes,
+            error: shared.error.lock().expect("error lock").clone(),
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

@@ -20,7 +20,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_api::ReleaseSpec;
-use tessera_api::agent::{RuntimeHealth, RuntimeObserved, RuntimeSpec};
+use tessera_api::agent::{
+    RemovedRuntime, RuntimeHealth, RuntimeObserved, RuntimeSpec, TrashedObserved,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,7 @@ mod drain;
 mod process;
 mod starts;
 mod stores;
+pub mod trash;
 mod warm;
 
 pub use process::health_check;
@@ -80,7 +83,7 @@ struct Handle {
     /// The release this runtime is (being) started on.
     release: Option<String>,
     status: Arc<Mutex<Status>>,
-    /// Stop the runtime and delete its store (it left the desired state).
+    /// Stop the runtime and move its folder to the trash (it left the desired state).
     remove: CancellationToken,
     /// Stop the runtime, keep its store (its spec changed; a new task starts it again).
     restart: CancellationToken,
@@ -114,12 +117,27 @@ impl Handle {
     }
 }
 
+/// What the desired state says about runtimes that are not (or no longer) desired.
+#[derive(Debug, Default)]
+struct Removals {
+    /// Named as removed: their folders go to the trash.
+    removed: std::collections::BTreeSet<String>,
+    /// To bring back from the trash when they have no folder.
+    restore: std::collections::BTreeSet<String>,
+    /// Folders being moved to the trash now.
+    trashing: std::collections::BTreeSet<String>,
+    /// Folders nothing names (see [`Supervisor::unlisted`]).
+    unlisted: Vec<String>,
+}
+
 /// Supervises every runtime of the cell.
 pub struct Supervisor {
     root: PathBuf,
     factory: CtxFactory,
     runtimes: Mutex<BTreeMap<String, Handle>>,
-    orphans_checked: std::sync::atomic::AtomicBool,
+    /// Runtimes named as removed, and those to restore from the trash (see
+    /// [`Supervisor::set_removals`]).
+    removals: Arc<Mutex<Removals>>,
     /// A spare store is being prepared.
     preparing_spare: Arc<std::sync::atomic::AtomicBool>,
     /// How many spare stores to keep.
@@ -156,6 +174,7 @@ impl CtxFactory {
                 last_error: None,
             })),
             spec,
+            restore: false,
             remove: self.detach.child_token(),
             restart: CancellationToken::new(),
             detach: self.detach.clone(),
@@ -181,7 +200,7 @@ impl Supervisor {
             },
             root,
             runtimes: Mutex::new(BTreeMap::new()),
-            orphans_checked: std::sync::atomic::AtomicBool::new(false),
+            removals: Arc::new(Mutex::new(Removals::default())),
             preparing_spare: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             spares: SPARE_COUNT,
             retiring: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -247,7 +266,7 @@ impl Supervisor {
                     runtimes.insert(id, next);
                 }
                 None => {
-                    tracing::info!(runtime = %id, "stopping and removing runtime");
+                    tracing::info!(runtime = %id, "stopping the runtime; its folder goes to the trash");
                     h.remove.cancel();
                 }
             }
@@ -289,28 +308,89 @@ impl Supervisor {
             let next = self.replace(h, &id, spec, release);
             runtimes.insert(id, next);
         }
-        // Folders of runtimes removed while no agent was running (checked once per agent).
-        if self
-            .orphans_checked
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        drop(runtimes);
+        self.trash_removed_folders();
+    }
+
+    /// Names the runtimes removed on purpose (their folders go to the trash, even those no
+    /// agent supervises any more) and those to bring back from the trash.
+    pub fn set_removals(
+        &self,
+        removed: &BTreeMap<String, RemovedRuntime>,
+        restore: &std::collections::BTreeSet<String>,
+    ) {
+        let mut r = self.removals.lock().expect("removals lock");
+        r.removed = removed.keys().cloned().collect();
+        r.restore = restore.clone();
+    }
+
+    /// Moves to the trash the folders of runtimes named as removed that no task supervises
+    /// (removed while no agent ran); folders that nothing names are left alone and reported.
+    fn trash_removed_folders(&self) {
+        let supervised: Vec<String> = self
+            .runtimes
+            .lock()
+            .expect("supervisor lock")
+            .keys()
+            .cloned()
+            .collect();
+        let mut r = self.removals.lock().expect("removals lock");
+        let mut unlisted = Vec::new();
+        for e in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
         {
-            return;
-        }
-        if let Ok(entries) = std::fs::read_dir(&self.root) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                // Spares, warm runtimes (see `WarmPool::adopt`) and claims in progress.
-                if name.starts_with('.') {
-                    continue;
-                }
-                let folder = e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink());
-                if !runtimes.contains_key(&name) && folder {
-                    tracing::info!(runtime = %name, "removing a runtime no longer desired");
-                    let dir = e.path();
-                    tokio::spawn(async move { remove_runtime_dir(&dir).await });
-                }
+            let name = e.file_name().to_string_lossy().to_string();
+            // Spares, warm runtimes (see `WarmPool::adopt`) and claims in progress.
+            let folder = e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink());
+            if name.starts_with('.') || !folder || supervised.contains(&name) {
+                continue;
+            }
+            if !r.removed.contains(&name) {
+                unlisted.push(name);
+                continue;
+            }
+            if r.trashing.insert(name.clone()) {
+                let (root, dir, id) = (self.root.clone(), e.path(), name);
+                let removals = self.removals.clone();
+                tokio::spawn(async move {
+                    trash::trash_runtime_dir(&root, &id, &dir).await;
+                    removals.lock().expect("removals lock").trashing.remove(&id);
+                });
             }
         }
+        if r.unlisted != unlisted {
+            if !unlisted.is_empty() {
+                tracing::warn!(runtimes = ?unlisted, "runtime folders that the desired state neither runs nor removes are left alone");
+            }
+            r.unlisted = unlisted;
+        }
+    }
+
+    /// Runtime folders in the trash, newest first.
+    pub fn trash(&self) -> Vec<TrashedObserved> {
+        trash::list(&self.root)
+            .into_iter()
+            .map(|t| TrashedObserved {
+                runtime: t.runtime,
+                trashed_at: t.trashed_at,
+            })
+            .collect()
+    }
+
+    /// Folders under `ns/` that the desired state neither runs nor names as removed.
+    pub fn unlisted(&self) -> Vec<String> {
+        self.removals
+            .lock()
+            .expect("removals lock")
+            .unlisted
+            .clone()
+    }
+
+    /// Deletes the trashed folders older than `retention`.
+    pub fn purge_trash(&self, retention: Duration) {
+        trash::purge(&self.root, retention, Utc::now());
     }
 
     /// Keeps a few new stores ready in global-namespace mode (`ns/.spares/`), so that a new
@@ -364,7 +444,14 @@ impl Supervisor {
     }
 
     fn context(&self, id: &str, spec: RuntimeSpec, release: Option<&ReleaseSpec>) -> RuntimeCtx {
-        self.factory.context(id, spec, release)
+        let mut ctx = self.factory.context(id, spec, release);
+        ctx.restore = self
+            .removals
+            .lock()
+            .expect("removals lock")
+            .restore
+            .contains(id);
+        ctx
     }
 
     /// Whether every desired runtime is supervised (not whether it is serving yet).
@@ -446,6 +533,8 @@ struct RuntimeCtx {
     dir: PathBuf,
     bin: PathBuf,
     spec: RuntimeSpec,
+    /// Take the folder back from the trash when there is none (a restored namespace).
+    restore: bool,
     release: Option<ReleaseSpec>,
     status: Arc<Mutex<Status>>,
     remove: CancellationToken,
@@ -490,6 +579,11 @@ pub(super) fn read_record(dir: &Path) -> Option<RuntimeRecord> {
 
 async fn supervise(ctx: RuntimeCtx) {
     let dir = ctx.dir.as_path();
+    if ctx.restore
+        && let Some(root) = dir.parent()
+    {
+        trash::restore(root, &ctx.id, dir);
+    }
     let mut backoff = Duration::from_millis(500);
     let mut proc: Option<Proc> = None;
     let mut record = read_record(&ctx.dir);
@@ -549,7 +643,9 @@ async fn supervise(ctx: RuntimeCtx) {
                 if let Some(p) = proc.as_mut() {
                     terminate(p, dir).await;
                 }
-                remove_runtime_dir(&ctx.dir).await;
+                if let Some(root) = dir.parent() {
+                    trash::trash_runtime_dir(root, &ctx.id, dir).await;
+                }
                 ctx.set(|s| s.health = RuntimeHealth::Stopped);
                 return;
             }

@@ -14,7 +14,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::IngressError;
 use crate::conn;
 use crate::metrics::IngressMetrics;
-use crate::routes::{Compiled, RouteTable};
+use crate::routes::{Compiled, Rejected, RouteTable};
 
 /// A running ingress. Its tasks (the accept loop and one per connection) stop when the
 /// cancellation token given to [`Ingress::bind`] is cancelled; [`Ingress::stopped`] waits for them.
@@ -48,9 +48,9 @@ impl Ingress {
         let local_addr = listener
             .local_addr()
             .map_err(|source| IngressError::Bind { addr, source })?;
-        // Checked against the real port, to catch a route forwarding to this very ingress. On
-        // error the listener is dropped and the port freed.
-        let compiled = Compiled::new(routes, local_addr)?;
+        // Checked against the real port, to catch a route forwarding to this very ingress.
+        let compiled = Compiled::new(routes, local_addr);
+        log_rejected(&compiled.rejected);
         let (routes, _) = watch::channel(Arc::new(compiled));
         let tasks = TaskTracker::new();
         let inner = Arc::new(Inner {
@@ -71,14 +71,22 @@ impl Ingress {
         self.inner.local_addr
     }
 
-    /// Replaces the route table. The new table is checked whole first; a bad one changes
-    /// nothing. Established connections keep their upstream; connections waiting on a held
-    /// route re-check theirs at once.
-    pub fn update(&self, routes: RouteTable) -> Result<(), IngressError> {
-        let compiled = Compiled::new(routes, self.inner.local_addr)?;
+    /// Replaces the route table, one route at a time: a route (or server certificate) that does
+    /// not load is left out and returned, and every other route takes effect. Established
+    /// connections keep their upstream; connections waiting on a held route re-check theirs at
+    /// once.
+    pub fn update(&self, routes: RouteTable) -> Rejected {
+        let compiled = Compiled::new(routes, self.inner.local_addr);
+        log_rejected(&compiled.rejected);
+        let rejected = compiled.rejected.clone();
         self.inner.routes.send_replace(Arc::new(compiled));
         self.inner.metrics.route_updated();
-        Ok(())
+        rejected
+    }
+
+    /// What of the table in force is left out, and why.
+    pub fn rejected(&self) -> Rejected {
+        self.inner.routes.borrow().rejected.clone()
     }
 
     /// The table in force.
@@ -94,6 +102,15 @@ impl Ingress {
     /// Waits until the accept loop and every connection task have ended (after cancellation).
     pub async fn stopped(&self) {
         self.inner.tasks.wait().await;
+    }
+}
+
+fn log_rejected(rejected: &Rejected) {
+    for (host, reason) in &rejected.routes {
+        warn!(%host, %reason, "route left out: it does not load");
+    }
+    for (index, reason) in &rejected.server_certs {
+        warn!(index, %reason, "server certificate left out: it does not load");
     }
 }
 

@@ -20,4 +20,4 @@ mod tls;
 pub use error::IngressError;
 pub use ingress::Ingress;
 pub use metrics::{FailureReason, IngressMetrics};
-pub use routes::{Route, RouteTable, ServerCert, Target, UpstreamTls};
+pub use routes::{Rejected, Route, RouteTable, ServerCert, Target, UpstreamTls};

@@ -10,7 +10,6 @@ use rustls::ClientConfig;
 use rustls::ServerConfig;
 use rustls_pki_types::ServerName;
 
-use crate::IngressError;
 use crate::tls::{self, SniCerts};
 
 /// Everything the ingress serves. Replaced whole by `Ingress::update`.
@@ -108,95 +107,142 @@ pub(crate) struct CompiledRoute {
     pub upstream_tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
 
+/// The routes and server certificates of a table that could not be loaded. They are left out
+/// (a connection to such a host is refused as unknown); everything else in the table serves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejected {
+    /// By SNI host: why the route is left out.
+    pub routes: BTreeMap<String, String>,
+    /// By position in [`RouteTable::server_certs`]: why the certificate is left out.
+    pub server_certs: BTreeMap<usize, String>,
+}
+
+impl Rejected {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.server_certs.is_empty()
+    }
+}
+
 /// The route table as the connection tasks use it.
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub spec: Arc<RouteTable>,
     pub routes: HashMap<String, Arc<CompiledRoute>>,
+    pub rejected: Rejected,
 }
 
 impl Compiled {
-    /// Parses and checks every certificate and address, building nothing lazily: a table that
-    /// compiles serves every host it names. `own_addr` catches a route forwarding to itself.
-    pub fn new(table: RouteTable, own_addr: SocketAddr) -> Result<Self, IngressError> {
+    /// Parses and checks every certificate and address, building nothing lazily, one route at a
+    /// time: a route that does not load (its CA bundle, its upstream, no server certificate for
+    /// its host) is left out and named in `rejected`, and never holds back the others. A route
+    /// in the table serves every connection to its host. `own_addr` catches a route forwarding
+    /// to itself.
+    pub fn new(table: RouteTable, own_addr: SocketAddr) -> Self {
         let provider = tls::provider();
-        let certs = Arc::new(SniCerts::new(&table.server_certs, &provider)?);
+        let (certs, rejected_certs) = SniCerts::load(&table.server_certs, &provider);
+        let certs = Arc::new(certs);
+        let mut rejected = Rejected {
+            server_certs: rejected_certs,
+            ..Rejected::default()
+        };
 
         // One verifier per distinct CA bundle; each route also knows the others, to tell a
         // neighbour tenant's certificate ("cross_tenant") from an unknown one.
         let mut verifiers = Vec::new();
-        let mut bundle_index: HashMap<&str, usize> = HashMap::new();
+        let mut bundle_index: HashMap<&str, Result<usize, String>> = HashMap::new();
         let mut bundle_of = HashMap::with_capacity(table.routes.len());
         for (host, route) in &table.routes {
-            validate_host(host)?;
+            if let Err(e) = validate_host(host) {
+                rejected.routes.insert(host.clone(), e);
+                continue;
+            }
             let pem = route.accepted_ca_pem.as_str();
-            let index = match bundle_index.get(pem) {
-                Some(index) => *index,
-                None => {
-                    let verifier = tls::client_verifier(pem, &provider)
-                        .map_err(|e| IngressError::route(host, e))?;
+            let index = bundle_index
+                .entry(pem)
+                .or_insert_with(|| {
+                    let verifier = tls::client_verifier(pem, &provider)?;
                     verifiers.push(verifier);
-                    bundle_index.insert(pem, verifiers.len() - 1);
-                    verifiers.len() - 1
+                    Ok(verifiers.len() - 1)
+                })
+                .clone();
+            match index {
+                Ok(index) => {
+                    bundle_of.insert(host.as_str(), index);
                 }
-            };
-            bundle_of.insert(host.as_str(), index);
+                Err(e) => {
+                    rejected.routes.insert(host.clone(), e);
+                }
+            }
         }
         let verifiers = Arc::new(verifiers);
 
         let mut routes = HashMap::with_capacity(table.routes.len());
         for (host, route) in &table.routes {
-            if let Target::Forward { addr } = &route.target
-                && *addr == own_addr
-            {
-                return Err(IngressError::route(host, "forwards to this ingress itself"));
-            }
-            let verifier = tls::TenantVerifier::new(verifiers.clone(), bundle_of[host.as_str()]);
-            let server_tls = tls::server_config(Arc::new(verifier), certs.clone(), &provider)
-                .map_err(|e| IngressError::route(host, e))?;
-            let upstream_tls = match &route.target {
-                Target::External {
-                    addr,
-                    tls: Some(up),
-                } => {
-                    if addr.is_empty() {
-                        return Err(IngressError::route(host, "empty upstream address"));
-                    }
-                    Some(
-                        tls::upstream_config(up, &provider)
-                            .map_err(|e| IngressError::route(host, e))?,
-                    )
-                }
-                Target::External { addr, tls: None } if addr.is_empty() => {
-                    return Err(IngressError::route(host, "empty upstream address"));
-                }
-                _ => None,
+            let Some(&bundle) = bundle_of.get(host.as_str()) else {
+                continue;
             };
-            routes.insert(
-                host.clone(),
-                Arc::new(CompiledRoute {
-                    target: route.target.clone(),
-                    server_tls,
-                    upstream_tls,
-                }),
-            );
+            match compile_route(host, route, bundle, &verifiers, &certs, &provider, own_addr) {
+                Ok(compiled) => {
+                    routes.insert(host.clone(), Arc::new(compiled));
+                }
+                Err(e) => {
+                    rejected.routes.insert(host.clone(), e);
+                }
+            }
         }
-        Ok(Self {
+        Self {
             spec: Arc::new(table),
             routes,
-        })
+            rejected,
+        }
     }
 }
 
-fn validate_host(host: &str) -> Result<(), IngressError> {
+fn compile_route(
+    host: &str,
+    route: &Route,
+    bundle: usize,
+    verifiers: &Arc<Vec<Arc<dyn rustls::server::danger::ClientCertVerifier>>>,
+    certs: &Arc<SniCerts>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+    own_addr: SocketAddr,
+) -> Result<CompiledRoute, String> {
+    match &route.target {
+        Target::Forward { addr } if *addr == own_addr => {
+            return Err("forwards to this ingress itself".into());
+        }
+        // A passed-through connection is answered by the other ingress's certificate.
+        Target::Forward { .. } => {}
+        _ if !certs.covers(host) => {
+            return Err("no server certificate of the ingress covers this host".into());
+        }
+        _ => {}
+    }
+    let verifier = tls::TenantVerifier::new(verifiers.clone(), bundle);
+    let server_tls = tls::server_config(Arc::new(verifier), certs.clone(), provider)?;
+    let upstream_tls = match &route.target {
+        Target::External { addr, .. } if addr.is_empty() => {
+            return Err("empty upstream address".into());
+        }
+        Target::External { tls: Some(up), .. } => Some(tls::upstream_config(up, provider)?),
+        _ => None,
+    };
+    Ok(CompiledRoute {
+        target: route.target.clone(),
+        server_tls,
+        upstream_tls,
+    })
+}
+
+fn validate_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
-        return Err(IngressError::route(host, "empty host"));
+        return Err("empty host".into());
     }
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(IngressError::route(host, "hosts are matched lowercase"));
+        return Err("hosts are matched lowercase".into());
     }
     if ServerName::try_from(host).is_err() {
-        return Err(IngressError::route(host, "not a DNS name"));
+        return Err("not a DNS name".into());
     }
     Ok(())
 }

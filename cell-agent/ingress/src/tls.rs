@@ -2,13 +2,13 @@
 //! namespace (v3 only, its own CA bundle only, with the reason of every refusal kept), the client
 //! configuration for external upstreams, and the mapping of handshake errors to reasons.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, DistinguishedName,
@@ -54,29 +54,45 @@ pub(crate) struct SniCerts {
 }
 
 impl SniCerts {
+    /// Every certificate, or the first that does not load.
     pub fn new(certs: &[ServerCert], provider: &CryptoProvider) -> Result<Self, IngressError> {
+        let (out, mut rejected) = Self::load(certs, provider);
+        match rejected.pop_first() {
+            Some((index, reason)) => Err(IngressError::ServerCert { index, reason }),
+            None => Ok(out),
+        }
+    }
+
+    /// The certificates that load; the others are left out and returned by index with why.
+    pub fn load(
+        certs: &[ServerCert],
+        provider: &CryptoProvider,
+    ) -> (Self, BTreeMap<usize, String>) {
         let mut out = Self::default();
+        let mut rejected = BTreeMap::new();
         for (index, cert) in certs.iter().enumerate() {
-            let err = |reason: String| IngressError::ServerCert { index, reason };
-            let chain = certs_from_pem(&cert.chain_pem).map_err(|e| err(e.to_string()))?;
-            let leaf = chain.first().ok_or_else(|| err("no certificate".into()))?;
-            let names = dns_names(leaf).map_err(err)?;
-            let key = key_from_pem(&cert.key_pem).map_err(|e| err(e.to_string()))?;
-            let certified = Arc::new(
-                CertifiedKey::from_der(chain.clone(), key, provider)
-                    .map_err(|e| err(e.to_string()))?,
-            );
-            if names.is_empty() {
-                return Err(err("the certificate names no DNS host".into()));
-            }
-            for name in names {
-                match name.strip_prefix("*.") {
-                    Some(parent) => out.wildcard.insert(parent.to_string(), certified.clone()),
-                    None => out.exact.insert(name, certified.clone()),
-                };
+            match certified_key(cert, provider) {
+                Ok((names, certified)) => {
+                    for name in names {
+                        match name.strip_prefix("*.") {
+                            Some(parent) => {
+                                out.wildcard.insert(parent.to_string(), certified.clone())
+                            }
+                            None => out.exact.insert(name, certified.clone()),
+                        };
+                    }
+                }
+                Err(reason) => {
+                    rejected.insert(index, reason);
+                }
             }
         }
-        Ok(out)
+        (out, rejected)
+    }
+
+    /// Whether a loaded certificate covers `host`.
+    pub(crate) fn covers(&self, host: &str) -> bool {
+        self.lookup(host).is_some()
     }
 
     fn lookup(&self, host: &str) -> Option<Arc<CertifiedKey>> {
@@ -111,18 +127,30 @@ fn dns_names(der: &CertificateDer<'_>) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The webpki verifier of one CA bundle; client certificates are mandatory.
+/// The DNS names and the signing key of one server certificate.
+fn certified_key(
+    cert: &ServerCert,
+    provider: &CryptoProvider,
+) -> Result<(Vec<String>, Arc<CertifiedKey>), String> {
+    let chain = certs_from_pem(&cert.chain_pem).map_err(|e| e.to_string())?;
+    let leaf = chain.first().ok_or("no certificate")?;
+    let names = dns_names(leaf)?;
+    let key = key_from_pem(&cert.key_pem).map_err(|e| e.to_string())?;
+    let certified =
+        CertifiedKey::from_der(chain.clone(), key, provider).map_err(|e| e.to_string())?;
+    if names.is_empty() {
+        return Err("the certificate names no DNS host".into());
+    }
+    Ok((names, Arc::new(certified)))
+}
+
+/// The webpki verifier of one CA bundle; client certificates are mandatory (the API validates
+/// uploaded bundles with the same builder).
 pub(crate) fn client_verifier(
     ca_pem: &str,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, String> {
-    let roots = roots_from_pem(ca_pem).map_err(|e| format!("accepted CA bundle: {e}"))?;
-    if roots.is_empty() {
-        return Err("the accepted CA bundle holds no certificate".into());
-    }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(|e| format!("accepted CA bundle: {e}"))
+    tessera_pki::client_verifier(ca_pem, provider.clone())
 }
 
 /// The server side of one route: its tenant's verifier and the ingress's certificates.

@@ -204,49 +204,86 @@ async fn external_upstreams_are_reached_over_their_own_mtls() {
 }
 
 #[tokio::test]
-async fn an_invalid_table_is_refused_whole_and_changes_nothing() {
+async fn a_route_that_does_not_load_is_left_out_and_the_others_serve() {
+    const OTHER: &str = "ns2.acct.tessera.localhost";
     let pki = Pki::new();
     let tenant = tenant_ca("tenant");
+    let neighbour = tenant_ca("neighbour");
     let upstream = Echo::start().await;
-    let good = table(
-        &pki,
-        [(
-            HOST,
-            route(
-                &tenant,
-                Target::Local {
-                    addr: upstream.addr,
-                },
-            ),
-        )],
-    );
+    let local = Target::Local {
+        addr: upstream.addr,
+    };
+    let good = table(&pki, [(HOST, route(&tenant, local.clone()))]);
     let (ingress, metrics, cancel) = start_ingress(good.clone()).await;
+    let config = client_config(&pki.trust_pem(), Some(&client_cert(&tenant)));
+    let neighbour_config = client_config(&pki.trust_pem(), Some(&client_cert(&neighbour)));
 
-    let mut bad_ca = good.clone();
-    bad_ca.routes.get_mut(HOST).unwrap().accepted_ca_pem = "not a certificate".into();
-    assert!(ingress.update(bad_ca).is_err());
+    // A neighbour's bundle the ingress cannot load: only its route is left out, and a route
+    // added in the same update serves.
+    let mut bad_ca = table(
+        &pki,
+        [
+            (HOST, route(&tenant, local.clone())),
+            (OTHER, route(&neighbour, local.clone())),
+        ],
+    );
+    bad_ca.routes.get_mut(OTHER).unwrap().accepted_ca_pem = "not a certificate".into();
+    let rejected = ingress.update(bad_ca.clone());
+    assert_eq!(rejected.routes.keys().collect::<Vec<_>>(), [OTHER]);
+    assert!(
+        rejected.routes[OTHER].contains("accepted CA bundle"),
+        "{rejected:?}"
+    );
+    assert_eq!(ingress.rejected(), rejected);
+    assert_eq!(*ingress.routes(), bad_ca);
+    echo_once(ingress.local_addr(), HOST, config.clone())
+        .await
+        .unwrap();
+    expect_refused(ingress.local_addr(), OTHER, neighbour_config.clone()).await;
 
+    // Fixed in the next update: it serves.
+    let fixed = table(
+        &pki,
+        [
+            (HOST, route(&tenant, local.clone())),
+            (OTHER, route(&neighbour, local.clone())),
+        ],
+    );
+    assert!(ingress.update(fixed).is_empty());
+    echo_once(ingress.local_addr(), OTHER, neighbour_config)
+        .await
+        .unwrap();
+
+    // A server certificate whose key is not its own: it is left out, and so is every route
+    // it alone would have served.
     let mut bad_key = good.clone();
     bad_key.server_certs[0].key_pem = Pki::issue_server_cert(&pki.cell_ca).key_pem;
+    let rejected = ingress.update(bad_key);
+    assert_eq!(rejected.server_certs.keys().collect::<Vec<_>>(), [&0]);
     assert!(
-        ingress.update(bad_key).is_err(),
-        "a key that is not the certificate's"
+        rejected.routes[HOST].contains("no server certificate"),
+        "{rejected:?}"
     );
 
     let mut upper = good.clone();
     let r = upper.routes.remove(HOST).unwrap();
     upper.routes.insert(HOST.to_uppercase(), r);
-    assert!(ingress.update(upper).is_err());
+    assert!(
+        ingress
+            .update(upper)
+            .routes
+            .contains_key(&HOST.to_uppercase())
+    );
 
     let mut to_itself = good.clone();
     to_itself.routes.get_mut(HOST).unwrap().target = Target::Forward {
         addr: ingress.local_addr(),
     };
-    assert!(ingress.update(to_itself).is_err());
+    assert!(ingress.update(to_itself).routes[HOST].contains("itself"));
 
+    assert!(ingress.update(good.clone()).is_empty());
     assert_eq!(*ingress.routes(), good);
-    assert_eq!(metrics.route_updates(), 0);
-    let config = client_config(&pki.trust_pem(), Some(&client_cert(&tenant)));
     echo_once(ingress.local_addr(), HOST, config).await.unwrap();
+    assert_eq!(metrics.failures(FailureReason::UnknownSni), 1);
     cancel.cancel();
 }

@@ -81,7 +81,7 @@ async fn route_changes_under_live_traffic_drop_no_established_connection() {
         }
         next.server_certs = vec![Pki::issue_server_cert(&pki.cell_ca)];
         last_cert = next.server_certs[0].chain_pem.clone();
-        ingress.update(next).unwrap();
+        assert!(ingress.update(next).is_empty());
         eventually("traffic to flow after the update", || {
             progress().iter().zip(&before).all(|(now, then)| now > then)
         })
@@ -90,7 +90,7 @@ async fn route_changes_under_live_traffic_drop_no_established_connection() {
     // The last update pointed the host at `first`; point it at `second` once more for good.
     let mut last = (*ingress.routes()).clone();
     last.routes.get_mut(HOST).unwrap().target = Target::Local { addr: second.addr };
-    ingress.update(last).unwrap();
+    assert!(ingress.update(last).is_empty());
 
     stop.store(true, Ordering::SeqCst);
     while let Some(stream) = streams.join_next().await {
@@ -133,20 +133,19 @@ async fn a_held_connection_is_served_once_the_route_flips() {
     let client = tokio::spawn(echo_once(ingress.local_addr(), HOST, config));
     eventually("the connection to be held", || metrics.held() == 1).await;
     assert!(!client.is_finished());
-    ingress
-        .update(table(
-            &pki,
-            [(
-                HOST,
-                route(
-                    &tenant,
-                    Target::Local {
-                        addr: upstream.addr,
-                    },
-                ),
-            )],
-        ))
-        .unwrap();
+    let released = ingress.update(table(
+        &pki,
+        [(
+            HOST,
+            route(
+                &tenant,
+                Target::Local {
+                    addr: upstream.addr,
+                },
+            ),
+        )],
+    ));
+    assert!(released.is_empty());
     client
         .await
         .unwrap()
@@ -195,7 +194,7 @@ async fn a_held_connection_whose_route_disappears_is_refused() {
 
     let client = tokio::spawn(echo_once(ingress.local_addr(), HOST, config));
     eventually("the connection to be held", || metrics.held() == 1).await;
-    ingress.update(table(&pki, [])).unwrap();
+    assert!(ingress.update(table(&pki, [])).is_empty());
     let outcome = tokio::time::timeout(Duration::from_secs(10), client).await;
     assert!(outcome.expect("released at once").unwrap().is_err());
     assert_eq!(metrics.failures(FailureReason::UnknownSni), 1);

@@ -63,6 +63,23 @@ pub struct DesiredState {
     /// nothing is left. An agent whose identity is then refused stops and forgets it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decommission: bool,
+    /// Runtimes removed on purpose, by id: the agent stops each and moves its folder to the
+    /// cell's trash. A runtime is never removed, nor a folder touched, only because a document
+    /// does not list it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, RemovedRuntime>,
+    /// Runtimes (of `runtimes`) to bring back from the trash: when one has no folder, the agent
+    /// moves its newest trashed folder back before starting it (a restored namespace).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub restore: std::collections::BTreeSet<String>,
+}
+
+/// Why and when a runtime left the cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemovedRuntime {
+    /// The Temporal namespace it served.
+    pub temporal_namespace: String,
+    pub removed_at: DateTime<Utc>,
 }
 
 /// The synthetic canary: a small workflow started every `interval_ms` through the cell's own
@@ -200,6 +217,27 @@ pub struct ObservedState {
     /// runtime or spare store is left, running or on disk.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drained: bool,
+    /// Runtime folders in the cell's trash, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trash: Vec<TrashedObserved>,
+    /// Runtime folders under `ns/` that the desired state neither runs nor names as removed
+    /// (left alone: an agent never deletes what it does not know).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_runtimes: Vec<String>,
+    /// Routes of the desired state that the ingress left out because they do not load (a CA
+    /// bundle or certificate it cannot use), by SNI host, with why. Every other route serves.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub route_errors: BTreeMap<String, String>,
+    /// Why the agent does not apply the newest desired state (e.g. it cannot persist it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A runtime folder in the cell's trash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrashedObserved {
+    pub runtime: String,
+    pub trashed_at: DateTime<Utc>,
 }
 
 /// What the canary measured since the agent started it.
@@ -307,6 +345,12 @@ pub struct DesiredDoc {
     /// See [`DesiredState::decommission`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub decommission: bool,
+    /// See [`DesiredState::removed`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub removed: BTreeMap<String, RemovedRuntime>,
+    /// See [`DesiredState::restore`].
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub restore: std::collections::BTreeSet<String>,
 }
 
 /// The stored form of [`CanarySpec`]: certificates by the id of their PKI objects.

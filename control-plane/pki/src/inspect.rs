@@ -1,5 +1,7 @@
 //! Reading certificates: fingerprints, names, validity, and the rules for tenant CA bundles.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
@@ -56,6 +58,9 @@ pub enum CaBundleError {
         subject: String,
         not_after: DateTime<Utc>,
     },
+    /// The ingress's verifier builder refuses it (what x509 parsing alone lets through).
+    #[error("the ingress cannot load the CA bundle: {0}")]
+    Unusable(String),
 }
 
 pub fn fingerprint_sha256(der: &[u8]) -> String {
@@ -154,6 +159,8 @@ pub fn parse_ca_bundle(pem: &str, now: DateTime<Utc>) -> Result<Vec<CertInfo>, C
         }
         out.push(info);
     }
+    crate::tls::client_verifier(pem, Arc::new(rustls::crypto::ring::default_provider()))
+        .map_err(CaBundleError::Unusable)?;
     Ok(out)
 }
 

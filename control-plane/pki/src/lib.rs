@@ -18,7 +18,7 @@ pub use inspect::{
     inspect_bundle, inspect_pem, parse_ca_bundle, pem_encode,
 };
 pub use seal::MasterKey;
-pub use tls::{certs_from_pem, key_from_pem, roots_from_pem};
+pub use tls::{certs_from_pem, client_verifier, key_from_pem, roots_from_pem};
 
 /// Errors of certificate issuance and parsing.
 #[derive(Debug, thiserror::Error)]

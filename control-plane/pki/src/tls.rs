@@ -1,6 +1,11 @@
 //! PEM to the types rustls wants.
 
+use std::sync::Arc;
+
 use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -27,4 +32,20 @@ pub fn roots_from_pem(pem: &str) -> Result<RootCertStore, PkiError> {
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
     }
     Ok(roots)
+}
+
+/// The client-certificate verifier of one accepted CA bundle (client certificates mandatory),
+/// exactly as the ingress builds it: the API checks an uploaded bundle with this too, so that a
+/// bundle the API accepts is one the ingress loads.
+pub fn client_verifier(
+    ca_pem: &str,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let roots = roots_from_pem(ca_pem).map_err(|e| format!("accepted CA bundle: {e}"))?;
+    if roots.is_empty() {
+        return Err("the accepted CA bundle holds no certificate".into());
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("accepted CA bundle: {e}"))
 }

@@ -302,6 +302,8 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
         canary,
         release: doc.release,
         decommission: doc.decommission,
+        removed: doc.removed,
+        restore: doc.restore,
     })
 }
 

@@ -204,17 +204,23 @@ async fn resume_namespace_workflows(
 ) -> anyhow::Result<()> {
     let live = store.live_namespaces().await?;
     for ns in &live {
-        let create_operation = if ns.state == "provisioning" {
-            store
-                .open_operation_of("namespace.create", &ns.id.to_string())
-                .await?
-        } else {
-            None
+        let id = ns.id.to_string();
+        let provisioning = ns.state == "provisioning";
+        let restore = match provisioning {
+            true => store.open_operation_of("namespace.restore", &id).await?,
+            false => None,
         };
-        engine
-            .start_namespace(ns.id, create_operation)
-            .await
-            .context("resuming namespace workflows")?;
+        let started = match restore {
+            Some(op) => engine.start_namespace_restore(ns.id, op).await,
+            None => {
+                let create_operation = match provisioning {
+                    true => store.open_operation_of("namespace.create", &id).await?,
+                    false => None,
+                };
+                engine.start_namespace(ns.id, create_operation).await
+            }
+        };
+        started.context("resuming namespace workflows")?;
     }
     if !live.is_empty() {
         tracing::info!(namespaces = live.len(), "namespace workflows running");

@@ -37,6 +37,12 @@ pub struct Config {
     )]
     pub cert_renewal_interval_secs: u64,
 
+    /// How long a deleted namespace's store stays in its cell's trash (the cell agents purge it
+    /// then): within it, `POST /api/v1/admin/namespaces/{name}/restore` brings it back. Agents
+    /// read the same variable.
+    #[arg(long, env = "TESSERA_TRASH_RETENTION_HOURS", default_value_t = 168)]
+    pub trash_retention_hours: u64,
+
     /// Test hook: issue cell intermediates, agent identities and ingress certificates valid
     /// for this many seconds (to watch renewal happen).
     #[arg(long, env = "TESSERA_TEST_CERT_VALIDITY_SECS", hide = true)]

@@ -42,35 +42,7 @@ impl Store {
         op: NewOperation,
     ) -> Result<(namespace::Model, operation::Model)> {
         let txn = self.db.begin().await?;
-        // Serialise creations of one account so two racing requests cannot both fit the
-        // quota: a no-op write to the account row takes its lock first (PostgreSQL's row lock;
-        // SQLite's write lock, taken up front so no reader has to upgrade and deadlock).
-        let locked = account::Entity::update_many()
-            .col_expr(
-                account::Column::MaxNamespaces,
-                Expr::col(account::Column::MaxNamespaces).into(),
-            )
-            .filter(account::Column::Id.eq(new.account_id))
-            .exec(&txn)
-            .await?;
-        if locked.rows_affected == 0 {
-            return Err(StoreError::NotFound("account"));
-        }
-        let acct = account::Entity::find_by_id(new.account_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::NotFound("account"))?;
-        let live = namespace::Entity::find()
-            .filter(namespace::Column::AccountId.eq(new.account_id))
-            .filter(namespace::Column::DeletedAt.is_null())
-            .count(&txn)
-            .await?;
-        if live >= acct.max_namespaces.max(0) as u64 {
-            return Err(StoreError::Quota {
-                what: "namespaces",
-                limit: i64::from(acct.max_namespaces),
-            });
-        }
+        room_for_a_namespace(&txn, new.account_id).await?;
         let ns = namespace::Entity::insert(namespace::ActiveModel {
             id: Set(new.id),
             account_id: Set(new.account_id),
@@ -95,6 +67,79 @@ impl Store {
             .exec_with_returning(&txn)
             .await
             .map_err(StoreError::from_write)?;
+        txn.commit().await?;
+        Ok((ns, op))
+    }
+
+    /// The most recently deleted namespace that served `temporal_namespace`
+    /// (`<name>.<account-slug>`).
+    pub async fn deleted_namespace(&self, temporal_namespace: &str) -> Result<namespace::Model> {
+        namespace::Entity::find()
+            .filter(namespace::Column::TemporalNamespace.eq(temporal_namespace))
+            .filter(namespace::Column::DeletedAt.is_not_null())
+            .order_by_desc(namespace::Column::DeletedAt)
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("deleted namespace"))
+    }
+
+    /// Brings a deleted namespace back (state `provisioning`, on the cell it ran on) together
+    /// with its restore operation, unless the account has reached its quota (`Quota`) or a live
+    /// namespace took its name meanwhile (`Conflict`).
+    pub async fn restore_namespace(
+        &self,
+        id: Uuid,
+        op: NewOperation,
+    ) -> Result<(namespace::Model, operation::Model)> {
+        let txn = self.db.begin().await?;
+        let ns = namespace::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("namespace"))?;
+        if ns.deleted_at.is_none() {
+            return Err(StoreError::Conflict(format!(
+                "namespace {} is not deleted",
+                ns.name
+            )));
+        }
+        room_for_a_namespace(&txn, ns.account_id).await?;
+        let now = Utc::now();
+        let restored = namespace::Entity::update_many()
+            .col_expr(
+                namespace::Column::LiveKey,
+                Expr::value(live_key(ns.account_id, &ns.name)),
+            )
+            .col_expr(namespace::Column::State, Expr::value("provisioning"))
+            .col_expr(
+                namespace::Column::DeletedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(namespace::Column::UpdatedAt, Expr::value(now))
+            .filter(namespace::Column::Id.eq(id))
+            .filter(namespace::Column::DeletedAt.is_not_null())
+            .exec(&txn)
+            .await
+            .map_err(|e| match StoreError::from_write(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "a namespace named {} exists again; delete or rename it first",
+                    ns.name
+                )),
+                e => e,
+            })?;
+        if restored.rows_affected != 1 {
+            return Err(StoreError::Conflict(format!(
+                "namespace {} is being restored already",
+                ns.name
+            )));
+        }
+        let op = operation::Entity::insert(op.into_row())
+            .exec_with_returning(&txn)
+            .await
+            .map_err(StoreError::from_write)?;
+        let ns = namespace::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound("namespace"))?;
         txn.commit().await?;
         Ok((ns, op))
     }
@@ -264,4 +309,38 @@ impl Store {
             .await?;
         Ok(res.rows_affected == 1)
     }
+}
+
+/// Checks, inside `txn`, that the account may have one more live namespace. Creations and
+/// restores of one account are serialised so that two racing requests cannot both fit the
+/// quota: a no-op write to the account row takes its lock first (PostgreSQL's row lock;
+/// SQLite's write lock, taken up front so no reader has to upgrade and deadlock).
+async fn room_for_a_namespace(txn: &sea_orm::DatabaseTransaction, account_id: Uuid) -> Result<()> {
+    let locked = account::Entity::update_many()
+        .col_expr(
+            account::Column::MaxNamespaces,
+            Expr::col(account::Column::MaxNamespaces).into(),
+        )
+        .filter(account::Column::Id.eq(account_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Err(StoreError::NotFound("account"));
+    }
+    let acct = account::Entity::find_by_id(account_id)
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound("account"))?;
+    let live = namespace::Entity::find()
+        .filter(namespace::Column::AccountId.eq(account_id))
+        .filter(namespace::Column::DeletedAt.is_null())
+        .count(txn)
+        .await?;
+    if live >= acct.max_namespaces.max(0) as u64 {
+        return Err(StoreError::Quota {
+            what: "namespaces",
+            limit: i64::from(acct.max_namespaces),
+        });
+    }
+    Ok(())
 }

@@ -235,6 +235,28 @@ impl Engine {
                 namespace_id,
                 create_operation,
                 pending: Vec::new(),
+                restore: false,
+            },
+            &crate::namespaces::workflow_id(namespace_id),
+            WorkflowIdReusePolicy::AllowDuplicate,
+        )
+        .await
+    }
+
+    /// Starts the workflow of a namespace restored from deletion: `operation` brings its store
+    /// back from its cell's trash.
+    pub async fn start_namespace_restore(
+        &self,
+        namespace_id: Uuid,
+        operation: Uuid,
+    ) -> Result<(), EngineError> {
+        self.start_once(
+            NamespaceWorkflow::run,
+            NamespaceInput {
+                namespace_id,
+                create_operation: Some(operation),
+                pending: Vec::new(),
+                restore: true,
             },
             &crate::namespaces::workflow_id(namespace_id),
             WorkflowIdReusePolicy::AllowDuplicate,
@@ -254,6 +276,7 @@ impl Engine {
                 namespace_id,
                 create_operation: None,
                 pending: Vec::new(),
+                restore: false,
             },
             NamespaceWorkflow::request,
             request,

@@ -12,7 +12,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tessera_api::CellStatus;
 use tessera_api::agent::ObservedState;
-use tessera_api::agent::{RouteSpec, RouteTargetSpec, RuntimeHealth, RuntimeSpec};
+use tessera_api::agent::{RemovedRuntime, RouteSpec, RouteTargetSpec, RuntimeHealth, RuntimeSpec};
 use tessera_domain::placement::{CellCandidate, place};
 use tessera_store::entity::namespace;
 use tessera_store::{Store, StoreError};
@@ -99,21 +99,25 @@ impl NamespaceActivities {
         Ok(ns)
     }
 
-    /// Polls the cell until the agent has applied `input.generation` and `until` holds for its
-    /// report; `false` after `input.timeout_secs`.
+    /// Waits until the agent has applied `input.generation` and `until` holds for its report;
+    /// `false` after `input.timeout_secs`. `until` answering `Err` ends the wait with that final
+    /// failure (something the agent reports that no wait mends).
     async fn await_cell(
         &self,
         ctx: &ActivityContext,
         cell: &str,
         input: &AwaitRuntime,
-        until: impl Fn(Option<ObservedState>) -> bool,
+        until: impl Fn(Option<ObservedState>) -> Result<bool, String>,
     ) -> Result<bool, ActivityError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(input.timeout_secs);
         let mut changes = self.store.cell_changes(cell);
         loop {
             let c = self.store.cell(cell).await.map_err(store_err)?;
             let applied = c.observed_generation.is_some_and(|g| g >= input.generation);
-            if applied && until(tessera_store::decode_observed(&c).map_err(store_err)?) {
+            if applied
+                && until(tessera_store::decode_observed(&c).map_err(store_err)?)
+                    .map_err(final_error)?
+            {
                 return Ok(true);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -164,6 +168,40 @@ impl NamespaceActivities {
         let cell = ns.cell_id.unwrap_or(chosen);
         tracing::info!(namespace = %ns.name, %cell, "namespace placed");
         Ok(Ok(cell))
+    }
+
+    /// Asks the cell a restored namespace ran on to take its store back from the trash. A
+    /// generated CA was deleted with the namespace: a new one is generated (the tenant fetches
+    /// new client certificates); an uploaded bundle is kept.
+    #[activity]
+    pub async fn restore_runtime(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        namespace_id: Uuid,
+    ) -> Result<(), ActivityError> {
+        self.hook().await;
+        let (ns, cell) = self.placed(namespace_id).await?;
+        if ns.generated_ca
+            && self
+                .pki
+                .chain_and_fingerprint(&crate::certs::namespace_ca_id(namespace_id))
+                .await
+                .map_err(cert_err)?
+                .is_none()
+        {
+            self.store
+                .update_namespace(namespace_id, None, Some(String::new()))
+                .await
+                .map_err(store_err)?;
+        }
+        let runtime = runtime_id(namespace_id);
+        self.store
+            .update_desired(&cell, None, |d| {
+                d.restore.insert(runtime.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 
     /// The namespace's generated CA (when asked for), its probe CA, and its ingress server
@@ -227,6 +265,7 @@ impl NamespaceActivities {
         let generation = self
             .store
             .update_desired(&cell, None, |d| {
+                d.removed.remove(&runtime);
                 d.runtimes.insert(
                     runtime.clone(),
                     RuntimeSpec {
@@ -264,14 +303,19 @@ impl NamespaceActivities {
         input: AwaitRuntime,
     ) -> Result<bool, ActivityError> {
         self.hook().await;
-        let (_, cell) = self.placed(input.namespace_id).await?;
+        let (ns, cell) = self.placed(input.namespace_id).await?;
         let runtime = runtime_id(input.namespace_id);
         self.await_cell(&ctx, &cell, &input, |o| {
-            o.is_some_and(|o| {
-                o.runtimes
-                    .get(&runtime)
-                    .is_some_and(|r| r.health == RuntimeHealth::Serving)
-            })
+            let Some(o) = o else { return Ok(false) };
+            if let Some(reason) = o.route_errors.get(&ns.host) {
+                return Err(format!(
+                    "the ingress of cell {cell} cannot load the route of {}: {reason}",
+                    ns.host
+                ));
+            }
+            Ok(o.runtimes
+                .get(&runtime)
+                .is_some_and(|r| r.health == RuntimeHealth::Serving))
         })
         .await
     }
@@ -372,7 +416,15 @@ impl NamespaceActivities {
         let generation = self
             .store
             .update_desired(&cell, None, |d| {
+                // Named as removed: the agent moves its store to the cell's trash.
                 d.runtimes.remove(&runtime);
+                d.removed
+                    .entry(runtime.clone())
+                    .or_insert_with(|| RemovedRuntime {
+                        temporal_namespace: ns.temporal_namespace.clone(),
+                        removed_at: Utc::now(),
+                    });
+                d.restore.remove(&runtime);
                 if d.routes.get(&ns.host).is_some_and(
                 |r| matches!(&r.target, RouteTargetSpec::Local { runtime: rt } if *rt == runtime),
             ) {
@@ -409,7 +461,7 @@ impl NamespaceActivities {
         };
         let runtime = runtime_id(input.namespace_id);
         self.await_cell(&ctx, &cell, &input, |o| {
-            o.is_none_or(|o| !o.runtimes.contains_key(&runtime))
+            Ok(o.is_none_or(|o| !o.runtimes.contains_key(&runtime)))
         })
         .await
     }

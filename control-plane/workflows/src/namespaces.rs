@@ -15,7 +15,7 @@ use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
 use uuid::Uuid;
 
 use crate::namespace_activities::{ApplyUpdate, AwaitRuntime, NamespaceActivities};
-use crate::steps::{finish, options, report, short, waiting};
+use crate::steps::{finish, options, report, settled, short, waiting};
 
 /// How long the runtime may take to serve after the agent got its desired state.
 const RUNTIME_TIMEOUT_SECS: u64 = 180;
@@ -54,6 +54,10 @@ pub struct NamespaceInput {
     /// Requests not yet handled when the previous run continued as new.
     #[serde(default)]
     pub pending: Vec<NamespaceRequest>,
+    /// `create_operation` restores a deleted namespace: its store comes back from the trash of
+    /// the cell it ran on instead of starting empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore: bool,
 }
 
 #[workflow]
@@ -78,7 +82,11 @@ impl NamespaceWorkflow {
             }
         });
         if let Some(op) = input.create_operation {
-            let outcome = Self::create(ctx, id, op).await?;
+            let outcome = if input.restore {
+                Self::restore(ctx, id, op).await?
+            } else {
+                Self::create(ctx, id, op).await?
+            };
             Self::conclude(ctx, id, op, outcome).await?;
         }
         for _ in 0..REQUESTS_PER_RUN {
@@ -126,6 +134,7 @@ impl NamespaceWorkflow {
                 namespace_id: id,
                 create_operation: None,
                 pending,
+                restore: false,
             },
             ContinueAsNewOptions::default(),
         )?;
@@ -185,9 +194,40 @@ impl NamespaceWorkflow {
                 }
             }
         }
+        Self::certify_configure_and_verify(ctx, id, op).await
+    }
+
+    /// A deleted namespace back on the cell it ran on: the agent takes its store back from
+    /// the cell's trash, then it is configured and verified like a new one.
+    async fn restore(
+        ctx: &mut WorkflowContext<Self>,
+        id: Uuid,
+        op: Uuid,
+    ) -> WorkflowResult<Result<(), String>> {
+        let op = Some(op);
+        report(ctx, op, 0.05, "taking the store back from the cell's trash").await?;
+        let asked = ctx
+            .execute_activity(NamespaceActivities::restore_runtime, id, short())
+            .await;
+        if let Err(reason) = settled(asked)? {
+            return Ok(Err(reason));
+        }
+        Self::certify_configure_and_verify(ctx, id, op).await
+    }
+
+    /// Certificates, then [`Self::configure_and_verify`].
+    async fn certify_configure_and_verify(
+        ctx: &mut WorkflowContext<Self>,
+        id: Uuid,
+        op: Option<Uuid>,
+    ) -> WorkflowResult<Result<(), String>> {
         report(ctx, op, 0.2, "issuing certificates").await?;
-        ctx.execute_activity(NamespaceActivities::namespace_certificates, id, short())
-            .await?;
+        let issued = ctx
+            .execute_activity(NamespaceActivities::namespace_certificates, id, short())
+            .await;
+        if let Err(reason) = settled(issued)? {
+            return Ok(Err(reason));
+        }
         Self::configure_and_verify(ctx, id, op, 0.35).await
     }
 
@@ -200,9 +240,13 @@ impl NamespaceWorkflow {
     ) -> WorkflowResult<Result<(), String>> {
         let span = 1.0 - from;
         report(ctx, op, from, "configuring the ingress route and runtime").await?;
-        let generation = ctx
+        let configured = ctx
             .execute_activity(NamespaceActivities::configure_namespace, id, short())
-            .await?;
+            .await;
+        let generation = match settled(configured)? {
+            Ok(g) => g,
+            Err(reason) => return Ok(Err(reason)),
+        };
         report(
             ctx,
             op,
@@ -220,7 +264,11 @@ impl NamespaceWorkflow {
                 },
                 waiting(Duration::from_secs(RUNTIME_TIMEOUT_SECS + 30)),
             )
-            .await?;
+            .await;
+        let serving = match settled(serving)? {
+            Ok(serving) => serving,
+            Err(reason) => return Ok(Err(reason)),
+        };
         if !serving {
             return Ok(Err(format!(
                 "the namespace's runtime did not start serving within {RUNTIME_TIMEOUT_SECS} s"

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
 use crate::activities::{ControlActivities, OperationStep, retry_policy};
@@ -82,4 +82,25 @@ pub async fn finish<W>(
             .await?;
     }
     Ok(())
+}
+
+/// An activity's outcome for a workflow that reports failures on its operation: a failure no
+/// retry mends (an unreadable cell document, a vanished record) becomes `Ok(Err(reason))`,
+/// with the innermost failure's message; anything else stops the workflow as before.
+pub fn settled<T>(r: Result<T, ActivityExecutionError>) -> WorkflowResult<Result<T, String>> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e @ ActivityExecutionError::Failed(_)) => {
+            let mut reason = e.to_string();
+            let mut failure = e.failure();
+            while let Some(f) = failure {
+                if !f.message.is_empty() {
+                    reason = f.message.clone();
+                }
+                failure = f.cause.as_deref();
+            }
+            Ok(Err(reason))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

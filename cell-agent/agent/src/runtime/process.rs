@@ -184,20 +184,10 @@ pub(super) async fn terminate(p: &mut Proc, dir: &Path) {
 }
 
 /// Stops whatever still runs from a runtime folder, then deletes it (for a claimed warm
-/// runtime: the folder the symlink points to, then the link).
+/// runtime: the folder the symlink points to, then the link). Only for folders that hold no
+/// tenant's data (warm runtimes, spare stores); a namespace's runtime goes to the trash.
 pub(super) async fn remove_runtime_dir(dir: &Path) {
-    if let Some(r) = read_record(dir)
-        && runs_store(r.pid, dir)
-    {
-        terminate(&mut Proc::Adopted(r.pid), dir).await;
-    }
-    if let Some(pid) = std::fs::read_to_string(dir.join("bootstrap.pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        && runs_store(pid, dir)
-    {
-        terminate(&mut Proc::Adopted(pid), dir).await;
-    }
+    stop_runtime_processes(dir).await;
     let target = linked(dir);
     for folder in target.as_deref().into_iter().chain([dir]) {
         let removed = if folder == dir && target.is_some() {
@@ -210,6 +200,22 @@ pub(super) async fn remove_runtime_dir(dir: &Path) {
         {
             tracing::warn!(dir = %folder.display(), error = %e, "removing a runtime folder failed");
         }
+    }
+}
+
+/// Stops the server (and a store bootstrap) that still runs from a runtime folder.
+pub(super) async fn stop_runtime_processes(dir: &Path) {
+    if let Some(r) = read_record(dir)
+        && runs_store(r.pid, dir)
+    {
+        terminate(&mut Proc::Adopted(r.pid), dir).await;
+    }
+    if let Some(pid) = std::fs::read_to_string(dir.join("bootstrap.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        && runs_store(pid, dir)
+    {
+        terminate(&mut Proc::Adopted(pid), dir).await;
     }
 }
 

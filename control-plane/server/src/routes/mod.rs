@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod admin_namespaces;
 mod api_keys;
 mod audit;
 mod auth;
@@ -60,6 +61,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(operations::routes())
                 .merge(audit::routes())
                 .merge(admin::routes())
+                .merge(admin_namespaces::routes())
                 .merge(cells::routes())
                 .merge(releases::routes())
                 .merge(rollouts::routes())

@@ -38,7 +38,11 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 const MAX_CLIENT_CERT_DAYS: u32 = 365;
 
 /// The namespace as the API shows it: with its endpoint (the ingress of its cell).
-async fn view(st: &SharedState, ns: namespace::Model, root_pem: &str) -> ApiResult<Namespace> {
+pub(super) async fn view(
+    st: &SharedState,
+    ns: namespace::Model,
+    root_pem: &str,
+) -> ApiResult<Namespace> {
     let address = match &ns.cell_id {
         Some(cell) => match st.store.cell(cell).await {
             Ok(c) => c.ingress_address.unwrap_or_default(),
@@ -51,7 +55,7 @@ async fn view(st: &SharedState, ns: namespace::Model, root_pem: &str) -> ApiResu
 }
 
 /// The CA that signs every namespace endpoint's server certificate.
-async fn server_root(st: &SharedState) -> ApiResult<String> {
+pub(super) async fn server_root(st: &SharedState) -> ApiResult<String> {
     st.pki.root_pem().await.map_err(ApiError::internal)
 }
 
@@ -59,6 +63,36 @@ fn check_bundle(pem: &str) -> ApiResult<()> {
     tessera_pki::parse_ca_bundle(pem, Utc::now())
         .map(|_| ())
         .map_err(|e| ApiError::invalid("accepted_client_ca", e.to_string()))
+}
+
+/// Undoes a namespace whose workflow could not be started (deleted as of `deleted_at` again,
+/// its operation failed), so that the request can simply be retried.
+pub(super) async fn not_started(
+    st: &SharedState,
+    id: Uuid,
+    op: Uuid,
+    deleted_at: chrono::DateTime<Utc>,
+    e: impl std::fmt::Display,
+) -> ApiError {
+    let undone = async {
+        st.store.mark_namespace_deleted(id, deleted_at).await?;
+        st.store
+            .update_operation(
+                op,
+                tessera_store::OperationUpdate {
+                    state: "failed".into(),
+                    progress: 0.0,
+                    step: None,
+                    error_code: Some("unavailable".into()),
+                    error_message: Some(e.to_string()),
+                },
+            )
+            .await
+    };
+    match undone.await {
+        Ok(_) => ApiError::unavailable(format!("could not start the namespace workflow: {e}")),
+        Err(store) => store.into(),
+    }
 }
 
 fn already_exists(name: &str) -> ApiError {
@@ -179,22 +213,7 @@ async fn create_namespace(
         })?;
     if let Err(e) = engine.start_namespace(id, Some(op.id)).await {
         // Nothing will drive it: take it back so the request can simply be retried.
-        st.store.mark_namespace_deleted(id, Utc::now()).await?;
-        st.store
-            .update_operation(
-                op.id,
-                tessera_store::OperationUpdate {
-                    state: "failed".into(),
-                    progress: 0.0,
-                    step: None,
-                    error_code: Some("unavailable".into()),
-                    error_message: Some(e.to_string()),
-                },
-            )
-            .await?;
-        return Err(ApiError::unavailable(format!(
-            "could not start the namespace workflow: {e}"
-        )));
+        return Err(not_started(&st, id, op.id, Utc::now(), e).await);
     }
     st.audit(
         &m.caller,
