@@ -326,10 +326,12 @@ async fn desired(
         if tokio::time::Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        // Woken by a change made through this process (or announced by another control plane
-        // on PostgreSQL); the periodic read covers writers that announce nothing (another
-        // process on the same SQLite file).
-        let until = deadline.min(tokio::time::Instant::now() + UNANNOUNCED_CHANGES);
+        // Woken by a change made through this process, or announced by another control plane
+        // on PostgreSQL; on SQLite a periodic read covers writers in other processes.
+        let until = match st.store.announces_all_changes() {
+            true => deadline,
+            false => deadline.min(tokio::time::Instant::now() + UNANNOUNCED_CHANGES),
+        };
         let _ = tokio::time::timeout_at(until, changes.changed()).await;
         // Checked again on each change: an identity revoked meanwhile ends the poll at once.
         c = current_identity(&st, &cell_id, &fingerprint).await?;

@@ -129,6 +129,13 @@ impl Store {
         self.events.sender(cell_id).subscribe()
     }
 
+    /// Whether every writer announces its changes to this process's waiters: on PostgreSQL all
+    /// do (`NOTIFY`). On SQLite only writers in this process do; a waiter there also reads again
+    /// now and then for writers in other processes (tools, tests).
+    pub fn announces_all_changes(&self) -> bool {
+        self.backend() == DbBackend::Postgres
+    }
+
     /// Wakes the waiters of the cell here and, on PostgreSQL, in every other control plane.
     pub(crate) async fn cell_changed(&self, cell_id: &str) {
         self.events.notify(cell_id);
