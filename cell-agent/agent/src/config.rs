@@ -30,9 +30,10 @@ pub enum Command {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct JoinArgs {
-    /// `https://host:port` of the control plane's agent endpoint.
+    /// `https://host:port` of the control plane's agent endpoint. Default: the one the join
+    /// token names.
     #[arg(long, env = "TESSERA_CONTROL_PLANE")]
-    pub control_plane: String,
+    pub control_plane: Option<String>,
     /// The one-time join token (`tjt_…`).
     #[arg(long, env = "TESSERA_JOIN_TOKEN")]
     pub token: String,

@@ -17,9 +17,19 @@ use tessera_domain::JoinToken;
 
 use crate::identity::{Identity, Membership};
 
-/// Joins unless `dir` already holds an identity for the same control plane.
-pub async fn join(dir: &Path, control_plane: &str, token: &str) -> anyhow::Result<Identity> {
-    let control_plane = control_plane.trim_end_matches('/').to_string();
+/// Joins unless `dir` already holds an identity for the same control plane. Without
+/// `control_plane`, the agent dials the endpoint the token names.
+pub async fn join(
+    dir: &Path,
+    control_plane: Option<&str>,
+    token: &str,
+) -> anyhow::Result<Identity> {
+    let parsed = JoinToken::parse(token).context("the join token is malformed")?;
+    let control_plane = control_plane
+        .or(parsed.control_plane.as_deref())
+        .context("the join token names no control plane: give --control-plane")?
+        .trim_end_matches('/')
+        .to_string();
     if Identity::exists(dir) {
         let existing = Identity::load(dir)?;
         if existing.membership.control_plane == control_plane {
@@ -33,7 +43,6 @@ pub async fn join(dir: &Path, control_plane: &str, token: &str) -> anyhow::Resul
             existing.membership.control_plane
         );
     }
-    let parsed = JoinToken::parse(token).context("the join token is malformed")?;
     let verifier = Arc::new(PinnedRoot::new(&parsed.root_fingerprint));
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

@@ -12,7 +12,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Join(a) => {
-            let id = tessera_cell_agent::join::join(&cli.dir, &a.control_plane, &a.token).await?;
+            let id = tessera_cell_agent::join::join(&cli.dir, a.control_plane.as_deref(), &a.token)
+                .await?;
             println!(
                 "joined as cell {} ({}, ring {})",
                 id.membership.cell_id, id.membership.region, id.membership.ring

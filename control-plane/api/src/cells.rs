@@ -45,7 +45,38 @@ pub struct Region {
     pub location: String,
     /// `available` when at least one healthy cell can take namespaces, else `unavailable`.
     pub status: String,
+    /// A region of the caller's own hosts (see `/api/v1/self-hosted/regions`): only its
+    /// account sees it and places namespaces there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub self_hosted: bool,
+    /// The account a self-hosted region belongs to (platform admins' view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_account_id: Option<uuid::Uuid>,
     pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/self-hosted/regions`: a region of the account's own hosts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateSelfHostedRegion {
+    pub id: String,
+    pub location: String,
+}
+
+/// One of the account's own regions, with its cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SelfHostedRegion {
+    #[serde(flatten)]
+    pub region: Region,
+    pub cells: Vec<Cell>,
+}
+
+/// `POST /api/v1/self-hosted/regions/{id}/join-tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateSelfHostedJoinToken {
+    /// The ring its releases arrive in (default 2: after the platform's own canary and early
+    /// rings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

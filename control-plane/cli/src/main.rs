@@ -5,6 +5,7 @@ mod namespaces;
 mod output;
 mod releases;
 mod rollouts;
+mod self_hosted;
 
 use std::time::Duration;
 
@@ -55,6 +56,9 @@ enum Command {
     Operations(OperationsCmd),
     /// Regions namespaces can be created in.
     Regions,
+    /// The account's own self-hosted regions and the join tokens of their hosts.
+    #[command(subcommand, name = "self-hosted")]
+    SelfHosted(self_hosted::SelfHostedCmd),
     /// Namespaces: create, inspect, change, delete; client certificates to connect with.
     #[command(subcommand, visible_alias = "ns")]
     Namespace(namespaces::NamespaceCmd),
@@ -351,6 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Regions => print_list(out, &c.list_regions().await?)?,
         Command::Namespace(cmd) => namespaces::run(&c, out, cmd).await?,
+        Command::SelfHosted(cmd) => self_hosted::run(&c, out, cmd).await?,
         Command::Rollout(cmd) => rollouts::run(&c, out, cmd).await?,
         Command::Admin(AdminCmd::Regions(cmd)) => match cmd {
             AdminRegionsCmd::List => print_list(out, &c.list_regions().await?)?,
@@ -398,8 +403,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print_item(out, &t)?;
                 if matches!(out, Output::Table) {
                     eprintln!(
-                        "On the cell's host: cell-agent --dir DIR join --control-plane {} --token {}",
-                        t.control_plane, t.token
+                        "On the cell's host: cell-agent --dir DIR join --token {}",
+                        t.token
                     );
                 }
             }

@@ -222,6 +222,30 @@ impl Client {
             .await
     }
 
+    /// The account's own self-hosted regions, with their cells.
+    pub async fn list_own_regions(&self) -> Result<Vec<SelfHostedRegion>> {
+        self.get("/self-hosted/regions").await
+    }
+
+    pub async fn create_own_region(&self, req: &CreateSelfHostedRegion) -> Result<Region> {
+        self.call(Method::POST, "/self-hosted/regions", Some(req))
+            .await
+    }
+
+    /// A join token for one of the account's hosts, in its region `region`.
+    pub async fn create_own_join_token(
+        &self,
+        region: &str,
+        req: &CreateSelfHostedJoinToken,
+    ) -> Result<JoinToken> {
+        self.call(
+            Method::POST,
+            &format!("/self-hosted/regions/{}/join-tokens", segment(region)),
+            Some(req),
+        )
+        .await
+    }
+
     pub async fn create_join_token(&self, req: &CreateJoinToken) -> Result<JoinToken> {
         self.call(Method::POST, "/admin/cells/join-tokens", Some(req))
             .await

@@ -93,29 +93,63 @@ impl SecretToken {
 /// A one-time join token for a cell agent: `tjt_<secret, 48 hex>_<root CA SHA-256, 64 hex>`.
 /// The agent pins the platform root by that fingerprint when it first dials the agent
 /// endpoint (it has no trust anchor yet), as `kubeadm join --discovery-token-ca-cert-hash` does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinToken {
     secret: String,
     pub root_fingerprint: String,
+    /// The agent endpoint to dial (`https://host:port`), when the token carries it.
+    pub control_plane: Option<String>,
+}
+
+// The secret stays out of logs.
+impl std::fmt::Debug for JoinToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinToken")
+            .field("root_fingerprint", &self.root_fingerprint)
+            .field("control_plane", &self.control_plane)
+            .finish_non_exhaustive()
+    }
 }
 
 const JOIN_TOKEN_PREFIX: &str = "tjt_";
+/// The longest agent-endpoint URL a token carries.
+const MAX_URL_BYTES: usize = 512;
 
 impl JoinToken {
-    pub fn generate(root_fingerprint: &str) -> Self {
+    /// A token pinning the platform root; with `control_plane`, it also tells the agent where
+    /// to dial (`tjt_<secret>_<root sha256>_<hex url>`), so that `cell-agent join --token` is
+    /// all a customer's host needs.
+    pub fn generate(root_fingerprint: &str, control_plane: Option<&str>) -> Self {
         Self {
             secret: random_hex(SECRET_BYTES),
             root_fingerprint: root_fingerprint.to_ascii_lowercase(),
+            control_plane: control_plane.map(|u| u.trim_end_matches('/').to_string()),
         }
     }
 
     pub fn parse(token: &str) -> Option<Self> {
         let rest = token.trim().strip_prefix(JOIN_TOKEN_PREFIX)?;
-        let (secret, fp) = rest.split_once('_')?;
+        let mut parts = rest.splitn(3, '_');
+        let (secret, fp) = (parts.next()?, parts.next()?);
         let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (hex_of(secret, SECRET_BYTES * 2) && hex_of(fp, 64)).then(|| Self {
+        if !(hex_of(secret, SECRET_BYTES * 2) && hex_of(fp, 64)) {
+            return None;
+        }
+        let control_plane = match parts.next() {
+            None => None,
+            Some(h) if h.len() <= MAX_URL_BYTES * 2 => {
+                let url = String::from_utf8(hex::decode(h).ok()?).ok()?;
+                if !url.starts_with("https://") {
+                    return None;
+                }
+                Some(url)
+            }
+            Some(_) => return None,
+        };
+        Some(Self {
             secret: secret.to_ascii_lowercase(),
             root_fingerprint: fp.to_ascii_lowercase(),
+            control_plane,
         })
     }
 
@@ -125,8 +159,13 @@ impl JoinToken {
     }
 
     pub fn expose(&self) -> String {
+        let url = self
+            .control_plane
+            .as_ref()
+            .map(|u| format!("_{}", hex::encode(u)))
+            .unwrap_or_default();
         format!(
-            "{JOIN_TOKEN_PREFIX}{}_{}",
+            "{JOIN_TOKEN_PREFIX}{}_{}{url}",
             self.secret, self.root_fingerprint
         )
     }
@@ -139,11 +178,23 @@ mod tests {
     #[test]
     fn join_token_round_trips_and_rejects_garbage() {
         let fp = "ab".repeat(32);
-        let t = JoinToken::generate(&fp);
+        let t = JoinToken::generate(&fp, None);
         let parsed = JoinToken::parse(&t.expose()).unwrap();
         assert_eq!(parsed, t);
         assert_eq!(parsed.root_fingerprint, fp);
         assert_eq!(parsed.digest().len(), 64);
+        assert_eq!(parsed.control_plane, None);
+        // With the agent endpoint to dial.
+        let t = JoinToken::generate(&fp, Some("https://cp.example.com:8443/"));
+        let parsed = JoinToken::parse(&t.expose()).unwrap();
+        assert_eq!(
+            parsed.control_plane.as_deref(),
+            Some("https://cp.example.com:8443")
+        );
+        assert_eq!(parsed.digest(), t.digest());
+        let plain = format!("tjt_{}_{fp}", "a".repeat(SECRET_BYTES * 2));
+        assert!(JoinToken::parse(&format!("{plain}_{}", hex::encode("http://x"))).is_none());
+        assert!(JoinToken::parse(&format!("{plain}_zz")).is_none());
         assert!(JoinToken::parse("tjt_abc_def").is_none());
         assert!(JoinToken::parse(&t.expose().replace("tjt_", "tsk_")).is_none());
     }

@@ -36,6 +36,8 @@ pub enum Action {
     RevokeAnyApiKey,
     /// Create a namespace (an existing one is authorised with [`authorize_namespace`]).
     CreateNamespace,
+    /// Create the account's own self-hosted regions and join its hosts to them.
+    ManageSelfHostedRegions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -45,9 +47,28 @@ pub struct Denied {
     pub what: &'static str,
 }
 
+/// How much a role may do, highest first. Spelled out here rather than taken from the wire
+/// enum's declaration order, which a new role or a reordering would silently change.
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Owner => 4,
+        Role::Admin => 3,
+        Role::Developer => 2,
+        Role::ReadOnly => 1,
+    }
+}
+
 fn at_least(role: Role, min: Role) -> bool {
-    // `Role` derives `Ord` in declaration order: Owner < Admin < Developer < ReadOnly.
-    role <= min
+    rank(role) >= rank(min)
+}
+
+/// How much access to a namespace grants, highest first (see [`rank`]).
+fn namespace_rank(access: NamespaceRole) -> u8 {
+    match access {
+        NamespaceRole::Admin => 3,
+        NamespaceRole::Write => 2,
+        NamespaceRole::Read => 1,
+    }
 }
 
 /// Decides whether `role` may perform `action`.
@@ -76,6 +97,7 @@ pub fn authorize(role: Role, action: Action) -> Result<(), Denied> {
         Action::RevokeOwnApiKey => (Role::Developer, "revoke API keys"),
         Action::RevokeAnyApiKey => (Role::Admin, "revoke other principals' API keys"),
         Action::CreateNamespace => (Role::Developer, "create namespaces"),
+        Action::ManageSelfHostedRegions => (Role::Admin, "manage self-hosted regions"),
     };
     if at_least(role, min) {
         Ok(())
@@ -129,10 +151,15 @@ pub fn authorize_namespace(
         NamespaceAction::IssueClientCert => (NamespaceRole::Write, "issue client certificates for"),
         NamespaceAction::Manage => (NamespaceRole::Admin, "change or delete"),
     };
-    // `NamespaceRole` derives `Ord` in declaration order: Admin < Write < Read.
     let of_role = namespace_access_of(role);
-    let has = granted.map_or(of_role, |g| g.min(of_role));
-    if has <= min {
+    let has = granted.map_or(of_role, |g| {
+        if namespace_rank(g) > namespace_rank(of_role) {
+            g
+        } else {
+            of_role
+        }
+    });
+    if namespace_rank(has) >= namespace_rank(min) {
         Ok(())
     } else {
         Err(NamespaceDenied {
@@ -203,6 +230,22 @@ mod tests {
                 to: Admin
             }
         ));
+    }
+
+    #[test]
+    fn owners_and_admins_manage_self_hosted_regions() {
+        for (role, may) in [
+            (Owner, true),
+            (Admin, true),
+            (Developer, false),
+            (ReadOnly, false),
+        ] {
+            assert_eq!(
+                allowed(role, Action::ManageSelfHostedRegions),
+                may,
+                "{role:?}"
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,13 @@ use crate::state::SharedState;
 #[derive(Clone)]
 struct PeerCert(Option<CertificateDer<'static>>);
 
+/// The largest request an agent may send (an observed report of a full cell is a few hundred
+/// kilobytes at most).
+const MAX_AGENT_BODY_BYTES: usize = 1 << 20;
+/// Bounds on the shape of an observed report: a self-hosted agent's report is its owner's word.
+const MAX_REPORTED_ITEMS: usize = 4096;
+const MAX_REPORTED_TEXT: usize = 4096;
+
 fn router(state: SharedState) -> Router {
     Router::new()
         .route("/agent/v1/join", post(join))
@@ -47,7 +54,44 @@ fn router(state: SharedState) -> Router {
         .route("/agent/v1/observed", post(observed))
         .route("/agent/v1/renew", post(renew))
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_AGENT_BODY_BYTES))
         .with_state(state)
+}
+
+/// Refuses a report whose shape no agent of ours sends: too many entries, or texts too long.
+fn check_observed(obs: &ObservedState) -> ApiResult<()> {
+    let counts = [
+        ("runtimes", obs.runtimes.len()),
+        ("trash", obs.trash.len()),
+        ("route_errors", obs.route_errors.len()),
+        ("unlisted_runtimes", obs.unlisted_runtimes.len()),
+    ];
+    if let Some((field, n)) = counts.iter().find(|(_, n)| *n > MAX_REPORTED_ITEMS) {
+        return Err(ApiError::invalid(
+            field,
+            format!("{n} entries; at most {MAX_REPORTED_ITEMS}"),
+        ));
+    }
+    let texts = obs
+        .runtimes
+        .iter()
+        .flat_map(|(id, r)| [Some(id), r.last_error.as_ref(), Some(&r.temporal_namespace)])
+        .chain(
+            obs.route_errors
+                .iter()
+                .flat_map(|(h, e)| [Some(h), Some(e)]),
+        )
+        .chain([obs.error.as_ref(), Some(&obs.agent_version)])
+        .flatten();
+    for t in texts {
+        if t.len() > MAX_REPORTED_TEXT {
+            return Err(ApiError::invalid(
+                "observed",
+                format!("a text of {} bytes; at most {MAX_REPORTED_TEXT}", t.len()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Binds the TLS listener and serves until `cancel`.
@@ -61,6 +105,9 @@ pub async fn serve(
     if !addr.ip().is_unspecified() {
         sans.push(addr.ip().to_string());
     }
+    // What agents are told to dial (a public name, or a NAT's address).
+    sans.extend(state.config.agent_public_host());
+    sans.dedup();
     let cert = state.pki.agent_endpoint_cert(&sans).await?;
     let root = state.pki.root_pem().await?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -350,6 +397,7 @@ async fn observed(
             "does not match the certificate",
         ));
     }
+    check_observed(&obs)?;
     let ingress = (!obs.ingress_address.is_empty()).then(|| obs.ingress_address.clone());
     st.store
         .record_observed(

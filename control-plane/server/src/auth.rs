@@ -48,6 +48,16 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The account it acts in; `None` for the platform admin.
+    pub fn account_id(&self) -> Option<Uuid> {
+        match self {
+            Principal::User { account_id, .. } | Principal::ServiceAccount { account_id, .. } => {
+                Some(*account_id)
+            }
+            Principal::PlatformAdmin => None,
+        }
+    }
+
     /// Key for rate limiting and idempotency scoping: the credential, not the person.
     pub fn scope(&self) -> String {
         match self {

@@ -25,6 +25,12 @@ pub struct Config {
     #[arg(long, env = "TESSERA_AGENT_ADDR", default_value = "127.0.0.1:8443")]
     pub agent_addr: SocketAddr,
 
+    /// The URL agents are told to dial (`https://cp.example.com:8443`, or an IP), when it is
+    /// not the address the agent endpoint binds: a public name or a NAT's address. The agent
+    /// endpoint's certificate covers its host, and join tokens carry it.
+    #[arg(long, env = "TESSERA_AGENT_PUBLIC_URL", value_parser = parse_agent_public_url)]
+    pub agent_public_url: Option<String>,
+
     /// The `cell-agent` binary the local provider runs. Default: next to this binary, else `$PATH`.
     #[arg(long, env = "TESSERA_CELL_AGENT_BIN")]
     pub cell_agent_bin: Option<PathBuf>,
@@ -161,9 +167,17 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("cell-agent"))
     }
 
-    /// `https://host:port` agents dial (the agent endpoint as bound).
+    /// `https://host:port` agents dial: the public URL, else the agent endpoint as bound.
     pub fn agent_url(&self, bound: SocketAddr) -> String {
-        format!("https://{bound}")
+        match &self.agent_public_url {
+            Some(url) => url.clone(),
+            None => format!("https://{bound}"),
+        }
+    }
+
+    /// The host of the public agent URL (a DNS name or an IP), for the endpoint's certificate.
+    pub fn agent_public_host(&self) -> Option<String> {
+        self.agent_public_url.as_deref().and_then(url_host)
     }
 
     pub fn lifetimes(&self) -> tessera_workflows::Lifetimes {
@@ -184,5 +198,93 @@ impl Config {
         let mut c = Config::parse_from(["tessera-control-plane"]);
         c.data_dir = data_dir;
         c
+    }
+}
+
+/// `https://host[:port]` with nothing after it; the host is a DNS name, an IPv4 or a bracketed
+/// IPv6 address.
+fn parse_agent_public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    let host = url_host(url).ok_or_else(|| {
+        format!("{s:?} is not https://host[:port] (a DNS name or an IP address, no path)")
+    })?;
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let is_dns = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if !(is_ip || is_dns) {
+        return Err(format!(
+            "{s:?}: {host:?} is neither a DNS name nor an IP address"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+/// The host part of `https://host[:port]` (brackets of an IPv6 address removed).
+fn url_host(url: &str) -> Option<String> {
+    let authority = url.strip_prefix("https://")?;
+    if authority.contains(['/', '?', '#', '@']) || authority.is_empty() {
+        return None;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']')?;
+            if !(rest.is_empty() || rest.strip_prefix(':')?.parse::<u16>().is_ok()) {
+                return None;
+            }
+            host
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => {
+                port.parse::<u16>().ok()?;
+                host
+            }
+            None => authority,
+        },
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_public_agent_url_is_https_with_a_host_and_nothing_else() {
+        for ok in [
+            "https://cp.example.com:8443",
+            "https://cp.example.com/",
+            "https://10.20.30.40:8443",
+            "https://[fd00::1]:8443",
+        ] {
+            assert!(parse_agent_public_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://cp.example.com",
+            "cp.example.com:8443",
+            "https://",
+            "https://cp.example.com:notaport",
+            "https://cp.example.com/agent",
+            "https://user@cp.example.com",
+            "https://cp_example.com",
+        ] {
+            assert!(parse_agent_public_url(bad).is_err(), "{bad}");
+        }
+        let c = Config::parse_from([
+            "tessera-control-plane",
+            "--agent-public-url",
+            "https://[FD00::1]:8443",
+        ]);
+        assert_eq!(c.agent_public_host().as_deref(), Some("fd00::1"));
+        assert_eq!(
+            c.agent_url("127.0.0.1:1".parse().unwrap()),
+            "https://[FD00::1]:8443"
+        );
     }
 }

@@ -121,6 +121,8 @@ pub fn region(r: tessera_store::entity::region::Model, available: bool) -> api::
             "unavailable"
         }
         .into(),
+        self_hosted: r.owner_account_id.is_some(),
+        owner_account_id: r.owner_account_id,
         created_at: r.created_at,
     }
 }

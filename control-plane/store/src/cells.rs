@@ -28,6 +28,7 @@ pub struct NewCell {
 }
 
 impl Store {
+    /// A platform region.
     pub async fn create_region(
         &self,
         id: &str,
@@ -35,10 +36,34 @@ impl Store {
         location: &str,
         at: DateTime<Utc>,
     ) -> Result<region::Model> {
+        self.insert_region(id, cloud, location, None, at).await
+    }
+
+    /// A self-hosted region that belongs to `account_id`.
+    pub async fn create_account_region(
+        &self,
+        account_id: Uuid,
+        id: &str,
+        location: &str,
+        at: DateTime<Utc>,
+    ) -> Result<region::Model> {
+        self.insert_region(id, "self_hosted", location, Some(account_id), at)
+            .await
+    }
+
+    async fn insert_region(
+        &self,
+        id: &str,
+        cloud: &str,
+        location: &str,
+        owner: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Result<region::Model> {
         region::Entity::insert(region::ActiveModel {
             id: Set(id.into()),
             cloud: Set(cloud.into()),
             location: Set(location.into()),
+            owner_account_id: Set(owner),
             created_at: Set(at),
         })
         .exec_with_returning(&self.db)
@@ -46,6 +71,7 @@ impl Store {
         .map_err(StoreError::from_write)
     }
 
+    /// Any region (platform admins, and code acting for the platform).
     pub async fn region(&self, id: &str) -> Result<region::Model> {
         region::Entity::find_by_id(id.to_string())
             .one(&self.db)
@@ -53,8 +79,40 @@ impl Store {
             .ok_or(StoreError::NotFound("region"))
     }
 
+    /// A region `account_id` may use: a platform region or one of its own. Another account's
+    /// region is `NotFound`, exactly like a region that does not exist.
+    pub async fn region_for(&self, account_id: Uuid, id: &str) -> Result<region::Model> {
+        match self.region(id).await? {
+            r if r.owner_account_id.is_none_or(|o| o == account_id) => Ok(r),
+            _ => Err(StoreError::NotFound("region")),
+        }
+    }
+
+    /// Every region (platform admins).
     pub async fn list_regions(&self) -> Result<Vec<region::Model>> {
         Ok(region::Entity::find()
+            .order_by_asc(region::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The regions `account_id` may use: the platform's and its own.
+    pub async fn regions_for(&self, account_id: Uuid) -> Result<Vec<region::Model>> {
+        Ok(region::Entity::find()
+            .filter(
+                region::Column::OwnerAccountId
+                    .is_null()
+                    .or(region::Column::OwnerAccountId.eq(account_id)),
+            )
+            .order_by_asc(region::Column::Id)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The account's own regions.
+    pub async fn account_regions(&self, account_id: Uuid) -> Result<Vec<region::Model>> {
+        Ok(region::Entity::find()
+            .filter(region::Column::OwnerAccountId.eq(account_id))
             .order_by_asc(region::Column::Id)
             .all(&self.db)
             .await?)

@@ -10,6 +10,7 @@ pub mod entity;
 mod migration;
 mod migration_cells;
 mod migration_namespaces;
+mod migration_regions;
 mod migration_releases;
 mod migration_rollouts;
 

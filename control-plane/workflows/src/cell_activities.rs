@@ -353,7 +353,10 @@ impl CellActivities {
         let join_token = if c.identity_fingerprint.is_none() {
             let root = self.pki.root().await.map_err(cert_err)?;
             let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(retryable)?;
-            let token = JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
+            let token = JoinToken::generate(
+                &tessera_pki::fingerprint_sha256(&der[0]),
+                Some(&self.agent_url),
+            );
             self.store
                 .create_join_token(&cell_id, &token.digest(), Utc::now() + JOIN_TOKEN_TTL)
                 .await

@@ -37,9 +37,15 @@ const MAX_RING: u32 = 9;
 /// How long a self-hosted cell's join token is valid.
 const SELF_HOSTED_TOKEN_TTL_MINUTES: i64 = 60;
 
-async fn regions(st: &SharedState) -> ApiResult<Vec<Region>> {
+/// Regions with their availability: every region for platform admins (`account: None`), the
+/// platform's and its own for an account.
+pub(super) async fn regions(st: &SharedState, account: Option<Uuid>) -> ApiResult<Vec<Region>> {
+    let rows = match account {
+        Some(a) => st.store.regions_for(a).await?,
+        None => st.store.list_regions().await?,
+    };
     let mut out = Vec::new();
-    for r in st.store.list_regions().await? {
+    for r in rows {
         let available = st
             .store
             .cells_in_region(&r.id)
@@ -56,9 +62,9 @@ async fn regions(st: &SharedState) -> ApiResult<Vec<Region>> {
     responses((status = 200, body = Vec<Region>), (status = 401, body = ErrorBody)))]
 async fn list_regions(
     State(st): State<SharedState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<Region>>> {
-    Ok(Json(regions(&st).await?))
+    Ok(Json(regions(&st, caller.principal.account_id()).await?))
 }
 
 #[utoipa::path(get, path = "/admin/regions", tag = "admin", security(("api_key" = [])),
@@ -67,7 +73,7 @@ async fn admin_list_regions(
     State(st): State<SharedState>,
     _admin: PlatformAdmin,
 ) -> ApiResult<Json<Vec<Region>>> {
-    Ok(Json(regions(&st).await?))
+    Ok(Json(regions(&st, None).await?))
 }
 
 /// Add a region.
@@ -79,11 +85,7 @@ async fn create_region(
     PlatformAdmin(caller): PlatformAdmin,
     Json(req): Json<CreateRegion>,
 ) -> ApiResult<(StatusCode, Json<Region>)> {
-    validate::dns_label("id", &req.id, 2)?;
-    let location = req.location.trim();
-    if location.is_empty() || location.len() > 128 {
-        return Err(ApiError::invalid("location", "must be 1 to 128 characters"));
-    }
+    let location = check_region(&req.id, &req.location)?;
     let r = st
         .store
         .create_region(&req.id, req.cloud.as_str(), location, Utc::now())
@@ -132,7 +134,20 @@ async fn list_cells(
     }))
 }
 
-fn check_ring_and_labels(ring: u32, labels: &Option<BTreeMap<String, String>>) -> ApiResult<()> {
+/// A region's id and location as given; returns the location trimmed.
+pub(super) fn check_region<'a>(id: &str, location: &'a str) -> ApiResult<&'a str> {
+    validate::dns_label("id", id, 2)?;
+    let location = location.trim();
+    if location.is_empty() || location.len() > 128 {
+        return Err(ApiError::invalid("location", "must be 1 to 128 characters"));
+    }
+    Ok(location)
+}
+
+pub(super) fn check_ring_and_labels(
+    ring: u32,
+    labels: &Option<BTreeMap<String, String>>,
+) -> ApiResult<()> {
     if ring > MAX_RING {
         return Err(ApiError::invalid(
             "ring",
@@ -205,12 +220,15 @@ async fn provision_cell(
     let engine = st.engine()?;
     let (cell, op) = create_cell(
         &st,
-        &region.id,
-        req.ring,
-        provider,
-        &req.labels,
-        req.provider_config.clone(),
-        "provisioning",
+        &caller,
+        NewCellRecord {
+            region: &region.id,
+            ring: req.ring,
+            provider,
+            labels: &req.labels,
+            provider_config: req.provider_config.clone(),
+            status: "provisioning",
+        },
     )
     .await?;
     start_workflow(&st, engine, &caller, &cell, op.id, None, "cell.provision").await?;
@@ -223,14 +241,21 @@ async fn provision_cell(
     ))
 }
 
+/// What a new cell record is made of.
+struct NewCellRecord<'a> {
+    region: &'a str,
+    ring: u32,
+    provider: &'a str,
+    labels: &'a Option<BTreeMap<String, String>>,
+    provider_config: Option<serde_json::Value>,
+    status: &'a str,
+}
+
+/// Records a cell and its provisioning operation (in the caller's account, if any).
 async fn create_cell(
     st: &SharedState,
-    region: &str,
-    ring: u32,
-    provider: &str,
-    labels: &Option<BTreeMap<String, String>>,
-    provider_config: Option<serde_json::Value>,
-    status: &str,
+    caller: &Caller,
+    new: NewCellRecord<'_>,
 ) -> ApiResult<(
     tessera_store::entity::cell::Model,
     tessera_store::entity::operation::Model,
@@ -239,17 +264,18 @@ async fn create_cell(
     // Two provisions racing for the same id: the loser picks the next one.
     let mut cell = None;
     for _ in 0..5 {
-        let id = st.store.next_cell_id(region).await?;
+        let id = st.store.next_cell_id(new.region).await?;
         match st
             .store
             .create_cell(NewCell {
                 id,
-                region_id: region.into(),
-                ring: ring as i32,
-                provider: provider.into(),
-                status: status.into(),
-                labels: serde_json::to_value(labels.clone().unwrap_or_default()).expect("labels"),
-                provider_config: provider_config.clone().unwrap_or_else(|| json!({})),
+                region_id: new.region.into(),
+                ring: new.ring as i32,
+                provider: new.provider.into(),
+                status: new.status.into(),
+                labels: serde_json::to_value(new.labels.clone().unwrap_or_default())
+                    .expect("labels"),
+                provider_config: new.provider_config.clone().unwrap_or_else(|| json!({})),
                 desired: json!({}),
                 created_at: now,
             })
@@ -268,7 +294,7 @@ async fn create_cell(
         .store
         .create_operation(NewOperation {
             id: Uuid::now_v7(),
-            account_id: None,
+            account_id: caller.principal.account_id(),
             kind: "cell.provision".into(),
             resource_kind: "cell".into(),
             resource_id: cell.id.clone(),
@@ -301,7 +327,7 @@ async fn start_workflow(
         .map_err(ApiError::internal)?;
     st.audit(
         caller,
-        None,
+        caller.principal.account_id(),
         action,
         format!("cell/{}", cell.id),
         json!({"region": cell.region_id, "ring": cell.ring}),
@@ -423,18 +449,37 @@ async fn create_join_token(
 ) -> ApiResult<(StatusCode, Json<JoinToken>)> {
     check_ring_and_labels(req.ring, &req.labels)?;
     let region = known_region(&st, &req.region).await?;
+    let token = issue_join_token(&st, &caller, &region.id, req.ring, &req.labels).await?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+/// Records a self-hosted cell of `region` waiting for its agent, and a one-time token for it
+/// that names the agent endpoint to dial. A tenant's cell is recorded in its account.
+pub(super) async fn issue_join_token(
+    st: &SharedState,
+    caller: &Caller,
+    region: &str,
+    ring: u32,
+    labels: &Option<BTreeMap<String, String>>,
+) -> ApiResult<JoinToken> {
     let engine = st.engine()?;
     let root = st.pki.root().await.map_err(ApiError::internal)?;
     let der = tessera_pki::certs_from_pem(&root.cert_pem).map_err(ApiError::internal)?;
-    let token = tessera_domain::JoinToken::generate(&tessera_pki::fingerprint_sha256(&der[0]));
+    let token = tessera_domain::JoinToken::generate(
+        &tessera_pki::fingerprint_sha256(&der[0]),
+        Some(&st.agent_url()),
+    );
     let (cell, op) = create_cell(
-        &st,
-        &region.id,
-        req.ring,
-        "self_hosted",
-        &req.labels,
-        None,
-        "joining",
+        st,
+        caller,
+        NewCellRecord {
+            region,
+            ring,
+            provider: "self_hosted",
+            labels,
+            provider_config: None,
+            status: "joining",
+        },
     )
     .await?;
     let expires_at = Utc::now() + Duration::minutes(SELF_HOSTED_TOKEN_TTL_MINUTES);
@@ -443,22 +488,19 @@ async fn create_join_token(
         .await?;
     let join_timeout = Some(SELF_HOSTED_TOKEN_TTL_MINUTES as u64 * 60);
     start_workflow(
-        &st,
+        st,
         engine,
-        &caller,
+        caller,
         &cell,
         op.id,
         join_timeout,
         "cell.join_token.create",
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(JoinToken {
-            token: token.expose(),
-            cell_id: cell.id,
-            expires_at,
-            control_plane: st.agent_url(),
-        }),
-    ))
+    Ok(JoinToken {
+        token: token.expose(),
+        cell_id: cell.id,
+        expires_at,
+        control_plane: st.agent_url(),
+    })
 }

@@ -11,6 +11,7 @@ mod namespaces;
 mod operations;
 mod releases;
 mod rollouts;
+mod self_hosted;
 mod service_accounts;
 mod users;
 
@@ -65,6 +66,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(cells::routes())
                 .merge(releases::routes())
                 .merge(rollouts::routes())
+                .merge(self_hosted::routes())
                 .merge(namespaces::routes()),
         )
         .split_for_parts()

@@ -152,12 +152,17 @@ async fn create_namespace(
         }
         (None, true) => String::new(),
     };
-    let region = st.store.region(&req.region).await.map_err(|e| match e {
-        StoreError::NotFound(_) => {
-            ApiError::invalid("region", format!("unknown region {:?}", req.region))
-        }
-        e => e.into(),
-    })?;
+    // Another account's self-hosted region is as unknown as one that does not exist.
+    let region = st
+        .store
+        .region_for(m.account_id, &req.region)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ApiError::invalid("region", format!("unknown region {:?}", req.region))
+            }
+            e => e.into(),
+        })?;
     match st.store.namespace(m.account_id, &req.name).await {
         Ok(_) => return Err(already_exists(&req.name)),
         Err(StoreError::NotFound(_)) => {}

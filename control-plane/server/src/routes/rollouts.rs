@@ -148,12 +148,25 @@ async fn start_rollout(
 }
 
 /// The cells a release can go to: running ones (healthy or not), with their ring and labels.
+/// Cells of tenants' own regions are left out: what their agents report is the tenant's word
+/// and must never count toward the gates of the platform's cells.
 async fn rollout_cells(st: &SharedState) -> ApiResult<Vec<CellRef>> {
+    let tenants_regions: Vec<String> = st
+        .store
+        .list_regions()
+        .await?
+        .into_iter()
+        .filter(|r| r.owner_account_id.is_some())
+        .map(|r| r.id)
+        .collect();
     let mut out = Vec::new();
     let mut after = None;
     loop {
         let p = st.store.list_cells(after, Some(200)).await?;
         for c in &p.items {
+            if tenants_regions.contains(&c.region_id) {
+                continue;
+            }
             if matches!(
                 CellStatus::parse(&c.status),
                 Some(CellStatus::Healthy | CellStatus::Unhealthy)

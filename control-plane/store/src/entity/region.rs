@@ -7,6 +7,9 @@ pub struct Model {
     pub id: String,
     pub cloud: String,
     pub location: String,
+    /// The account a self-hosted region belongs to: only its namespaces are placed there and
+    /// only it (and platform admins) sees the region. `None`: a platform region.
+    pub owner_account_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 
