@@ -30,6 +30,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .with_lifetimes(config.lifetimes());
     Ok(AppState {
         limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
+        auth_failures: RateLimiter::new(
+            config.auth_failures_per_minute / 60.0,
+            config.auth_failure_burst,
+        ),
         admin_token_digest: admin.digest(),
         store,
         master_key,
@@ -114,6 +118,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen_task = state.store.listen_for_cell_changes(cancel.child_token());
     let agent_task =
         crate::agent_endpoint::serve(state.clone(), agent_listener, cancel.child_token()).await?;
+    let metrics_task = match config.metrics_addr {
+        Some(addr) => {
+            let l = bind(addr, "the metrics listener").await?;
+            println!("  metrics:    http://{}/metrics", l.local_addr()?);
+            Some(tokio::spawn(crate::metrics::listen(
+                state.clone(),
+                l,
+                cancel.child_token(),
+            )))
+        }
+        None => None,
+    };
     let listener = bind(config.http_addr, "the HTTP API").await?;
     let addr = listener.local_addr()?;
     println!("Tessera control plane listening on http://{addr}");
@@ -144,6 +160,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     cancel.cancel();
     let _ = agent_task.await;
     if let Some(t) = listen_task {
+        let _ = t.await;
+    }
+    if let Some(t) = metrics_task {
         let _ = t.await;
     }
     if let Some(local) = local_temporal {

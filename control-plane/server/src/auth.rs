@@ -115,9 +115,30 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
+    // An address that keeps presenting credentials that are not accepted is refused before
+    // any look-up: a flood of random keys costs no database read past its burst.
+    let failures_key = format!("ip:{}", source_ip.as_deref().unwrap_or("unknown"));
+    let presents_credentials = req.headers().contains_key(header::AUTHORIZATION)
+        || session_cookie(req.headers()).is_some();
+    if presents_credentials
+        && let Some(wait) = st.auth_failures.exhausted(&failures_key, Instant::now())
+    {
+        st.metrics.rate_limited.inc();
+        return ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64).into_response();
+    }
     let principal = match resolve(&st, req.headers()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Ok(Resolved::Accepted(p)) => Some(p),
+        Ok(Resolved::Anonymous) => None,
+        Ok(Resolved::StaleSession) => {
+            auth_failed(&st, &failures_key);
+            None
+        }
+        Err(e) => {
+            if e.code == tessera_api::ErrorCode::Unauthenticated {
+                auth_failed(&st, &failures_key);
+            }
+            return e.into_response();
+        }
     };
     if !req.method().is_safe()
         && let Err(e) = check_browser_write(req.headers(), principal.as_ref())
@@ -139,6 +160,21 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         source_ip,
     });
     next.run(req).await
+}
+
+/// Counts a failed authentication against the address.
+pub fn auth_failed(st: &SharedState, failures_key: &str) {
+    st.metrics.auth_failures.inc();
+    let _ = st.auth_failures.check(failures_key, Instant::now());
+}
+
+/// Who a request's credentials name.
+enum Resolved {
+    Accepted(Principal),
+    /// No credentials at all.
+    Anonymous,
+    /// A session cookie that names no live session: anonymous, and a failed authentication.
+    StaleSession,
 }
 
 /// Cross-site request forgery defence for state-changing requests. A browser names the page's
@@ -182,7 +218,7 @@ fn check_browser_write(headers: &HeaderMap, principal: Option<&Principal>) -> Ap
     Ok(())
 }
 
-async fn resolve(st: &SharedState, headers: &HeaderMap) -> ApiResult<Option<Principal>> {
+async fn resolve(st: &SharedState, headers: &HeaderMap) -> ApiResult<Resolved> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -191,20 +227,21 @@ async fn resolve(st: &SharedState, headers: &HeaderMap) -> ApiResult<Option<Prin
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthenticated("Authorization must be 'Bearer <api-key>'"))?;
-        return resolve_bearer(st, token).await.map(Some);
+        return resolve_bearer(st, token).await.map(Resolved::Accepted);
     }
     let Some(session) = session_cookie(headers) else {
-        return Ok(None);
+        return Ok(Resolved::Anonymous);
     };
     let session_digest = digest(session);
+    st.metrics.auth_lookups.inc();
     let Some(s) = st.store.session(&session_digest, Utc::now()).await? else {
         // A stale cookie makes the caller anonymous; protected routes then answer 401.
-        return Ok(None);
+        return Ok(Resolved::StaleSession);
     };
     let Some(user) = st.store.user_by_id(s.user_id).await? else {
-        return Ok(None);
+        return Ok(Resolved::StaleSession);
     };
-    Ok(Some(Principal::User {
+    Ok(Resolved::Accepted(Principal::User {
         account_id: user.account_id,
         user_id: user.id,
         role: parse_role(&user.role)?,
@@ -221,6 +258,7 @@ async fn resolve_bearer(st: &SharedState, token: &str) -> ApiResult<Principal> {
     let parsed =
         ApiKeyToken::parse(token).ok_or_else(|| ApiError::unauthenticated("malformed API key"))?;
     let unknown = || ApiError::unauthenticated("unknown API key");
+    st.metrics.auth_lookups.inc();
     let key = st
         .store
         .api_key_by_id(parsed.key_id)

@@ -25,6 +25,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_AGENT_ADDR", default_value = "127.0.0.1:8443")]
     pub agent_addr: SocketAddr,
 
+    /// The URL users reach the API and console at (`https://tessera.example.com`), when a
+    /// proxy in front of this server terminates TLS. Over https, session cookies are `Secure`.
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// The URL agents are told to dial (`https://cp.example.com:8443`, or an IP), when it is
     /// not the address the agent endpoint binds: a public name or a NAT's address. The agent
     /// endpoint's certificate covers its host, and join tokens carry it.
@@ -104,6 +109,21 @@ pub struct Config {
     #[arg(long, env = "TESSERA_RATE_LIMIT_BURST", default_value_t = 60)]
     pub rate_limit_burst: u32,
 
+    /// Failed authentications (unknown, revoked or expired API keys, stale sessions, wrong
+    /// passwords) one address may make in a burst; past it, its requests with credentials are
+    /// refused with 429 before any look-up.
+    #[arg(long, env = "TESSERA_AUTH_FAILURE_BURST", default_value_t = 20)]
+    pub auth_failure_burst: u32,
+
+    /// Failed authentications per minute an address regains after its burst.
+    #[arg(long, env = "TESSERA_AUTH_FAILURES_PER_MINUTE", default_value_t = 10.0)]
+    pub auth_failures_per_minute: f64,
+
+    /// Where to serve `/metrics` to scrapers without authentication (an address only the
+    /// monitoring network reaches). On the API's own listener it is for platform admins only.
+    #[arg(long, env = "TESSERA_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "TESSERA_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -133,6 +153,14 @@ impl Config {
         }
         if self.rate_limit_burst == 0 {
             return Err("--rate-limit-burst must be at least 1".into());
+        }
+        if self.auth_failure_burst == 0
+            || !self.auth_failures_per_minute.is_finite()
+            || self.auth_failures_per_minute <= 0.0
+        {
+            return Err(
+                "--auth-failure-burst and --auth-failures-per-minute must be positive".into(),
+            );
         }
         if self.max_body_bytes < 1024 {
             return Err("--max-body-bytes must be at least 1024".into());
@@ -165,6 +193,13 @@ impl Config {
             .and_then(|exe| exe.parent().map(|d| d.join("cell-agent")))
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("cell-agent"))
+    }
+
+    /// Whether users reach the control plane over https.
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
     }
 
     /// `https://host:port` agents dial: the public URL, else the agent endpoint as bound.

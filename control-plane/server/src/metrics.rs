@@ -11,6 +11,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::auth::PlatformAdmin;
 use crate::state::SharedState;
 
 #[derive(Clone)]
@@ -20,6 +21,11 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub rate_limited: IntCounter,
     pub csrf_refused: IntCounter,
+    /// Requests whose credentials (API key, session cookie) were not accepted.
+    pub auth_failures: IntCounter,
+    /// Credential look-ups in the store (API keys, sessions): past the failure limit of an
+    /// address, its requests cost none.
+    pub auth_lookups: IntCounter,
     pub signups: IntCounter,
     pub temporal_up: IntGauge,
     pub temporal_restarts: IntCounter,
@@ -45,6 +51,16 @@ impl Metrics {
             "State-changing requests refused for a foreign Origin or a missing CSRF token",
         )
         .expect("valid metric");
+        let auth_failures = IntCounter::new(
+            "auth_failures_total",
+            "Requests whose API key or session was not accepted",
+        )
+        .expect("valid metric");
+        let auth_lookups = IntCounter::new(
+            "auth_lookups_total",
+            "Credential look-ups in the store (API keys and sessions)",
+        )
+        .expect("valid metric");
         let signups = IntCounter::new("signups_total", "Completed sign-ups").expect("valid metric");
         let temporal_up = IntGauge::new(
             "temporal_server_up",
@@ -61,6 +77,8 @@ impl Metrics {
             Box::new(http_duration.clone()),
             Box::new(rate_limited.clone()),
             Box::new(csrf_refused.clone()),
+            Box::new(auth_failures.clone()),
+            Box::new(auth_lookups.clone()),
             Box::new(signups.clone()),
             Box::new(temporal_up.clone()),
             Box::new(temporal_restarts.clone()),
@@ -73,6 +91,8 @@ impl Metrics {
             http_duration,
             rate_limited,
             csrf_refused,
+            auth_failures,
+            auth_lookups,
             signups,
             temporal_up,
             temporal_restarts,
@@ -115,9 +135,33 @@ pub async fn track(State(st): State<SharedState>, req: Request, next: Next) -> R
     resp
 }
 
-pub async fn serve(State(st): State<SharedState>) -> impl IntoResponse {
+/// `/metrics` on the API's listener: for platform admins only (the counters describe every
+/// tenant's traffic). Scrapers use the metrics listener instead.
+pub async fn serve(State(st): State<SharedState>, _admin: PlatformAdmin) -> impl IntoResponse {
+    render(&st)
+}
+
+fn render(st: &SharedState) -> impl IntoResponse + use<> {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.metrics.render(),
     )
+}
+
+/// Serves `/metrics` without authentication on its own listener (`TESSERA_METRICS_ADDR`, an
+/// address only the monitoring network reaches), until `cancel`.
+pub async fn listen(
+    st: SharedState,
+    listener: tokio::net::TcpListener,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(st): State<SharedState>| async move { render(&st) }),
+        )
+        .with_state(st);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
 }

@@ -26,6 +26,15 @@ impl RateLimiter {
         }
     }
 
+    /// How long until `key` has a token again, when it has none now; takes nothing.
+    pub fn exhausted(&self, key: &str, now: Instant) -> Option<Duration> {
+        let buckets = self.buckets.lock().expect("rate limiter lock poisoned");
+        let b = buckets.get(key)?;
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        let tokens = (b.tokens + elapsed * self.rate).min(self.burst);
+        (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.rate))
+    }
+
     /// Takes one token for `key`; when none is left, how long until one is.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().expect("rate limiter lock poisoned");
@@ -66,5 +75,11 @@ mod tests {
         assert!(rl.check("other", t0).is_ok(), "keys are independent");
         assert!(rl.check("k", t0 + Duration::from_millis(500)).is_ok());
         assert!(rl.check("k", t0 + Duration::from_millis(500)).is_err());
+        assert!(rl.exhausted("k", t0 + Duration::from_millis(500)).is_some());
+        assert!(
+            rl.exhausted("k", t0 + Duration::from_millis(1000))
+                .is_none()
+        );
+        assert!(rl.exhausted("never-seen", t0).is_none());
     }
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     /// SHA-256 of the platform-admin token.
     pub admin_token_digest: String,
     pub limiter: RateLimiter,
+    /// Failed authentications per source address (see [`crate::auth::authenticate`]).
+    pub auth_failures: RateLimiter,
     pub metrics: Metrics,
     /// Starts and awaits control workflows; `None` only in router tests that need none.
     pub engine: Option<Engine>,

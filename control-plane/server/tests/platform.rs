@@ -59,7 +59,14 @@ async fn metrics_count_requests_by_route() {
     let h = harness().await;
     let m = h.account("acme").await;
     h.get("/api/v1/account", &m.token).await;
+    // Tenants' traffic is not for tenants (nor anyone without a key) to read.
     let r = h.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h.call(Method::GET, "/metrics", Some(&m.token), None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = h
+        .call(Method::GET, "/metrics", Some(&h.admin_token()), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let text = r.body.as_str().unwrap();
     assert!(

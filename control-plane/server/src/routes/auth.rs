@@ -151,9 +151,16 @@ fn engine_error(e: EngineError) -> ApiError {
     }
 }
 
-fn session_cookie(value: &str, max_age_secs: i64) -> HeaderValue {
+/// The console's session cookie; `Secure` (sent over https only) when users reach the
+/// control plane over https (`TESSERA_PUBLIC_URL`).
+fn session_cookie(st: &SharedState, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if st.config.serves_https() {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}"
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
     ))
     .expect("cookie is ASCII")
 }
@@ -163,15 +170,33 @@ fn session_cookie(value: &str, max_age_secs: i64) -> HeaderValue {
     responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn login(
     State(st): State<SharedState>,
+    Extension(ctx): Extension<RequestCtx>,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let email = validate::email(&req.email)?;
     if req.password.is_empty() {
         return Err(ApiError::invalid("password", "is required"));
     }
-    let bad = || ApiError::unauthenticated("invalid email or password");
-    let user = st.store.user_by_email(&email).await?.ok_or_else(bad)?;
-    let Some(hash) = user.password_hash.clone() else {
+    // Wrong passwords count against the address like unknown API keys do.
+    let failures_key = format!("ip:{}", ctx.source_ip.as_deref().unwrap_or("unknown"));
+    if let Some(wait) = st
+        .auth_failures
+        .exhausted(&failures_key, std::time::Instant::now())
+    {
+        st.metrics.rate_limited.inc();
+        return Err(ApiError::rate_limited(
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        ));
+    }
+    let bad = || {
+        crate::auth::auth_failed(&st, &failures_key);
+        ApiError::unauthenticated("invalid email or password")
+    };
+    let user = st.store.user_by_email(&email).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let (Some(user), Some(hash)) = (user, hash) else {
+        // As slow as a wrong password: the timing tells nothing of which emails exist.
+        passwords::verify_nothing(req.password).await?;
         return Err(bad());
     };
     if !passwords::verify(req.password, hash).await? {
@@ -185,7 +210,7 @@ async fn login(
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,
-        session_cookie(&token.0, ttl.num_seconds()),
+        session_cookie(&st, &token.0, ttl.num_seconds()),
     );
     Ok((
         headers,
@@ -211,7 +236,7 @@ async fn logout(
         st.store.delete_session(d).await?;
     }
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie("", 0));
+    headers.insert(header::SET_COOKIE, session_cookie(&st, "", 0));
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 

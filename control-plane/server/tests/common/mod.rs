@@ -45,6 +45,8 @@ pub async fn harness_with(f: impl FnOnce(&mut Config)) -> Harness {
     let mut cfg = Config::for_tests(dir.path().to_path_buf());
     cfg.rate_limit_burst = 10_000;
     cfg.rate_limit_per_second = 10_000.0;
+    // Router tests have no peer address: every request shares one failure budget.
+    cfg.auth_failure_burst = 10_000;
     f(&mut cfg);
     let state = Arc::new(build_state(cfg).await.unwrap());
     Harness {
