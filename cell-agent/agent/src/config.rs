@@ -28,16 +28,18 @@ pub enum Command {
     Run(RunArgs),
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct JoinArgs {
     /// `https://host:port` of the control plane's agent endpoint. Default: the one the join
     /// token names.
     #[arg(long, env = "TESSERA_CONTROL_PLANE")]
     pub control_plane: Option<String>,
     /// The one-time join token (`tjt_…`).
-    #[arg(long, env = "TESSERA_JOIN_TOKEN")]
+    #[arg(long, env = "TESSERA_JOIN_TOKEN", hide_env_values = true)]
     pub token: String,
 }
+
+tessera_api::debug_without_secrets!(JoinArgs { control_plane });
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {

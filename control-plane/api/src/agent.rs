@@ -11,12 +11,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// `POST /agent/v1/join`: a one-time token and a CSR for the key the agent keeps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub token: String,
     pub csr_pem: String,
     pub agent_version: String,
 }
+
+crate::debug_without_secrets!(JoinRequest { agent_version });
 
 /// The agent's identity: its certificate chain (leaf first) and the platform root to trust.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +160,7 @@ pub enum RouteTargetSpec {
     Hold { max_wait_ms: u64 },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ExternalTlsSpec {
     pub server_name: String,
     pub root_ca_pem: String,
@@ -168,12 +170,16 @@ pub struct ExternalTlsSpec {
     pub client_key_pem: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+crate::debug_without_secrets!(ExternalTlsSpec { server_name });
+
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServerCertSpec {
     /// Leaf first, then the cell intermediate.
     pub chain_pem: String,
     pub key_pem: String,
 }
+
+crate::debug_without_secrets!(ServerCertSpec {});
 
 /// What the agent reports, every few seconds and on every change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -191,7 +191,7 @@ pub struct CreateJoinToken {
 
 /// A one-time join token for a self-hosted cell (shown once). The token embeds the SHA-256 of
 /// the platform root, which the agent pins when it first dials the agent endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JoinToken {
     pub token: String,
     pub cell_id: String,
@@ -199,3 +199,9 @@ pub struct JoinToken {
     /// `https://host:port` of the agent endpoint, for `cell-agent join --control-plane`.
     pub control_plane: String,
 }
+
+crate::debug_without_secrets!(JoinToken {
+    cell_id,
+    expires_at,
+    control_plane
+});

@@ -3,6 +3,21 @@
 //! One crate shared by the server, the typed client, the CLI, the cell agent and the Terraform
 //! provider, so that every side of the wire agrees on field names by construction.
 
+/// `Debug` for a type that holds a secret: only the named fields are shown and the rest is
+/// elided (`..`), so that logging a value never logs a key, a password or a token.
+#[macro_export]
+macro_rules! debug_without_secrets {
+    ($ty:ident { $($field:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod agent;
 pub mod audit;
 pub mod cells;
@@ -33,3 +48,49 @@ pub const SESSION_COOKIE: &str = "tessera_session";
 /// Header a console session sends with every state-changing request: the `csrf_token` of
 /// `GET /api/v1/session` (or of the login answer).
 pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let secret = "s3cret-value-0123456789";
+        let shown = [
+            format!(
+                "{:?}",
+                SignupRequest {
+                    account_name: "acme".into(),
+                    email: "o@acme.io".into(),
+                    password: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                agent::ServerCertSpec {
+                    chain_pem: "chain".into(),
+                    key_pem: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                JoinToken {
+                    token: secret.into(),
+                    cell_id: "c".into(),
+                    expires_at: chrono::Utc::now(),
+                    control_plane: "https://cp".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                AcceptInviteRequest {
+                    token: secret.into(),
+                    password: secret.into(),
+                }
+            ),
+        ];
+        for s in shown {
+            assert!(!s.contains(secret) && s.contains(".."), "{s}");
+        }
+    }
+}

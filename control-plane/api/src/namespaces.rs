@@ -145,7 +145,7 @@ pub struct CreateClientCert {
 }
 
 /// A client certificate from the namespace's generated CA; the key is shown only once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ClientCert {
     /// The certificate followed by the CA that issued it.
     pub certificate_pem: String,
@@ -153,3 +153,8 @@ pub struct ClientCert {
     pub fingerprint_sha256: String,
     pub not_after: DateTime<Utc>,
 }
+
+crate::debug_without_secrets!(ClientCert {
+    fingerprint_sha256,
+    not_after
+});

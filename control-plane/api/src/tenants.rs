@@ -113,7 +113,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// 3–63 characters: lowercase letters, digits and `-`, starting with a letter.
     pub account_name: String,
@@ -121,6 +121,11 @@ pub struct SignupRequest {
     /// At least 10 characters.
     pub password: String,
 }
+
+crate::debug_without_secrets!(SignupRequest {
+    account_name,
+    email
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SignupResponse {
@@ -132,17 +137,21 @@ pub struct SignupResponse {
 }
 
 /// A freshly issued key: the token is shown only in this answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IssuedKey {
     pub id: Uuid,
     pub token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+crate::debug_without_secrets!(IssuedKey { id });
+
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
 }
+
+crate::debug_without_secrets!(LoginRequest { email });
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
@@ -168,18 +177,22 @@ pub struct InviteUserRequest {
     pub role: Role,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InviteUserResponse {
     pub user: User,
     /// One-time token the invitee passes to `POST /api/v1/invitations/accept` (shown once).
     pub invite_token: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+crate::debug_without_secrets!(InviteUserResponse { user });
+
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AcceptInviteRequest {
     pub token: String,
     pub password: String,
 }
+
+crate::debug_without_secrets!(AcceptInviteRequest {});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UpdateUserRequest {
@@ -241,9 +254,11 @@ pub struct CreateApiKeyOwner {
     pub service_account_id: Uuid,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateApiKeyResponse {
     pub api_key: ApiKey,
     /// Shown only in this answer.
     pub token: String,
 }
+
+crate::debug_without_secrets!(CreateApiKeyResponse { api_key });

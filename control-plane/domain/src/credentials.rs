@@ -37,11 +37,13 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// An API key token: `tsk_<key id, 32 hex>_<secret, 48 hex>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKeyToken {
     pub key_id: Uuid,
     pub secret: String,
 }
+
+tessera_api::debug_without_secrets!(ApiKeyToken { key_id });
 
 impl ApiKeyToken {
     pub fn generate(key_id: Uuid) -> Self {
@@ -77,8 +79,14 @@ impl ApiKeyToken {
 }
 
 /// An opaque random token (sessions, invitations, the platform-admin token).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SecretToken(pub String);
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretToken(..)")
+    }
+}
 
 impl SecretToken {
     pub fn generate(prefix: &str) -> Self {

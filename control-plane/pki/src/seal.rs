@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
@@ -42,19 +42,43 @@ impl MasterKey {
         ))
     }
 
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+    /// Seals `plain` for the record named `bound_to` (its id): the name is authenticated with
+    /// the value (associated data), so a sealed value copied to another record does not open.
+    /// Layout: version byte 2, 24-byte nonce, ciphertext and tag.
+    pub fn seal(&self, bound_to: &str, plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
-        let mut out = nonce.to_vec();
+        let mut out = vec![BOUND];
+        out.extend_from_slice(&nonce);
         out.extend(
             self.0
-                .encrypt(XNonce::from_slice(&nonce), plain)
+                .encrypt(
+                    XNonce::from_slice(&nonce),
+                    Payload {
+                        msg: plain,
+                        aad: bound_to.as_bytes(),
+                    },
+                )
                 .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers"),
         );
         out
     }
 
-    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+    /// Opens what [`MasterKey::seal`] sealed for `bound_to`. Values sealed before records were
+    /// bound (nonce and ciphertext only) still open, until they are sealed again.
+    pub fn open(&self, bound_to: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        if let Some((&BOUND, rest)) = sealed.split_first()
+            && rest.len() >= 24
+        {
+            let (nonce, ct) = rest.split_at(24);
+            let payload = Payload {
+                msg: ct,
+                aad: bound_to.as_bytes(),
+            };
+            if let Ok(plain) = self.0.decrypt(XNonce::from_slice(nonce), payload) {
+                return Some(plain);
+            }
+        }
         if sealed.len() < 24 {
             return None;
         }
@@ -63,9 +87,12 @@ impl MasterKey {
     }
 
     /// Opens a sealed UTF-8 text (a PEM private key).
-    pub fn open_str(&self, sealed: &[u8]) -> Result<String, PkiError> {
-        self.open(sealed)
+    pub fn open_str(&self, bound_to: &str, sealed: &[u8]) -> Result<String, PkiError> {
+        self.open(bound_to, sealed)
             .and_then(|p| String::from_utf8(p).ok())
             .ok_or(PkiError::Unseal)
     }
 }
+
+/// First byte of a value sealed for a named record.
+const BOUND: u8 = 2;

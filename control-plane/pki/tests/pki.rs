@@ -120,9 +120,14 @@ fn renewal_is_due_after_two_thirds_of_the_lifetime() {
 #[test]
 fn master_key_seals_and_refuses_other_keys() {
     let k = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
-    let sealed = k.seal(b"-----BEGIN PRIVATE KEY-----");
-    assert_eq!(k.open_str(&sealed).unwrap(), "-----BEGIN PRIVATE KEY-----");
+    let sealed = k.seal("ns/1/ca", b"-----BEGIN PRIVATE KEY-----");
+    assert_eq!(
+        k.open_str("ns/1/ca", &sealed).unwrap(),
+        "-----BEGIN PRIVATE KEY-----"
+    );
+    // Bound to its record: moved to another row, it does not open.
+    assert!(k.open("ns/2/ca", &sealed).is_none());
     let other = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
-    assert!(other.open(&sealed).is_none());
+    assert!(other.open("ns/1/ca", &sealed).is_none());
     assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
 }

@@ -63,7 +63,7 @@ pub async fn idempotency(State(st): State<SharedState>, req: Request, next: Next
 
     let now = Utc::now();
     match st.store.idempotent_response(&scope, &key, now).await {
-        Ok(Some(stored)) => return replay(&st, stored, &request_digest),
+        Ok(Some(stored)) => return replay(&st, &bound_to(&scope, &key), stored, &request_digest),
         Ok(None) => {}
         Err(e) => return ApiError::from(e).into_response(),
     }
@@ -86,12 +86,23 @@ pub async fn idempotency(State(st): State<SharedState>, req: Request, next: Next
     out
 }
 
-fn replay(st: &SharedState, stored: StoredResponse, request_digest: &str) -> Response {
+/// What a stored answer is sealed for: the caller's scope and its key, so an answer copied to
+/// another caller's row does not open.
+fn bound_to(scope: &str, key: &str) -> String {
+    format!("idempotency/{scope}/{key}")
+}
+
+fn replay(
+    st: &SharedState,
+    bound_to: &str,
+    stored: StoredResponse,
+    request_digest: &str,
+) -> Response {
     if stored.request_digest != request_digest {
         return ApiError::precondition("this Idempotency-Key was used with a different request")
             .into_response();
     }
-    let Some(body) = st.master_key.open(&stored.sealed_body) else {
+    let Some(body) = st.master_key.open(bound_to, &stored.sealed_body) else {
         return ApiError::internal("stored idempotent answer cannot be opened with the master key")
             .into_response();
     };
@@ -123,7 +134,7 @@ async fn remember(
     let stored = StoredResponse {
         request_digest,
         status: parts.status.as_u16(),
-        sealed_body: st.master_key.seal(&bytes),
+        sealed_body: st.master_key.seal(&bound_to(scope, key), &bytes),
     };
     if let Err(e) = st
         .store

@@ -74,12 +74,12 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
 
         let k = load_master_key(None, dir.path()).unwrap();
-        let sealed = k.seal(b"hello");
+        let sealed = k.seal("row-1", b"hello");
         assert_ne!(&sealed[24..], b"hello");
         let again = load_master_key(None, dir.path()).unwrap();
-        assert_eq!(again.open(&sealed).unwrap(), b"hello");
+        assert_eq!(again.open("row-1", &sealed).unwrap(), b"hello");
         let other = load_master_key(Some(&B64.encode([7u8; 32])), dir.path()).unwrap();
-        assert!(other.open(&sealed).is_none());
+        assert!(other.open("row-1", &sealed).is_none());
         assert!(load_master_key(Some("short"), dir.path()).is_err());
     }
 }

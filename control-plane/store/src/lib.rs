@@ -38,7 +38,7 @@ pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
 pub use releases::NewRelease;
 pub use rollouts::{FINISHED as FINISHED_ROLLOUT, NewRollout};
-pub use users::NewUser;
+pub use users::{INVITATION_TTL, NewUser};
 
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::entity::{api_key, session, user};
 use crate::{Paged, Result, Store, StoreError, page_size, paged};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     pub id: Uuid,
     pub account_id: Uuid,
@@ -21,6 +21,17 @@ pub struct NewUser {
     pub invite_token_digest: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+tessera_api::debug_without_secrets!(NewUser {
+    id,
+    account_id,
+    email,
+    role,
+    state
+});
+
+/// How long an invitation can be accepted.
+pub const INVITATION_TTL: chrono::Duration = chrono::Duration::days(7);
 
 impl Store {
     /// Creates the user unless one with this id exists; a taken email is a conflict.
@@ -148,11 +159,17 @@ impl Store {
         Ok(u)
     }
 
-    /// Finds the invited user holding this invitation digest.
-    pub async fn user_by_invite(&self, digest: &str) -> Result<Option<user::Model>> {
+    /// Finds the invited user holding this invitation digest, unless the invitation is older
+    /// than [`INVITATION_TTL`] at `now`.
+    pub async fn user_by_invite(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<user::Model>> {
         Ok(user::Entity::find()
             .filter(user::Column::InviteTokenDigest.eq(digest))
             .filter(user::Column::State.eq("invited"))
+            .filter(user::Column::CreatedAt.gt(now - INVITATION_TTL))
             .one(&self.db)
             .await?)
     }

@@ -148,11 +148,28 @@ async fn invitations_activate_once() {
         u.state = "invited".into();
         u.invite_token_digest = Some("x".repeat(64));
         let u = s.create_user(u).await.unwrap();
-        let found = s.user_by_invite(&"x".repeat(64)).await.unwrap().unwrap();
+        let found = s
+            .user_by_invite(&"x".repeat(64), Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, u.id);
+        // Past its seven days, an invitation is no more.
+        let later = Utc::now() + INVITATION_TTL + Duration::minutes(1);
+        assert!(
+            s.user_by_invite(&"x".repeat(64), later)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let active = s.activate_user(u.id, "h".into()).await.unwrap();
         assert_eq!(active.state, "active", "{}", b.name);
-        assert!(s.user_by_invite(&"x".repeat(64)).await.unwrap().is_none());
+        assert!(
+            s.user_by_invite(&"x".repeat(64), Utc::now())
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 

@@ -140,7 +140,7 @@ impl PlatformPki {
             kind: kind.into(),
             cell_id: cell_id.map(str::to_string),
             chain_pem: chain_pem.into(),
-            sealed_key: self.key.seal(key_pem.as_bytes()),
+            sealed_key: self.key.seal(id, key_pem.as_bytes()),
             not_before: info.not_before,
             not_after: info.not_after,
             created_at: now,
@@ -149,7 +149,7 @@ impl PlatformPki {
     }
 
     fn open(&self, obj: &pki_object::Model) -> Result<CertificateAuthority, CertError> {
-        let key = self.key.open_str(&obj.sealed_key)?;
+        let key = self.key.open_str(&obj.id, &obj.sealed_key)?;
         Ok(CertificateAuthority::from_pem(&obj.chain_pem, &key)?)
     }
 
@@ -400,7 +400,7 @@ impl PlatformPki {
         };
         Ok(Some((
             o.chain_pem.clone(),
-            self.key.open_str(&o.sealed_key)?,
+            self.key.open_str(&o.id, &o.sealed_key)?,
         )))
     }
 

@@ -12,7 +12,7 @@ use crate::activities::{ControlActivities, OperationStep};
 
 /// Everything the workflow needs, decided by the API before it starts. Holds no clear secret:
 /// the password arrives hashed and the API key as the digest of its secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignupInput {
     pub operation_id: Uuid,
     pub account_id: Uuid,
@@ -26,6 +26,16 @@ pub struct SignupInput {
     pub source_ip: Option<String>,
     pub requested_at: DateTime<Utc>,
 }
+
+tessera_api::debug_without_secrets!(SignupInput {
+    operation_id,
+    account_id,
+    account_name,
+    user_id,
+    email,
+    api_key_id,
+    api_key_expires_at
+});
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignupOutput {

@@ -282,9 +282,13 @@ async fn accept_invite(
 ) -> ApiResult<Json<LoginResponse>> {
     let user = st
         .store
-        .user_by_invite(&SecretToken(req.token).digest())
+        .user_by_invite(&SecretToken(req.token).digest(), Utc::now())
         .await?
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
+        .ok_or_else(|| {
+            ApiError::not_found("invitation").with_details(json!({
+                "reason": "unknown, used, or older than 7 days: ask for a new invitation"
+            }))
+        })?;
     validate::password(&req.password, &user.email)?;
     let hash = passwords::hash(req.password).await?;
     let user = st.store.activate_user(user.id, hash).await?;
