@@ -306,6 +306,47 @@ try {
     await heading('Namespaces').waitFor();
   });
 
+  await run('a self-hosted region of our own, which another account never sees', async () => {
+    await page.getByRole('link', { name: 'Self-hosted' }).click();
+    await heading('Self-hosted regions').waitFor();
+    await page.getByLabel('Region id').fill('Acme Web DC');
+    await page.getByLabel('Location').fill('rack 4');
+    await page.getByRole('button', { name: 'Create region' }).click();
+    await page.locator('#region-id[aria-invalid="true"]').waitFor();
+    await page.getByLabel('Region id').fill('acme-web-dc');
+    await page.getByRole('button', { name: 'Create region' }).click();
+    const region = page.getByRole('region', { name: 'Region acme-web-dc' });
+    await region.getByText('No host has joined yet.').waitFor();
+    await page.getByRole('button', { name: 'Join a host to acme-web-dc' }).click();
+    const command = await page.getByLabel('Join command').inputValue();
+    assert.match(command, /^cell-agent --dir \S+ join --token tjt_[0-9a-f_]+$/);
+    await shot('self-hosted');
+
+    // Another account, in a browser of its own: not in its regions, not in its region picker.
+    const other = { account_name: 'globex-web', email: 'owner@globex-web.test', password: PASSWORD };
+    const signup = await fetch(`${BASE}/api/v1/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(other),
+    });
+    assert.equal(signup.status, 201);
+    const globex = await browser.newContext({ baseURL: BASE, viewport: { width: 1280, height: 800 } });
+    const theirs = await globex.newPage();
+    await theirs.goto('/console/login');
+    await theirs.getByLabel('Email', { exact: true }).fill(other.email);
+    await theirs.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await theirs.getByRole('button', { name: 'Log in' }).click();
+    await theirs.getByRole('heading', { name: 'Namespaces', level: 1 }).waitFor();
+    await theirs.goto('/console/self-hosted');
+    await theirs.getByText('No self-hosted regions yet.').waitFor();
+    await theirs.goto('/console/namespaces/new');
+    const picker = theirs.getByLabel('Region');
+    await picker.locator('option:not([value=""])').first().waitFor({ state: 'attached' });
+    const options = await picker.locator('option').allTextContents();
+    assert.ok(options.length > 0 && !options.some((o) => o.includes('acme-web-dc')), String(options));
+    await globex.close();
+  });
+
   await run('a platform admin rolls a release out, pausing and resuming it', async () => {
     await page.goto('/console/admin/rollouts');
     await heading('Platform admin').waitFor();

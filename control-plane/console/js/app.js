@@ -6,6 +6,7 @@ import * as auth from './views/auth.js';
 import * as namespaces from './views/namespaces.js';
 import * as account from './views/account.js';
 import * as admin from './views/admin.js';
+import * as selfhosted from './views/selfhosted.js';
 
 const ROOT = '/console';
 const HOME = `${ROOT}/namespaces`;
@@ -24,6 +25,7 @@ const routes = [
   { pattern: /^\/console\/api-keys$/, view: account.apiKeys },
   { pattern: /^\/console\/users$/, view: account.users },
   { pattern: /^\/console\/audit-log$/, view: account.auditLog },
+  { pattern: /^\/console\/self-hosted$/, view: selfhosted.regions },
   { pattern: /^\/console\/admin\/rollouts$/, view: admin.rollouts, public: true, admin: true },
   { pattern: /^\/console\/admin\/rollouts\/([^/]+)$/, view: admin.rolloutDetail, public: true, admin: true },
 ];
@@ -33,6 +35,7 @@ const NAV = [
   [`${ROOT}/api-keys`, 'API keys'],
   [`${ROOT}/users`, 'Users'],
   [`${ROOT}/audit-log`, 'Audit log'],
+  [`${ROOT}/self-hosted`, 'Self-hosted'],
 ];
 
 const ADMIN_NAV = [

@@ -43,6 +43,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../../console/js/views/admin.js"),
     ),
+    (
+        "js/views/selfhosted.js",
+        JS,
+        include_str!("../../console/js/views/selfhosted.js"),
+    ),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 const INDEX: &str = include_str!("../../console/index.html");
