@@ -7,6 +7,7 @@
 //! cluster, or passes the untouched TLS stream on to another cell's ingress. Routes are swapped
 //! atomically by [`Ingress::update`] without touching established connections.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 mod conn;
 mod error;

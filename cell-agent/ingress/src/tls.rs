@@ -18,7 +18,6 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tessera_pki::{certs_from_pem, key_from_pem, roots_from_pem};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
 
-use crate::IngressError;
 use crate::metrics::FailureReason;
 use crate::routes::{ServerCert, UpstreamTls};
 
@@ -55,10 +54,14 @@ pub(crate) struct SniCerts {
 
 impl SniCerts {
     /// Every certificate, or the first that does not load.
-    pub fn new(certs: &[ServerCert], provider: &CryptoProvider) -> Result<Self, IngressError> {
+    #[cfg(feature = "bench")]
+    pub fn new(
+        certs: &[ServerCert],
+        provider: &CryptoProvider,
+    ) -> Result<Self, crate::IngressError> {
         let (out, mut rejected) = Self::load(certs, provider);
         match rejected.pop_first() {
-            Some((index, reason)) => Err(IngressError::ServerCert { index, reason }),
+            Some((index, reason)) => Err(crate::IngressError::ServerCert { index, reason }),
             None => Ok(out),
         }
     }
@@ -169,15 +172,16 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
+#[cfg(feature = "bench")]
 /// What the benchmark's "direct TLS" baseline servers speak: exactly the ingress's TLS (same
 /// provider and cipher preference, same certificate, same mandatory client-certificate check,
 /// same ALPN), so that the baseline differs from the ingress path only by the extra hop.
 pub(crate) fn baseline_server_config(
     cert: &ServerCert,
     accepted_ca_pem: &str,
-) -> Result<Arc<ServerConfig>, IngressError> {
+) -> Result<Arc<ServerConfig>, crate::IngressError> {
     let provider = provider();
-    let err = |reason: String| IngressError::Bench(format!("baseline TLS: {reason}"));
+    let err = |reason: String| crate::IngressError::Bench(format!("baseline TLS: {reason}"));
     let verifier = client_verifier(accepted_ca_pem, &provider).map_err(err)?;
     let certs = SniCerts::new(std::slice::from_ref(cert), &provider)?;
     server_config(verifier, Arc::new(certs), &provider).map_err(err)
