@@ -54,7 +54,7 @@ pub(crate) struct SniCerts {
 
 impl SniCerts {
     /// Every certificate, or the first that does not load.
-    #[cfg(feature = "bench")]
+    #[cfg(any(test, feature = "bench"))]
     pub fn new(
         certs: &[ServerCert],
         provider: &CryptoProvider,
