@@ -33,6 +33,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::AgentMetrics;
+use tessera_domain::Backoff;
 
 /// The task queue of the canary's worker.
 pub const TASK_QUEUE: &str = "canary";
@@ -343,18 +344,17 @@ async fn run_canary(
         restart_worker.clone(),
         cancel.clone(),
     ));
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     while !cancel.is_cancelled() {
         match run_worker(&target, &restart_worker, &cancel).await {
-            Ok(()) => backoff = Duration::from_millis(500),
+            Ok(()) => backoff.reset(),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "canary worker stopped; restarting");
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
     let _ = driver.await;

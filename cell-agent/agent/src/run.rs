@@ -28,6 +28,7 @@ use crate::identity::{Identity, write_atomic};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::{route_table, table_key};
 use crate::runtime::Supervisor;
+use tessera_domain::Backoff;
 
 struct Shared {
     dir: PathBuf,
@@ -306,7 +307,7 @@ async fn poll_desired(
     cancel: CancellationToken,
 ) {
     let mut after = tx.borrow().as_ref().map(|d| d.generation).unwrap_or(0);
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
     loop {
         let asked = tx.borrow().as_ref().is_some_and(|d| d.renew_identity);
         renew_identity_if_due(&shared, asked).await;
@@ -317,7 +318,7 @@ async fn poll_desired(
         };
         match res {
             Ok(next) => {
-                backoff = Duration::from_millis(250);
+                backoff.reset();
                 shared.metrics.control_plane_reachable.set(1);
                 if let Some(d) = next.filter(|d| d.generation > after) {
                     shared.metrics.desired_generation.set(d.generation as i64);
@@ -343,9 +344,8 @@ async fn poll_desired(
                         }
                         tokio::select! {
                             _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
                         continue;
                     }
                     if shared.error.lock().expect("error lock").take().is_some() {
@@ -383,9 +383,8 @@ async fn poll_desired(
                 tracing::warn!(error = %format!("{e:#}"), "control plane unreachable; serving the last desired state");
                 tokio::select! {
                     _ = cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -46,6 +46,7 @@ use stores::{
     SPARE_BUILD, SPARE_COUNT, bootstrap_global, claim_spare, global_marker, make_spare,
     ready_spares,
 };
+use tessera_domain::Backoff;
 use warm::WarmPool;
 
 /// How long a new runtime may take to answer SERVING before it counts as unhealthy.
@@ -584,7 +585,7 @@ async fn supervise(ctx: RuntimeCtx) {
     {
         trash::restore(root, &ctx.id, dir);
     }
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(10));
     let mut proc: Option<Proc> = None;
     let mut record = read_record(&ctx.dir);
 
@@ -659,11 +660,10 @@ async fn supervise(ctx: RuntimeCtx) {
                 // A starting runtime is checked often: its route opens the moment it serves.
                 Some(_) if ctx.health() == RuntimeHealth::Starting => Duration::from_millis(100),
                 Some(_) => Duration::from_secs(1),
-                None => backoff,
+                None => backoff.next_delay(),
             }) => {}
         }
         let Some(p) = proc.as_mut() else {
-            backoff = (backoff * 2).min(Duration::from_secs(10));
             continue;
         };
         if !p.alive(dir) {
@@ -677,14 +677,13 @@ async fn supervise(ctx: RuntimeCtx) {
                 s.health = RuntimeHealth::Stopped;
                 s.last_error = Some("the runtime process exited".into());
             });
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(10));
+            tokio::time::sleep(backoff.next_delay()).await;
             continue;
         }
         let port = record.as_ref().map(|r| r.grpc_port).unwrap_or(0);
         let serving = health_check(port).await;
         if serving {
-            backoff = Duration::from_millis(500);
+            backoff.reset();
             unhealthy_since = None;
             ctx.set(|s| s.health = RuntimeHealth::Serving);
         } else if started.elapsed() < STARTUP_GRACE

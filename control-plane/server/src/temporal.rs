@@ -17,6 +17,7 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use tessera_domain::Backoff;
 
 /// A running supervised server; dropping the token stops it.
 pub struct LocalTemporal {
@@ -154,7 +155,7 @@ async fn wait_ready(address: &str, namespace: &str, within: Duration) -> anyhow:
 }
 
 async fn supervise(spec: Spec, mut child: Child, metrics: Metrics, cancel: CancellationToken) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     loop {
         tokio::select! {
             _ = cancel.cancelled() => {
@@ -171,9 +172,8 @@ async fn supervise(spec: Spec, mut child: Child, metrics: Metrics, cancel: Cance
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
             match spawn(&spec).await {
                 Ok(c) => {
                     child = c;
@@ -184,7 +184,7 @@ async fn supervise(spec: Spec, mut child: Child, metrics: Metrics, cancel: Cance
                         .is_ok()
                     {
                         metrics.temporal_up.set(1);
-                        backoff = Duration::from_millis(250);
+                        backoff.reset();
                         tracing::info!(%address, "local Temporal server back");
                     }
                     break;

@@ -21,6 +21,7 @@ use crate::certs::PlatformPki;
 use crate::client::connect_client;
 use crate::namespace_activities::NamespaceActivities;
 use crate::signup::SignupWorkflow;
+use tessera_domain::Backoff;
 
 #[derive(Clone)]
 pub struct WorkerConfig {
@@ -109,21 +110,20 @@ async fn run_until_stopped(
     stop: Arc<AtomicBool>,
     shutdown: Arc<Mutex<Option<ShutdownFn>>>,
 ) {
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let store = loop {
         match Store::connect(&cfg.database_url).await {
             Ok(s) => break s,
             Err(e) if !stop.load(Ordering::SeqCst) => {
                 tracing::warn!(error = %e, "worker cannot open the store; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(_) => return,
         }
     };
     while !stop.load(Ordering::SeqCst) {
         match run_once(&cfg, &store, &shutdown).await {
-            Ok(()) => backoff = Duration::from_millis(200),
+            Ok(()) => backoff.reset(),
             Err(e) => {
                 if stop.load(Ordering::SeqCst) {
                     break;
@@ -135,8 +135,7 @@ async fn run_until_stopped(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 

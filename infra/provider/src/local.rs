@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::process::{free_port, pid_runs};
 use crate::{CellDescription, CellProvider, CellSpec, InfraState, ProviderError};
+use tessera_domain::Backoff;
 
 /// `provision.json`: everything needed to (re)start the cell's agent. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -290,7 +291,7 @@ async fn supervise_agent(
     mut token: tokio::sync::watch::Receiver<Option<String>>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     let log = |name: &str| {
         std::fs::OpenOptions::new()
             .create(true)
@@ -331,9 +332,8 @@ async fn supervise_agent(
                 tracing::warn!(cell = %ctx.provisioned.cell_id, ?status, "cell-agent join failed; retrying");
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             continue;
         }
@@ -348,9 +348,8 @@ async fn supervise_agent(
                     tracing::error!(cell = %ctx.provisioned.cell_id, error = %e, "starting cell-agent failed");
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
                 }
             },
@@ -366,8 +365,7 @@ async fn supervise_agent(
             }
             if !pid_runs(pid, &ctx.dir) {
                 tracing::warn!(cell = %ctx.provisioned.cell_id, pid, "cell agent exited; restarting");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                tokio::time::sleep(backoff.next_delay()).await;
                 break;
             }
         }
