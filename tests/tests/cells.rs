@@ -6,12 +6,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_api::agent::{RouteSpec, RouteTargetSpec, RuntimeSpec};
 use tessera_pki::{CertificateAuthority, IssuedCert, MasterKey, Usage};
+use tessera_platform_pki::PlatformPki;
 use tessera_store::Store;
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, agent_metrics, bin, eventually, processes_mentioning,
     runtime_servers,
 };
-use tessera_workflows::PlatformPki;
 use tessera_workflows::probe::{ProbeTarget, describe};
 
 async fn store_and_pki(cp: &ControlPlane) -> (Store, PlatformPki) {

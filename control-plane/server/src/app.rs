@@ -26,7 +26,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .context("opening the store")?;
     let master_key = load_master_key(config.master_key.as_deref(), &config.data_dir)?;
     let admin = admin_token(&config.data_dir)?;
-    let pki = tessera_workflows::PlatformPki::new(store.clone(), master_key.clone())
+    let pki = tessera_platform_pki::PlatformPki::new(store.clone(), master_key.clone())
         .with_lifetimes(config.lifetimes());
     Ok(AppState {
         limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),

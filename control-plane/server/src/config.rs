@@ -215,9 +215,11 @@ impl Config {
         self.agent_public_url.as_deref().and_then(url_host)
     }
 
-    pub fn lifetimes(&self) -> tessera_workflows::Lifetimes {
+    pub fn lifetimes(&self) -> tessera_platform_pki::Lifetimes {
         match self.test_cert_validity_secs {
-            Some(s) => tessera_workflows::Lifetimes::uniform(chrono::Duration::seconds(s.max(10))),
+            Some(s) => {
+                tessera_platform_pki::Lifetimes::uniform(chrono::Duration::seconds(s.max(10)))
+            }
             None => Default::default(),
         }
     }

@@ -30,7 +30,7 @@ pub struct AppState {
     /// Starts and awaits control workflows; `None` only in router tests that need none.
     pub engine: Option<Engine>,
     /// The control plane's certificate authority.
-    pub pki: tessera_workflows::PlatformPki,
+    pub pki: tessera_platform_pki::PlatformPki,
     /// `https://host:port` of the agent endpoint as bound.
     pub agent_url: Mutex<String>,
     /// `(scope, key)` of idempotent requests being executed right now.

@@ -7,7 +7,6 @@
 pub mod activities;
 pub mod cell_activities;
 pub mod cells;
-pub mod certs;
 pub mod client;
 pub mod errors;
 pub mod namespace_activities;
@@ -19,6 +18,9 @@ pub mod rollouts;
 pub mod signup;
 pub mod steps;
 pub mod worker;
+
+/// The platform's certificate authority lives in its own crate; `crate::certs` is it.
+pub use tessera_platform_pki as certs;
 
 pub use cell_activities::{CellActivities, Providers};
 pub use cells::{CellInput, CellPhase, CellWorkflow};
