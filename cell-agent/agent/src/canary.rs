@@ -32,6 +32,7 @@ use tessera_api::agent::{CANARY_WINDOW, CanaryObserved, CanarySpec};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{AgentError, Context};
 use crate::metrics::AgentMetrics;
 use tessera_domain::Backoff;
 
@@ -366,25 +367,26 @@ async fn run_worker(
     target: &Target,
     restart: &Notify,
     cancel: &CancellationToken,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let client = tokio::select! {
         _ = cancel.cancelled() => return Ok(()),
-        c = target.connect() => c.map_err(anyhow::Error::msg)?,
+        c = target.connect() => c.map_err(AgentError::invalid)?,
     };
     let runtime =
-        Runtime::from_current_tokio(Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Runtime::from_current_tokio(Default::default()).context("the canary's Temporal runtime")?;
     let opts = WorkerOptions::new(TASK_QUEUE)
-        .register_workflow::<CanaryWorkflow>()?
+        .register_workflow::<CanaryWorkflow>()
+        .context("registering the canary workflow")?
         .register_activities(CanaryActivities)
         .max_cached_workflows(10usize)
         .graceful_shutdown_period(Duration::from_secs(1))
         .build();
-    let mut worker = Worker::new(&runtime, client, opts)?;
+    let mut worker = Worker::new(&runtime, client, opts).context("the canary worker")?;
     let shutdown = worker.shutdown_handle();
     let run = worker.run();
     tokio::pin!(run);
     tokio::select! {
-        r = &mut run => r.map_err(|e| anyhow::anyhow!("{e}")),
+        r = &mut run => r.context("the canary worker"),
         _ = cancel.cancelled() => {
             shutdown();
             if let Err(e) = finish(run).await {
@@ -395,7 +397,7 @@ async fn run_worker(
         _ = restart.notified() => {
             tracing::info!("canary runs keep failing; rebuilding the worker");
             shutdown();
-            finish(run).await.map_err(anyhow::Error::msg)
+            finish(run).await.map_err(AgentError::invalid)
         }
     }
 }

@@ -2,32 +2,22 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use reqwest::StatusCode;
 use tessera_api::agent::{
     AGENT_PREFIX, DesiredState, JoinResponse, LONG_POLL_SECONDS, ObservedState, RenewRequest,
 };
 
+use crate::error::{AgentError, Context};
 use crate::identity::Identity;
 
-/// The agent endpoint refused the cell's identity: revoked when the cell was decommissioned
-/// (`decommissioned`, once the decommission has finished), or replaced by a new join.
-#[derive(Debug, thiserror::Error)]
-#[error("the control plane refuses this cell's identity: {message}")]
-pub struct IdentityRefused {
-    pub message: String,
-    pub decommissioned: bool,
-}
-
-impl IdentityRefused {
-    /// From the endpoint's error body (`{"error": {"message", "details": {"cell_status"}}}`).
-    fn from_body(body: &str) -> Self {
-        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        let error = &v["error"];
-        Self {
-            message: error["message"].as_str().unwrap_or(body).to_string(),
-            decommissioned: error["details"]["cell_status"] == "decommissioned",
-        }
+/// The identity refusal in the endpoint's error body
+/// (`{"error": {"message", "details": {"cell_status"}}}`).
+fn identity_refused(body: &str) -> AgentError {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let error = &v["error"];
+    AgentError::IdentityRefused {
+        message: error["message"].as_str().unwrap_or(body).to_string(),
+        decommissioned: error["details"]["cell_status"] == "decommissioned",
     }
 }
 
@@ -38,7 +28,7 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    pub fn new(identity: &Identity) -> anyhow::Result<Self> {
+    pub fn new(identity: &Identity) -> crate::Result<Self> {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(identity.client_tls()?)
             .connect_timeout(Duration::from_secs(5))
@@ -51,7 +41,7 @@ impl ControlPlane {
     }
 
     /// The next desired state newer than `after`, or `None` when the long poll timed out.
-    pub async fn desired(&self, after: u64) -> anyhow::Result<Option<DesiredState>> {
+    pub async fn desired(&self, after: u64) -> crate::Result<Option<DesiredState>> {
         let resp = self
             .http
             .get(format!("{}/desired?after_generation={after}", self.base))
@@ -61,16 +51,17 @@ impl ControlPlane {
             StatusCode::OK => Ok(Some(resp.json().await?)),
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::UNAUTHORIZED => {
-                Err(IdentityRefused::from_body(&resp.text().await.unwrap_or_default()).into())
+                Err(identity_refused(&resp.text().await.unwrap_or_default()))
             }
-            s => anyhow::bail!(
-                "desired state: {s}: {}",
-                resp.text().await.unwrap_or_default()
-            ),
+            s => Err(AgentError::ControlPlane {
+                what: "desired state",
+                status: s.as_u16(),
+                body: resp.text().await.unwrap_or_default(),
+            }),
         }
     }
 
-    pub async fn report(&self, observed: &ObservedState) -> anyhow::Result<()> {
+    pub async fn report(&self, observed: &ObservedState) -> crate::Result<()> {
         let resp = self
             .http
             .post(format!("{}/observed", self.base))
@@ -78,7 +69,7 @@ impl ControlPlane {
             .json(observed)
             .send()
             .await?;
-        anyhow::ensure!(
+        crate::error::ensure!(
             resp.status().is_success(),
             "observed state refused: {}",
             resp.status()
@@ -87,7 +78,7 @@ impl ControlPlane {
     }
 
     /// A new identity certificate for a fresh key; returns `(chain_pem, key_pem)`.
-    pub async fn renew(&self) -> anyhow::Result<(String, String)> {
+    pub async fn renew(&self) -> crate::Result<(String, String)> {
         let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
         let resp = self
             .http
@@ -97,7 +88,7 @@ impl ControlPlane {
             .send()
             .await
             .context("renewing the identity certificate")?;
-        anyhow::ensure!(
+        crate::error::ensure!(
             resp.status().is_success(),
             "renewal refused: {}",
             resp.status()
@@ -109,19 +100,29 @@ impl ControlPlane {
 
 #[cfg(test)]
 mod tests {
-    use super::IdentityRefused;
+    use super::*;
+
+    fn refusal(body: &str) -> (String, bool) {
+        match identity_refused(body) {
+            AgentError::IdentityRefused {
+                message,
+                decommissioned,
+            } => (message, decommissioned),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn a_refusal_says_whether_the_cell_was_decommissioned() {
-        let gone = IdentityRefused::from_body(
+        let (message, gone) = refusal(
             r#"{"error":{"code":"unauthenticated","message":"the cell is decommissioned","details":{"cell_status":"decommissioned"}}}"#,
         );
-        assert!(gone.decommissioned);
-        assert_eq!(gone.message, "the cell is decommissioned");
-        let replaced = IdentityRefused::from_body(
+        assert!(gone);
+        assert_eq!(message, "the cell is decommissioned");
+        let (_, replaced) = refusal(
             r#"{"error":{"code":"unauthenticated","message":"this certificate is no longer the cell's identity","details":{}}}"#,
         );
-        assert!(!replaced.decommissioned);
-        assert!(!IdentityRefused::from_body("bad gateway").decommissioned);
+        assert!(!replaced);
+        assert!(!refusal("bad gateway").1);
     }
 }

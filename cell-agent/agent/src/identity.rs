@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use crate::error::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,7 @@ impl Identity {
         m.exists() && c.exists() && k.exists() && r.exists()
     }
 
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    pub fn load(dir: &Path) -> crate::Result<Self> {
         let (m, c, k, r) = paths(dir);
         let read = |p: &Path| {
             fs::read_to_string(p).with_context(|| {
@@ -88,7 +88,7 @@ impl Identity {
 
     /// Saves key first, then chain, then membership last: a crash leaves no half identity that
     /// `exists` would accept.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, dir: &Path) -> crate::Result<()> {
         let (m, c, k, r) = paths(dir);
         write_atomic(&k, self.key_pem.as_bytes(), 0o600)?;
         write_atomic(&c, self.chain_pem.as_bytes(), 0o644)?;
@@ -104,7 +104,7 @@ impl Identity {
     }
 
     /// A rustls client config that trusts only the platform root and presents this identity.
-    pub fn client_tls(&self) -> anyhow::Result<rustls::ClientConfig> {
+    pub fn client_tls(&self) -> crate::Result<rustls::ClientConfig> {
         let roots = tessera_pki::roots_from_pem(&self.root_ca_pem)?;
         let chain = tessera_pki::certs_from_pem(&self.chain_pem)?;
         let key = tessera_pki::key_from_pem(&self.key_pem)?;

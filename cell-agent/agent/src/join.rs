@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use crate::error::Context;
 use rustls::DigitallySignedStruct;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -19,11 +19,7 @@ use crate::identity::{Identity, Membership};
 
 /// Joins unless `dir` already holds an identity for the same control plane. Without
 /// `control_plane`, the agent dials the endpoint the token names.
-pub async fn join(
-    dir: &Path,
-    control_plane: Option<&str>,
-    token: &str,
-) -> anyhow::Result<Identity> {
+pub async fn join(dir: &Path, control_plane: Option<&str>, token: &str) -> crate::Result<Identity> {
     let parsed = JoinToken::parse(token).context("the join token is malformed")?;
     let control_plane = control_plane
         .or(parsed.control_plane.as_deref())
@@ -36,7 +32,7 @@ pub async fn join(
             tracing::info!(cell = %existing.membership.cell_id, "already joined");
             return Ok(existing);
         }
-        anyhow::bail!(
+        crate::error::bail!(
             "{} already belongs to cell {} of {}; use another --dir",
             dir.display(),
             existing.membership.cell_id,
@@ -69,11 +65,11 @@ pub async fn join(
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();
-        anyhow::bail!("join refused ({status}): {body}");
+        crate::error::bail!("join refused ({status}): {body}");
     }
     let joined: JoinResponse = resp.json().await?;
     let root_der = tessera_pki::certs_from_pem(&joined.root_ca_pem)?;
-    anyhow::ensure!(
+    crate::error::ensure!(
         root_der
             .first()
             .map(|d| tessera_pki::fingerprint_sha256(d) == parsed.root_fingerprint)

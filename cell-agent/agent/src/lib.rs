@@ -9,6 +9,7 @@
 pub mod canary;
 pub mod config;
 pub mod control_plane;
+pub mod error;
 pub mod identity;
 pub mod join;
 pub mod metrics;
@@ -16,6 +17,8 @@ pub mod reconcile;
 pub mod run;
 pub mod runtime;
 pub mod runtime_metrics;
+
+pub use error::{AgentError, Result};
 
 /// Version reported to the control plane.
 pub const AGENT_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,7 +2,7 @@ use clap::Parser;
 use tessera_cell_agent::config::{Cli, Command};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), tessera_cell_agent::AgentError> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

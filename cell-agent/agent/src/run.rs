@@ -93,7 +93,7 @@ fn load_cached(dir: &Path) -> Option<DesiredState> {
 
 /// Runs until SIGINT/SIGTERM (runtimes are left running for the next agent to adopt), or until
 /// the decommissioned cell is drained and its identity refused (see [`forget`]).
-pub async fn run(dir: &Path, args: RunArgs) -> anyhow::Result<()> {
+pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
     let identity = Identity::load(dir)?;
     let cell_id = identity.membership.cell_id.clone();
     write_atomic(
@@ -392,9 +392,9 @@ async fn poll_desired(
 
 /// Whether `e` is the control plane refusing the identity of a decommissioned cell: it says so,
 /// or the last desired state began the decommission.
-fn decommissioned(e: &anyhow::Error, last: Option<&DesiredState>) -> bool {
-    e.downcast_ref::<crate::control_plane::IdentityRefused>()
-        .is_some_and(|r| r.decommissioned || last.is_some_and(|d| d.decommission))
+fn decommissioned(e: &crate::AgentError, last: Option<&DesiredState>) -> bool {
+    matches!(e, crate::AgentError::IdentityRefused { decommissioned, .. }
+        if *decommissioned || last.is_some_and(|d| d.decommission))
 }
 
 /// Renews the identity when the control plane asks or two thirds of its lifetime have passed.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_api::ReleaseSpec;
@@ -717,7 +717,7 @@ async fn supervise(ctx: RuntimeCtx) {
 async fn start(
     ctx: &RuntimeCtx,
     previous: Option<&RuntimeRecord>,
-) -> anyhow::Result<(Proc, RuntimeRecord, Option<StartPermit>)> {
+) -> crate::Result<(Proc, RuntimeRecord, Option<StartPermit>)> {
     if previous.is_none()
         && let Some((proc, record)) = ctx.warm.claim(ctx).await
     {
@@ -725,11 +725,11 @@ async fn start(
     }
     let permit = tokio::select! {
         permit = ctx.starts.tenant() => permit,
-        _ = ctx.remove.cancelled() => anyhow::bail!("removed before it started"),
-        _ = ctx.restart.cancelled() => anyhow::bail!("replaced before it started"),
+        _ = ctx.remove.cancelled() => crate::error::bail!("removed before it started"),
+        _ = ctx.restart.cancelled() => crate::error::bail!("replaced before it started"),
     };
     std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
-    let keep = |p: Option<u16>| -> anyhow::Result<u16> {
+    let keep = |p: Option<u16>| -> crate::Result<u16> {
         match p {
             Some(p) if port_free(p) => Ok(p),
             _ => Ok(free_port()?),

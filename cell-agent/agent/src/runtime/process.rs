@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::Context;
 use chrono::Utc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -73,10 +73,7 @@ pub(super) fn port_free(p: u16) -> bool {
 }
 
 /// Starts the server and saves `record` (now with its pid) as `runtime.json`.
-pub(super) fn spawn_recorded(
-    ctx: &RuntimeCtx,
-    record: &mut RuntimeRecord,
-) -> anyhow::Result<Child> {
+pub(super) fn spawn_recorded(ctx: &RuntimeCtx, record: &mut RuntimeRecord) -> crate::Result<Child> {
     let child = spawn(ctx, record)?;
     record.pid = child.id().context("runtime has no pid")?;
     record.started_at = Utc::now();
@@ -88,7 +85,7 @@ pub(super) fn spawn_recorded(
     Ok(child)
 }
 
-pub(super) fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child> {
+pub(super) fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> crate::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -145,7 +142,7 @@ pub(super) fn spawn(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<Child
 
 /// Refuses a runtime binary that does not report the release's version (`<bin> --version`,
 /// e.g. `temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`: `1.9.1` and `1.32.0` both match).
-pub(super) async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> {
+pub(super) async fn check_version(bin: &Path, want: &str) -> crate::Result<()> {
     let out = tokio::time::timeout(
         Duration::from_secs(20),
         Command::new(bin).arg("--version").output(),
@@ -157,7 +154,7 @@ pub(super) async fn check_version(bin: &Path, want: &str) -> anyhow::Result<()> 
     let matches = text
         .split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | ','))
         .any(|token| token == want || token.strip_prefix('v') == Some(want));
-    anyhow::ensure!(
+    crate::error::ensure!(
         matches,
         "{} reports {:?}, the release wants version {want}",
         bin.display(),

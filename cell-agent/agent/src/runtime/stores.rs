@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::Context;
 use chrono::Utc;
 
 use super::{
@@ -42,7 +42,7 @@ pub(super) fn ready_spares(root: &Path) -> Vec<PathBuf> {
 }
 
 /// Prepares a spare store in `.spare-build`, then moves it into `.spares/`.
-pub(super) async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<()> {
+pub(super) async fn make_spare(root: &Path, ctx: &RuntimeCtx) -> crate::Result<()> {
     let _permit = ctx.starts.background().await;
     // Start over; `bootstrap_global` first stops a server an earlier agent left running here.
     for f in STORE_FILES {
@@ -88,7 +88,7 @@ pub(super) fn claim_spare(root: &Path, dir: &Path) -> bool {
 
 /// A new store is created by a first start, stopped, switched to global-namespace mode, and
 /// marked so the next start serves it.
-pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> anyhow::Result<()> {
+pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> crate::Result<()> {
     let db = ctx.dir.join("store.db");
     // A bootstrap cut short by an agent crash may have left its server running.
     let pid_file = ctx.dir.join("bootstrap.pid");
@@ -108,7 +108,7 @@ pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> any
         while !health_check(r.grpc_port).await {
             if tokio::time::Instant::now() > deadline || matches!(child.try_wait(), Ok(Some(_))) {
                 let _ = child.kill().await;
-                anyhow::bail!("the runtime did not become ready to create its store");
+                crate::error::bail!("the runtime did not become ready to create its store");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -127,7 +127,7 @@ pub(super) async fn bootstrap_global(ctx: &RuntimeCtx, r: &RuntimeRecord) -> any
 /// `ClusterMetadata` protobuf; appending field 9 (`enable_global_namespace`, varint) = true,
 /// bytes `0x48 0x01`, and bumping `version` makes the next start run in global-namespace mode
 /// (a protobuf parser keeps the last occurrence of a field). Idempotent.
-pub async fn enable_global_namespace(db: &Path) -> anyhow::Result<()> {
+pub async fn enable_global_namespace(db: &Path) -> crate::Result<()> {
     use sqlx::{Connection, Row};
     let url = format!("sqlite://{}", db.display());
     let mut conn = sqlx::SqliteConnection::connect(&url)

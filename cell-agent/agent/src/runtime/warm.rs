@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
+use crate::error::Context;
 use chrono::Utc;
 use tessera_api::agent::RuntimeSpec;
 
@@ -187,7 +187,7 @@ impl WarmPool {
         }
     }
 
-    async fn hand_over(&self, w: &Warm, ctx: &RuntimeCtx) -> anyhow::Result<RuntimeRecord> {
+    async fn hand_over(&self, w: &Warm, ctx: &RuntimeCtx) -> crate::Result<RuntimeRecord> {
         register_namespace(w.record.grpc_port, &ctx.spec.temporal_namespace).await?;
         let record = RuntimeRecord {
             spec: ctx.spec.clone(),
@@ -275,7 +275,7 @@ fn discard(mut w: Warm) {
 
 /// Starts one warm runtime in `ctx.dir` (from a spare store when there is one) and waits until
 /// it serves.
-async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
+async fn build(root: &Path, ctx: &RuntimeCtx) -> crate::Result<Warm> {
     let _permit = ctx.starts.background().await;
     if let Some(release) = &ctx.release {
         super::check_version(&ctx.binary(), &release.runtime.version).await?;
@@ -285,7 +285,7 @@ async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
     if !claim_spare(root, &ctx.dir) {
         bootstrap_global(ctx, &record).await?;
     }
-    anyhow::ensure!(
+    crate::error::ensure!(
         global_marker(&ctx.dir),
         "the store is not in global-namespace mode"
     );
@@ -298,7 +298,7 @@ async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
         {
             let mut proc = Proc::Child(child);
             terminate(&mut proc, &ctx.dir).await;
-            anyhow::bail!("the warm runtime did not become ready");
+            crate::error::bail!("the warm runtime did not become ready");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -312,10 +312,10 @@ async fn build(root: &Path, ctx: &RuntimeCtx) -> anyhow::Result<Warm> {
 
 /// `RegisterNamespace` on a runtime's frontend, as `temporal server start-dev --namespace`
 /// does at startup (a namespace that exists already is fine).
-async fn register_namespace(port: u16, namespace: &str) -> anyhow::Result<()> {
+async fn register_namespace(port: u16, namespace: &str) -> crate::Result<()> {
     use temporalio_client::{Connection, ConnectionOptions, Url, tonic};
     use temporalio_common::protos::temporal::api::workflowservice::v1::RegisterNamespaceRequest;
-    let url = Url::parse(&format!("http://127.0.0.1:{port}"))?;
+    let url = Url::parse(&format!("http://127.0.0.1:{port}")).context("the warm runtime's URL")?;
     let options = ConnectionOptions::new(url)
         .identity("tessera-cell-agent".to_string())
         .connect_timeout(Duration::from_secs(5))
@@ -342,6 +342,6 @@ async fn register_namespace(port: u16, namespace: &str) -> anyhow::Result<()> {
     {
         Ok(_) => Ok(()),
         Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(()),
-        Err(s) => anyhow::bail!("RegisterNamespace: {}", s.message()),
+        Err(s) => crate::error::bail!("RegisterNamespace: {}", s.message()),
     }
 }
