@@ -4,11 +4,25 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use tessera_api::agent::{
-    AGENT_PREFIX, DesiredState, JoinResponse, LONG_POLL_SECONDS, ObservedState, RenewRequest,
+    AGENT_PREFIX, DESIRED_SCHEMA_VERSION, DesiredState, JoinResponse, LONG_POLL_SECONDS,
+    ObservedState, RenewRequest,
 };
 
 use crate::error::{AgentError, Context};
 use crate::identity::Identity;
+
+/// A desired state this agent can apply whole, or why not.
+fn understood(body: &[u8]) -> crate::Result<DesiredState> {
+    let d: DesiredState =
+        serde_json::from_slice(body).map_err(|e| AgentError::Unsupported(e.to_string()))?;
+    if d.schema_version > DESIRED_SCHEMA_VERSION {
+        return Err(AgentError::Unsupported(format!(
+            "generation {} has schema version {}; this agent understands up to {DESIRED_SCHEMA_VERSION}",
+            d.generation, d.schema_version
+        )));
+    }
+    Ok(d)
+}
 
 /// The identity refusal in the endpoint's error body
 /// (`{"error": {"message", "details": {"cell_status"}}}`).
@@ -48,7 +62,7 @@ impl ControlPlane {
             .send()
             .await?;
         match resp.status() {
-            StatusCode::OK => Ok(Some(resp.json().await?)),
+            StatusCode::OK => understood(&resp.bytes().await?).map(Some),
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::UNAUTHORIZED => {
                 Err(identity_refused(&resp.text().await.unwrap_or_default()))
@@ -109,6 +123,31 @@ mod tests {
                 decommissioned,
             } => (message, decommissioned),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_desired_state_from_a_newer_control_plane_is_not_applied() {
+        let current = serde_json::json!({"cell_id": "c", "generation": 4, "runtimes": {},
+            "routes": {}, "server_certs": []});
+        assert_eq!(
+            understood(current.to_string().as_bytes())
+                .unwrap()
+                .generation,
+            4
+        );
+        let mut newer = current.clone();
+        newer["schema_version"] = (DESIRED_SCHEMA_VERSION + 1).into();
+        let mut unknown = current.clone();
+        unknown["placement_epochs"] = serde_json::json!({"ns-1": 2});
+        for doc in [newer, unknown] {
+            assert!(
+                matches!(
+                    understood(doc.to_string().as_bytes()),
+                    Err(AgentError::Unsupported(_))
+                ),
+                "{doc}"
+            );
         }
     }
 

@@ -23,6 +23,10 @@ pub enum AgentError {
         status: u16,
         body: String,
     },
+    /// The control plane sent a desired state this agent does not understand whole (a newer
+    /// schema, or fields it does not know): it keeps the one it has.
+    #[error("the desired state cannot be applied by this agent: {0}")]
+    Unsupported(String),
     /// A step failed; `context` says which.
     #[error("{context}: {source}")]
     Failed {

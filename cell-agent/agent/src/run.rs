@@ -378,6 +378,26 @@ async fn poll_desired(
                 cancel.cancelled().await;
                 return;
             }
+            Err(e @ crate::AgentError::Unsupported(_)) => {
+                // Reachable, but asking for what this agent cannot do: keep the document it has,
+                // say why, and look again later (an upgraded agent, or a corrected document).
+                shared.metrics.control_plane_reachable.set(1);
+                let why = e.to_string();
+                tracing::error!(error = %why, "keeping the last desired state");
+                if shared
+                    .error
+                    .lock()
+                    .expect("error lock")
+                    .replace(why)
+                    .is_none()
+                {
+                    shared.report_now.notify_one();
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
             Err(e) => {
                 shared.metrics.control_plane_reachable.set(0);
                 tracing::warn!(error = %format!("{e:#}"), "control plane unreachable; serving the last desired state");

@@ -37,8 +37,13 @@ pub struct RenewRequest {
 }
 
 /// Everything a cell should run. `generation` orders documents: an older one always loses.
+/// An agent applies only documents it understands whole: a newer `schema_version` or a field it
+/// does not know makes it keep the document it has (and report why).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DesiredState {
+    #[serde(default = "schema_v1")]
+    pub schema_version: u32,
     pub cell_id: String,
     pub generation: u64,
     /// Namespace runtimes by id.

@@ -340,6 +340,7 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
             });
     }
     Ok(DesiredState {
+        schema_version: tessera_api::agent::DESIRED_SCHEMA_VERSION,
         cell_id: c.id.clone(),
         generation: c.generation.max(0) as u64,
         runtimes: doc.runtimes,
