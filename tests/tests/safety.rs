@@ -106,30 +106,81 @@ fn trashed(cell_dir: &Path, runtime: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A control plane with one ring-1 cell in `local-east`, and acme's namespace `orders` (its own
+/// CA) on it, which has run one workflow through the ingress.
+struct World {
+    // Dropped in this order: the control plane, the cell's processes, then the folder.
+    cp: ControlPlane,
+    _cells: CellProcesses,
+    data: tempfile::TempDir,
+    admin: Api,
+    cell: String,
+    acme: Api,
+    orders: Value,
+    creds: Creds,
+    /// The id of the workflow that ran.
+    workflow: String,
+    /// The runtime serving `orders`.
+    runtime: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let _cells = CellProcesses(data.path().to_path_buf());
+        let cp = ControlPlane::start(data.path(), &[]).await;
+        let admin = Api::admin(&cp);
+        admin.create_region("local-east").await;
+        let cell = admin.provision("local-east", 1).await;
+        let acme = Api::signup(&cp, "acme").await;
+        let (orders, creds) = namespace(&acme, data.path(), "orders").await;
+        let workflow = run_workflow(&orders, &creds).await;
+        let runtime = runtime_of(&admin, &cell, "orders.acme").await;
+        World {
+            cp,
+            _cells,
+            data,
+            admin,
+            cell,
+            acme,
+            orders,
+            creds,
+            workflow,
+            runtime,
+        }
+    }
+
+    fn cell_dir(&self) -> PathBuf {
+        cell_dir(self.data.path(), &self.cell)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_desired_document_this_control_plane_cannot_read_empties_nothing() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let cell = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, creds) = namespace(&acme, data.path(), "orders").await;
-    let done = run_workflow(&orders, &creds).await;
-    let runtime = runtime_of(&admin, &cell, "orders.acme").await;
-    let ns_dir = cell_dir(data.path(), &cell).join("ns");
-    let servers = runtime_servers(&ns_dir, &runtime);
+    let w = World::new().await;
+    let World {
+        cp,
+        admin,
+        cell,
+        acme,
+        orders,
+        creds,
+        runtime,
+        ..
+    } = &w;
+    let done = &w.workflow;
+    let ns_dir = w.cell_dir().join("ns");
+    let servers = runtime_servers(&ns_dir, runtime);
     assert_eq!(servers.len(), 1);
 
     // A newer control plane wrote the document: a higher schema version and a field this one
     // does not know.
-    let s = store(&cp).await;
-    let row = s.cell(&cell).await.unwrap();
+    let s = store(cp).await;
+    let row = s.cell(cell).await.unwrap();
     let mut newer = row.desired.clone();
     newer["schema_version"] = json!(DESIRED_SCHEMA_VERSION + 1);
     newer["placement_epochs"] = json!({ runtime.clone(): 3 });
-    s.replace_desired(&cell, row.generation, newer.clone())
+    s.replace_desired(cell, row.generation, newer.clone())
         .await
         .unwrap();
 
@@ -156,19 +207,19 @@ async fn a_desired_document_this_control_plane_cannot_read_empties_nothing() {
             .contains("schema version"),
         "{op}"
     );
-    let after = s.cell(&cell).await.unwrap();
+    let after = s.cell(cell).await.unwrap();
     assert_eq!(after.desired, newer, "the document was rewritten");
     assert_eq!(after.generation, row.generation + 1);
 
     // The agent keeps its runtime (the same process) and the namespace keeps its workflows.
-    assert_still_served(&orders, &creds, &done).await;
-    assert_eq!(runtime_servers(&ns_dir, &runtime), servers);
+    assert_still_served(orders, creds, done).await;
+    assert_eq!(runtime_servers(&ns_dir, runtime), servers);
     let c = admin.get(&format!("/admin/cells/{cell}")).await;
     assert_eq!(
         c["observed"]["runtimes"][&runtime]["health"], "serving",
         "{c}"
     );
-    run_workflow(&orders, &creds).await;
+    run_workflow(orders, creds).await;
 
     // Corrupt JSON in the column: the same.
     s.connection()
@@ -178,7 +229,7 @@ async fn a_desired_document_this_control_plane_cannot_read_empties_nothing() {
         .await
         .unwrap();
     // The agent hears of the new generation and is refused it (503), keeping its cached state.
-    let agent_log = cell_dir(data.path(), &cell).join("agent.log");
+    let agent_log = w.cell_dir().join("agent.log");
     eventually(
         "the agent to be refused the unreadable document",
         Duration::from_secs(30),
@@ -190,48 +241,50 @@ async fn a_desired_document_this_control_plane_cannot_read_empties_nothing() {
         },
     )
     .await;
-    assert_still_served(&orders, &creds, &done).await;
-    assert_eq!(runtime_servers(&ns_dir, &runtime), servers);
+    assert_still_served(orders, creds, done).await;
+    assert_eq!(runtime_servers(&ns_dir, runtime), servers);
     assert!(
-        trashed(&cell_dir(data.path(), &cell), &runtime).is_empty(),
+        trashed(&w.cell_dir(), runtime).is_empty(),
         "nothing went to the trash"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_store_goes_to_the_trash_and_a_deleted_namespace_comes_back() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let cell = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, creds) = namespace(&acme, data.path(), "orders").await;
-    let first = run_workflow(&orders, &creds).await;
-    let runtime = runtime_of(&admin, &cell, "orders.acme").await;
-    let dir = cell_dir(data.path(), &cell);
-    let s = store(&cp).await;
+    let w = World::new().await;
+    let World {
+        cp,
+        admin,
+        cell,
+        acme,
+        orders,
+        creds,
+        runtime,
+        ..
+    } = &w;
+    let first = &w.workflow;
+    let dir = w.cell_dir();
+    let s = store(cp).await;
 
     // Removed from the desired state by hand: the store goes to the trash, not away.
-    let spec = s.cell_state(&cell).await.unwrap().desired.runtimes[&runtime].clone();
-    s.update_desired(&cell, None, |d| {
-        d.runtimes.remove(&runtime);
+    let spec = s.cell_state(cell).await.unwrap().desired.runtimes[runtime].clone();
+    s.update_desired(cell, None, |d| {
+        d.runtimes.remove(runtime);
     })
     .await
     .unwrap();
     let entry = eventually(
         "the store in the trash",
         Duration::from_secs(60),
-        || async { trashed(&dir, &runtime).pop() },
+        || async { trashed(&dir, runtime).pop() },
     )
     .await;
     assert!(entry.join("store.db").exists(), "{entry:?}");
-    assert!(dir.join("ns").join(&runtime).symlink_metadata().is_err());
-    assert!(runtime_servers(&dir.join("ns"), &runtime).is_empty());
+    assert!(dir.join("ns").join(runtime).symlink_metadata().is_err());
+    assert!(runtime_servers(&dir.join("ns"), runtime).is_empty());
 
     // Put back, marked for restore: the same store serves the same workflows again.
-    s.update_desired(&cell, None, |d| {
+    s.update_desired(cell, None, |d| {
         d.runtimes.insert(runtime.clone(), spec.clone());
         d.restore.insert(runtime.clone());
     })
@@ -240,12 +293,12 @@ async fn a_removed_store_goes_to_the_trash_and_a_deleted_namespace_comes_back() 
     eventually(
         "the workflow served again",
         Duration::from_secs(120),
-        || async { describe(&orders, &creds, &first).await.ok() },
+        || async { describe(orders, creds, first).await.ok() },
     )
     .await;
-    assert_still_served(&orders, &creds, &first).await;
-    assert!(trashed(&dir, &runtime).is_empty());
-    let second = run_workflow(&orders, &creds).await;
+    assert_still_served(orders, creds, first).await;
+    assert!(trashed(&dir, runtime).is_empty());
+    let second = run_workflow(orders, creds).await;
 
     // Deleted through the API: its store waits in the trash, which the cell reports.
     let (st, v) = acme.delete("/namespaces/orders").await;
@@ -254,7 +307,7 @@ async fn a_removed_store_goes_to_the_trash_and_a_deleted_namespace_comes_back() 
     eventually(
         "the store in the trash",
         Duration::from_secs(30),
-        || async { (trashed(&dir, &runtime).len() == 1).then_some(()) },
+        || async { (trashed(&dir, runtime).len() == 1).then_some(()) },
     )
     .await;
     eventually("the trash reported", Duration::from_secs(30), || async {
@@ -292,9 +345,9 @@ async fn a_removed_store_goes_to_the_trash_and_a_deleted_namespace_comes_back() 
     acme.fulfilled(&v, Duration::from_secs(180)).await;
     let back = acme.get("/namespaces/orders").await;
     assert_eq!(back["state"], "active", "{back}");
-    assert_still_served(&back, &creds, &first).await;
-    assert_still_served(&back, &creds, &second).await;
-    assert!(trashed(&dir, &runtime).is_empty());
+    assert_still_served(&back, creds, first).await;
+    assert_still_served(&back, creds, &second).await;
+    assert!(trashed(&dir, runtime).is_empty());
     // A second restore finds nothing deleted.
     let (st, v) = admin
         .post("/admin/namespaces/orders.acme/restore", json!({}))
@@ -304,17 +357,18 @@ async fn a_removed_store_goes_to_the_trash_and_a_deleted_namespace_comes_back() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_ca_bundle_the_ingress_cannot_load_fails_only_its_own_namespace() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let cell = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, _) = namespace(&acme, data.path(), "orders").await;
+    let w = World::new().await;
+    let World {
+        cp,
+        admin,
+        cell,
+        acme,
+        orders,
+        ..
+    } = &w;
 
     // A bundle an older API let through and the ingress cannot load.
-    let s = store(&cp).await;
+    let s = store(cp).await;
     let row = s
         .list_namespaces(
             uuid::Uuid::parse_str(orders["account_id"].as_str().unwrap()).unwrap(),
@@ -357,7 +411,7 @@ async fn a_ca_bundle_the_ingress_cannot_load_fails_only_its_own_namespace() {
 
     // Every other route of the cell keeps changing: a new namespace there becomes active and
     // serves a real worker.
-    let (billing, creds) = namespace(&acme, data.path(), "billing").await;
+    let (billing, creds) = namespace(acme, w.data.path(), "billing").await;
     assert_eq!(billing["state"], "active");
     run_workflow(&billing, &creds).await;
 }

@@ -328,20 +328,13 @@ async fn poll_desired(
                         .map_err(std::io::Error::other)
                         .and_then(|b| write_atomic(&desired_cache(&shared.dir), &b, 0o600))
                     {
-                        let why = format!(
-                            "cannot persist desired state generation {} ({e}); it is not applied",
-                            d.generation
+                        not_applied(
+                            &shared,
+                            format!(
+                                "cannot persist desired state generation {} ({e}); it is not applied",
+                                d.generation
+                            ),
                         );
-                        tracing::error!("{why}");
-                        if shared
-                            .error
-                            .lock()
-                            .expect("error lock")
-                            .replace(why)
-                            .is_none()
-                        {
-                            shared.report_now.notify_one();
-                        }
                         tokio::select! {
                             _ = cancel.cancelled() => return,
                             _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -382,17 +375,7 @@ async fn poll_desired(
                 // Reachable, but asking for what this agent cannot do: keep the document it has,
                 // say why, and look again later (an upgraded agent, or a corrected document).
                 shared.metrics.control_plane_reachable.set(1);
-                let why = e.to_string();
-                tracing::error!(error = %why, "keeping the last desired state");
-                if shared
-                    .error
-                    .lock()
-                    .expect("error lock")
-                    .replace(why)
-                    .is_none()
-                {
-                    shared.report_now.notify_one();
-                }
+                not_applied(&shared, e.to_string());
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -407,6 +390,20 @@ async fn poll_desired(
                 }
             }
         }
+    }
+}
+
+/// Records why the newest desired state is not applied; a new reason is reported at once.
+fn not_applied(shared: &Shared, why: String) {
+    tracing::error!(error = %why, "the newest desired state is not applied; keeping the last one");
+    if shared
+        .error
+        .lock()
+        .expect("error lock")
+        .replace(why)
+        .is_none()
+    {
+        shared.report_now.notify_one();
     }
 }
 
