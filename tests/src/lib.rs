@@ -532,3 +532,53 @@ pub async fn python_worker(
         ))
     }
 }
+
+/// Runs the `tessera` CLI as `tenant`; returns its stdout, failing the test on a non-zero exit.
+pub fn cli(cp: &ControlPlane, tenant: &Api, args: &[&str]) -> String {
+    let out = Command::new(bin("tessera"))
+        .args(["--url", &cp.url, "--api-key", &tenant.token])
+        .args(args)
+        .env("TESSERA_CONFIG", cp.data_dir.join("cli.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tessera {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Creates `tenant`'s namespace `name` in `region` with a generated CA, waits until it is
+/// active, and writes a client certificate for it into `dir`; returns the namespace.
+pub async fn namespace_with_generated_ca(
+    tenant: &Api,
+    dir: &Path,
+    name: &str,
+    region: &str,
+) -> (serde_json::Value, Creds) {
+    let (s, v) = tenant
+        .post(
+            "/namespaces",
+            serde_json::json!({"name": name, "region": region, "retention_days": 3, "generate_ca": true}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    tenant.fulfilled(&v, Duration::from_secs(180)).await;
+    let ns = tenant.get(&format!("/namespaces/{name}")).await;
+    let (s, cert) = tenant
+        .post(
+            &format!("/namespaces/{name}/client-certs"),
+            serde_json::json!({"common_name": format!("{name}-worker"), "valid_days": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cert}");
+    let creds = write_creds(
+        dir,
+        name,
+        cert["certificate_pem"].as_str().unwrap(),
+        cert["private_key_pem"].as_str().unwrap(),
+        ns["endpoint"]["server_root_ca_pem"].as_str().unwrap(),
+    );
+    (ns, creds)
+}

@@ -8,25 +8,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_pki::{CertificateAuthority, Usage};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, bin, eventually, processes_mentioning, python_worker,
+    Api, CellProcesses, ControlPlane, Creds, cli, eventually, processes_mentioning, python_worker,
     runtime_servers, write_creds,
 };
-
-/// Runs the `tessera` CLI as `tenant`; returns its stdout, failing the test on a non-zero exit.
-fn cli(cp: &ControlPlane, tenant: &Api, args: &[&str]) -> String {
-    let out = std::process::Command::new(bin("tessera"))
-        .args(["--url", &cp.url, "--api-key", &tenant.token])
-        .args(args)
-        .env("TESSERA_CONFIG", cp.data_dir.join("cli.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tessera {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// Creates a namespace and waits until its operation is fulfilled; returns the namespace.
 async fn create(tenant: &Api, body: Value) -> Value {

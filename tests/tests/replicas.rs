@@ -6,9 +6,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
-use serde_json::json;
 use tessera_store::Store;
-use tessera_system_tests::{Api, CellProcesses, ControlPlane, python_worker};
+use tessera_system_tests::{
+    Api, CellProcesses, ControlPlane, namespace_with_generated_ca, python_worker,
+};
 
 /// A new database on the test PostgreSQL, or `None` where there is none (a failure on CI).
 async fn fresh_database() -> Option<String> {
@@ -80,29 +81,8 @@ async fn two_control_planes_on_one_postgres_serve_the_same_agents() {
     let seen = admin2.get(&format!("/admin/cells/{cell}")).await;
     assert_eq!(seen["status"], "healthy", "{seen}");
     let acme = Api::signup(&cp2, "acme").await;
-    let (s, v) = acme
-        .post(
-            "/namespaces",
-            json!({"name": "orders", "region": "local-east", "retention_days": 7, "generate_ca": true}),
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    acme.fulfilled(&v, Duration::from_secs(180)).await;
-    let orders = acme.get("/namespaces/orders").await;
-    let (s, cert) = acme
-        .post(
-            "/namespaces/orders/client-certs",
-            json!({"common_name": "w", "valid_days": 1}),
-        )
-        .await;
-    assert_eq!(s, 201, "{cert}");
-    let creds = tessera_system_tests::write_creds(
-        one.path(),
-        "orders",
-        cert["certificate_pem"].as_str().unwrap(),
-        cert["private_key_pem"].as_str().unwrap(),
-        orders["endpoint"]["server_root_ca_pem"].as_str().unwrap(),
-    );
+    let (orders, creds) =
+        namespace_with_generated_ca(&acme, one.path(), "orders", "local-east").await;
     python_worker(&orders, &creds, false)
         .await
         .expect("the namespace serves through the cell");

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, bin, eventually, free_port, python_worker, write_creds,
+    Api, CellProcesses, ControlPlane, bin, eventually, free_port, namespace_with_generated_ca,
+    python_worker,
 };
 
 /// A network namespace joined to this one by a veth pair: `host_ip` here, `peer_ip` there.
@@ -76,27 +77,11 @@ impl Drop for Netns {
     }
 }
 
-/// Runs the `tessera` CLI as `tenant`; returns its stdout.
+/// The CLI as `tenant`, answering JSON.
 fn cli(cp: &ControlPlane, tenant: &Api, args: &[&str]) -> String {
-    let out = Command::new(bin("tessera"))
-        .args([
-            "--url",
-            &cp.url,
-            "--api-key",
-            &tenant.token,
-            "--output",
-            "json",
-        ])
-        .args(args)
-        .env("TESSERA_CONFIG", cp.data_dir.join("cli.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tessera {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    tessera_system_tests::cli(cp, tenant, &all)
 }
 
 fn region_ids(regions: &Value) -> Vec<String> {
@@ -237,30 +222,9 @@ async fn a_tenants_own_region_joins_from_its_network_and_no_other_tenant_sees_it
     .await;
 
     // Acme's namespace runs there and serves a real worker through that cell's ingress.
-    let (s, v) = acme
-        .post(
-            "/namespaces",
-            json!({"name": "orders", "region": "acme-dc", "retention_days": 3, "generate_ca": true}),
-        )
-        .await;
-    assert_eq!(s, 202, "{v}");
-    acme.fulfilled(&v, Duration::from_secs(180)).await;
-    let orders = acme.get("/namespaces/orders").await;
+    let (orders, creds) =
+        namespace_with_generated_ca(&acme, data.path(), "orders", "acme-dc").await;
     assert_eq!(orders["endpoint"]["address"], ingress.as_str(), "{orders}");
-    let (s, cert) = acme
-        .post(
-            "/namespaces/orders/client-certs",
-            json!({"common_name": "w", "valid_days": 1}),
-        )
-        .await;
-    assert_eq!(s, 201, "{cert}");
-    let creds = write_creds(
-        data.path(),
-        "orders",
-        cert["certificate_pem"].as_str().unwrap(),
-        cert["private_key_pem"].as_str().unwrap(),
-        orders["endpoint"]["server_root_ca_pem"].as_str().unwrap(),
-    );
     python_worker(&orders, &creds, false)
         .await
         .expect("the worker runs its workflow on acme's own host");
