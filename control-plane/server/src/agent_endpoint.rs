@@ -411,3 +411,51 @@ async fn observed(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_api::agent::{RuntimeHealth, RuntimeObserved};
+
+    fn runtime(last_error: Option<String>) -> RuntimeObserved {
+        RuntimeObserved {
+            health: RuntimeHealth::Serving,
+            temporal_namespace: "orders.acme".into(),
+            pid: None,
+            grpc_address: None,
+            metrics_address: None,
+            rss_bytes: 0,
+            uptime_seconds: 0,
+            restarts: 0,
+            global_namespace: true,
+            last_error,
+            release: None,
+            requests_total: 0,
+            errors_total: 0,
+        }
+    }
+
+    #[test]
+    fn a_report_of_a_shape_no_agent_sends_is_refused() {
+        let ok = ObservedState {
+            cell_id: "c".into(),
+            runtimes: [("ns-1".to_string(), runtime(None))].into(),
+            ..Default::default()
+        };
+        assert!(check_observed(&ok).is_ok());
+
+        let mut many = ok.clone();
+        many.route_errors = (0..=MAX_REPORTED_ITEMS)
+            .map(|i| (format!("h{i}"), "bad".to_string()))
+            .collect();
+        let e = check_observed(&many).unwrap_err();
+        assert_eq!(e.details["field"], "route_errors", "{e:?}");
+
+        let mut long = ok.clone();
+        long.runtimes.insert(
+            "ns-2".into(),
+            runtime(Some("x".repeat(MAX_REPORTED_TEXT + 1))),
+        );
+        assert!(check_observed(&long).is_err());
+    }
+}
