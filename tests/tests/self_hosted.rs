@@ -42,6 +42,9 @@ impl Netns {
             peer_ip: format!("10.213.{subnet}.2"),
         };
         let (here, there) = (format!("vt{tag}a"), format!("vt{tag}b"));
+        // What a killed earlier run of the same name left (its veth pair goes with it).
+        let _ = Command::new("ip").args(["netns", "del", &ns.name]).status();
+        let _ = Command::new("ip").args(["link", "del", &here]).status();
         ip(&["netns", "add", &ns.name]);
         ip(&["link", "add", &here, "type", "veth", "peer", "name", &there]);
         ip(&["link", "set", &there, "netns", &ns.name]);
