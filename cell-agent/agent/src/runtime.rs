@@ -125,7 +125,8 @@ struct Removals {
     removed: std::collections::BTreeSet<String>,
     /// To bring back from the trash when they have no folder.
     restore: std::collections::BTreeSet<String>,
-    /// Folders being moved to the trash now.
+    /// Folders being moved to the trash now, by a removed runtime's own task or by the sweep
+    /// of folders no task supervises: each folder by one of them only.
     trashing: std::collections::BTreeSet<String>,
     /// Folders nothing names (see [`Supervisor::unlisted`]).
     unlisted: Vec<String>,
@@ -136,9 +137,6 @@ pub struct Supervisor {
     root: PathBuf,
     factory: CtxFactory,
     runtimes: Mutex<BTreeMap<String, Handle>>,
-    /// Runtimes named as removed, and those to restore from the trash (see
-    /// [`Supervisor::set_removals`]).
-    removals: Arc<Mutex<Removals>>,
     /// A spare store is being prepared.
     preparing_spare: Arc<std::sync::atomic::AtomicBool>,
     /// How many spare stores to keep.
@@ -159,6 +157,8 @@ struct CtxFactory {
     changed: Arc<Notify>,
     starts: Arc<Starts>,
     warm: Arc<WarmPool>,
+    /// Shared with the supervisor (see [`Removals`]).
+    removals: Arc<Mutex<Removals>>,
 }
 
 impl CtxFactory {
@@ -176,6 +176,7 @@ impl CtxFactory {
             })),
             spec,
             restore: false,
+            removals: self.removals.clone(),
             remove: self.detach.child_token(),
             restart: CancellationToken::new(),
             detach: self.detach.clone(),
@@ -198,10 +199,10 @@ impl Supervisor {
                 changed,
                 starts: Starts::per_core(),
                 warm: WarmPool::new(&root, 0),
+                removals: Arc::new(Mutex::new(Removals::default())),
             },
             root,
             runtimes: Mutex::new(BTreeMap::new()),
-            removals: Arc::new(Mutex::new(Removals::default())),
             preparing_spare: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             spares: SPARE_COUNT,
             retiring: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -268,6 +269,7 @@ impl Supervisor {
                 }
                 None => {
                     tracing::info!(runtime = %id, "stopping the runtime; its folder goes to the trash");
+                    self.removals().trashing.insert(id.clone());
                     h.remove.cancel();
                 }
             }
@@ -320,7 +322,7 @@ impl Supervisor {
         removed: &BTreeMap<String, RemovedRuntime>,
         restore: &std::collections::BTreeSet<String>,
     ) {
-        let mut r = self.removals.lock().expect("removals lock");
+        let mut r = self.removals();
         r.removed = removed.keys().cloned().collect();
         r.restore = restore.clone();
     }
@@ -335,7 +337,7 @@ impl Supervisor {
             .keys()
             .cloned()
             .collect();
-        let mut r = self.removals.lock().expect("removals lock");
+        let mut r = self.removals();
         let mut unlisted = Vec::new();
         for e in std::fs::read_dir(&self.root)
             .into_iter()
@@ -354,7 +356,7 @@ impl Supervisor {
             }
             if r.trashing.insert(name.clone()) {
                 let (root, dir, id) = (self.root.clone(), e.path(), name);
-                let removals = self.removals.clone();
+                let removals = self.factory.removals.clone();
                 tokio::spawn(async move {
                     trash::trash_runtime_dir(&root, &id, &dir).await;
                     removals.lock().expect("removals lock").trashing.remove(&id);
@@ -380,13 +382,13 @@ impl Supervisor {
             .collect()
     }
 
+    fn removals(&self) -> std::sync::MutexGuard<'_, Removals> {
+        self.factory.removals.lock().expect("removals lock")
+    }
+
     /// Folders under `ns/` that the desired state neither runs nor names as removed.
     pub fn unlisted(&self) -> Vec<String> {
-        self.removals
-            .lock()
-            .expect("removals lock")
-            .unlisted
-            .clone()
+        self.removals().unlisted.clone()
     }
 
     /// Deletes the trashed folders older than `retention`.
@@ -446,12 +448,7 @@ impl Supervisor {
 
     fn context(&self, id: &str, spec: RuntimeSpec, release: Option<&ReleaseSpec>) -> RuntimeCtx {
         let mut ctx = self.factory.context(id, spec, release);
-        ctx.restore = self
-            .removals
-            .lock()
-            .expect("removals lock")
-            .restore
-            .contains(id);
+        ctx.restore = self.removals().restore.contains(id);
         ctx
     }
 
@@ -536,6 +533,8 @@ struct RuntimeCtx {
     spec: RuntimeSpec,
     /// Take the folder back from the trash when there is none (a restored namespace).
     restore: bool,
+    /// The supervisor's [`Removals`]: a removed runtime's task marks its folder trashed.
+    removals: Arc<Mutex<Removals>>,
     release: Option<ReleaseSpec>,
     status: Arc<Mutex<Status>>,
     remove: CancellationToken,
@@ -647,6 +646,7 @@ async fn supervise(ctx: RuntimeCtx) {
                 if let Some(root) = dir.parent() {
                     trash::trash_runtime_dir(root, &ctx.id, dir).await;
                 }
+                ctx.removals.lock().expect("removals lock").trashing.remove(&ctx.id);
                 ctx.set(|s| s.health = RuntimeHealth::Stopped);
                 return;
             }
