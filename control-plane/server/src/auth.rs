@@ -117,14 +117,11 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         .map(|c| c.0.ip().to_string());
     // An address that keeps presenting credentials that are not accepted is refused before
     // any look-up: a flood of random keys costs no database read past its burst.
-    let failures_key = format!("ip:{}", source_ip.as_deref().unwrap_or("unknown"));
+    let failures_key = failures_key(source_ip.as_deref());
     let presents_credentials = req.headers().contains_key(header::AUTHORIZATION)
         || session_cookie(req.headers()).is_some();
-    if presents_credentials
-        && let Some(wait) = st.auth_failures.exhausted(&failures_key, Instant::now())
-    {
-        st.metrics.rate_limited.inc();
-        return ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64).into_response();
+    if presents_credentials && let Err(e) = check_failures(&st, &failures_key) {
+        return e.into_response();
     }
     let principal = match resolve(&st, req.headers()).await {
         Ok(Resolved::Accepted(p)) => Some(p),
@@ -151,15 +148,32 @@ pub async fn authenticate(State(st): State<SharedState>, mut req: Request, next:
         None => format!("ip:{}", source_ip.as_deref().unwrap_or("unknown")),
     };
     if let Err(wait) = st.limiter.check(&rate_key, Instant::now()) {
-        st.metrics.rate_limited.inc();
-        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-        return ApiError::rate_limited(secs).into_response();
+        return too_many(&st, wait).into_response();
     }
     req.extensions_mut().insert(RequestCtx {
         principal,
         source_ip,
     });
     next.run(req).await
+}
+
+/// 429, to retry after `wait` (counted).
+fn too_many(st: &SharedState, wait: std::time::Duration) -> ApiError {
+    st.metrics.rate_limited.inc();
+    ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
+}
+
+/// The key of an address's failed-authentication budget.
+pub fn failures_key(source_ip: Option<&str>) -> String {
+    format!("ip:{}", source_ip.unwrap_or("unknown"))
+}
+
+/// 429 while the address has spent its failed-authentication budget.
+pub fn check_failures(st: &SharedState, failures_key: &str) -> ApiResult<()> {
+    match st.auth_failures.exhausted(failures_key, Instant::now()) {
+        Some(wait) => Err(too_many(st, wait)),
+        None => Ok(()),
+    }
 }
 
 /// Counts a failed authentication against the address.

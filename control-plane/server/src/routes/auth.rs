@@ -178,16 +178,8 @@ async fn login(
         return Err(ApiError::invalid("password", "is required"));
     }
     // Wrong passwords count against the address like unknown API keys do.
-    let failures_key = format!("ip:{}", ctx.source_ip.as_deref().unwrap_or("unknown"));
-    if let Some(wait) = st
-        .auth_failures
-        .exhausted(&failures_key, std::time::Instant::now())
-    {
-        st.metrics.rate_limited.inc();
-        return Err(ApiError::rate_limited(
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        ));
-    }
+    let failures_key = crate::auth::failures_key(ctx.source_ip.as_deref());
+    crate::auth::check_failures(&st, &failures_key)?;
     let bad = || {
         crate::auth::auth_failed(&st, &failures_key);
         ApiError::unauthenticated("invalid email or password")
