@@ -183,10 +183,10 @@ impl NamespaceActivities {
         let (ns, cell) = self.placed(namespace_id).await?;
         if ns.generated_ca
             && self
-                .pki
-                .chain_and_fingerprint(&crate::certs::namespace_ca_id(namespace_id))
+                .store
+                .pki_object(&crate::certs::namespace_ca_id(namespace_id))
                 .await
-                .map_err(cert_err)?
+                .map_err(store_err)?
                 .is_none()
         {
             self.store
