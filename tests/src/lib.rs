@@ -38,12 +38,21 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A port free now, below the kernel's ephemeral range (32768 and up): a test that restarts a
+/// server on the same port must not find it taken by some process's outgoing connection,
+/// which draws its local port from that range.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    // Spread over 20000..32000, starting where the process id points, so that test processes
+    // running side by side rarely try the same ports.
+    let start = std::process::id() * 97;
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + ((start + n * 7) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Polls `f` until it returns `Some`, failing the test after `within`.
