@@ -80,6 +80,9 @@ pub struct ControlPlane {
     pub url: String,
     /// `127.0.0.1:port` of the agent endpoint (pass `TESSERA_AGENT_ADDR` to pin it across restarts).
     pub agent_addr: String,
+    /// `127.0.0.1:port` namespace endpoints advertise, where [`start_edge`] serves (pass
+    /// `TESSERA_EDGE_ADDR` to pin it across restarts or share it between control planes).
+    pub edge_addr: String,
     pub data_dir: PathBuf,
 }
 
@@ -96,9 +99,15 @@ impl ControlPlane {
             .find(|(k, _)| *k == "TESSERA_AGENT_ADDR")
             .map(|(_, v)| v.to_string())
             .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
+        let edge_addr = env
+            .iter()
+            .find(|(k, _)| *k == "TESSERA_EDGE_ADDR")
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
         let mut cmd = Command::new(bin("tessera-control-plane"));
         cmd.env("TESSERA_DATA_DIR", data_dir)
             .env("TESSERA_AGENT_ADDR", &agent_addr)
+            .env("TESSERA_EDGE_ADDR", &edge_addr)
             .env("TESSERA_CELL_AGENT_BIN", bin("cell-agent"))
             .env("TESSERA_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env_remove("TEMPORAL_ADDRESS")
@@ -120,6 +129,7 @@ impl ControlPlane {
             child,
             url: url.clone(),
             agent_addr,
+            edge_addr,
             data_dir: data_dir.to_path_buf(),
         };
         let mut cp = cp;
@@ -411,6 +421,84 @@ impl Api {
             .await;
         assert_eq!(s, 201, "{v}");
     }
+}
+
+/// A running `tessera-edge`; killed when dropped.
+pub struct EdgeProcess {
+    pub id: String,
+    pub dir: PathBuf,
+    pub child: Child,
+}
+
+impl EdgeProcess {
+    /// SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the edge again on the identity and routes it has.
+    pub fn restart(&mut self, listen: &str) {
+        self.kill9();
+        self.child = edge_run(&self.dir, listen);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("edge.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for EdgeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn edge_run(dir: &Path, listen: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("edge.log"))
+        .unwrap();
+    Command::new(bin("tessera-edge"))
+        .arg("--dir")
+        .arg(dir)
+        .args(["run", "--listen", listen, "--report-seconds", "1"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start tessera-edge")
+}
+
+/// Registers an edge in `region`, joins it and serves on the control plane's edge address, as
+/// `./dev up` does; answers once the edge has reported.
+pub async fn start_edge(cp: &ControlPlane, admin: &Api, region: &str) -> EdgeProcess {
+    let (s, created) = admin
+        .post("/admin/edges", serde_json::json!({ "region": region }))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["edge"]["id"].as_str().unwrap().to_string();
+    let dir = cp.data_dir.join("edges").join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let joined = Command::new(bin("tessera-edge"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["join", "--token", created["join_token"].as_str().unwrap()])
+        .output()
+        .expect("tessera-edge join");
+    assert!(joined.status.success(), "{joined:?}");
+    let edge = EdgeProcess {
+        child: edge_run(&dir, &cp.edge_addr),
+        id: id.clone(),
+        dir,
+    };
+    eventually("the edge reports", Duration::from_secs(30), || async {
+        let e = admin.get(&format!("/admin/edges/{id}")).await;
+        e["observed"]["address"].is_string().then_some(())
+    })
+    .await;
+    edge
 }
 
 /// The Prometheus text a cell agent serves, found through its cell's detail (`observed`).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tessera_pki::{CertificateAuthority, Usage};
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, Creds, cli, eventually, processes_mentioning, python_worker,
-    runtime_servers, write_creds,
+    runtime_servers, start_edge, write_creds,
 };
 
 /// Creates a namespace and waits until its operation is fulfilled; returns the namespace.
@@ -56,6 +56,7 @@ async fn tenants_run_sdk_workers_on_their_namespaces_over_mtls() {
     let cp = ControlPlane::start(data.path(), &[]).await;
     let admin = Api::admin(&cp);
     admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
     let cell = admin.provision("local-east", 1).await;
     let acme = Api::signup(&cp, "acme").await;
     let globex = Api::signup(&cp, "globex").await;
@@ -348,13 +349,16 @@ async fn namespace_creation_survives_a_control_plane_sigkill_at_every_step() {
     let data = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(data.path().to_path_buf());
     let agent_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
+    let edge_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
     let env = [
         ("TESSERA_AGENT_ADDR", agent_addr.as_str()),
+        ("TESSERA_EDGE_ADDR", edge_addr.as_str()),
         ("TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", "1500"),
     ];
     let mut cp = ControlPlane::start(data.path(), &env).await;
     let admin = Api::admin(&cp);
     admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
     let cell = admin.provision("local-east", 1).await;
     let acme = Api::signup(&cp, "acme").await;
     let (s, v) = acme

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sea_orm::ConnectionTrait;
 use tessera_store::Store;
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, namespace_with_generated_ca, python_worker,
+    Api, CellProcesses, ControlPlane, namespace_with_generated_ca, python_worker, start_edge,
 };
 
 /// A new database on the test PostgreSQL, or `None` where there is none (a failure on CI).
@@ -60,7 +60,16 @@ async fn two_control_planes_on_one_postgres_serve_the_same_agents() {
     let two = tempfile::tempdir().unwrap();
     let _cells_one = CellProcesses(one.path().to_path_buf());
     let _cells_two = CellProcesses(two.path().to_path_buf());
-    let cp1 = ControlPlane::start(one.path(), &[("DATABASE_URL", &database_url)]).await;
+    // Both advertise the one edge address, as the control planes of one installation do.
+    let edge_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
+    let cp1 = ControlPlane::start(
+        one.path(),
+        &[
+            ("DATABASE_URL", &database_url),
+            ("TESSERA_EDGE_ADDR", &edge_addr),
+        ],
+    )
+    .await;
     let key = std::fs::read_to_string(one.path().join("master.key")).unwrap();
     let temporal = temporal_address(&cp1);
     let cp2 = ControlPlane::start(
@@ -69,6 +78,7 @@ async fn two_control_planes_on_one_postgres_serve_the_same_agents() {
             ("DATABASE_URL", &database_url),
             ("TESSERA_MASTER_KEY", key.trim()),
             ("TEMPORAL_ADDRESS", &temporal),
+            ("TESSERA_EDGE_ADDR", &edge_addr),
         ],
     )
     .await;
@@ -76,6 +86,7 @@ async fn two_control_planes_on_one_postgres_serve_the_same_agents() {
     // Provisioned through the first, used through the second.
     let admin1 = Api::admin(&cp1);
     admin1.create_region("local-east").await;
+    let _edge = start_edge(&cp1, &admin1, "local-east").await;
     let cell = admin1.provision("local-east", 1).await;
     let admin2 = Api::admin(&cp2);
     let seen = admin2.get(&format!("/admin/cells/{cell}")).await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, Creds, eventually, free_port, rollout_ended,
-    rollout_event_at, worker_command, write_creds,
+    rollout_event_at, start_edge, worker_command, write_creds,
 };
 
 /// Short bakes, so the test takes a minute; the gates are the real ones.
@@ -109,10 +109,15 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     let data = tempfile::tempdir().unwrap();
     let _cells = CellProcesses(data.path().to_path_buf());
     let agent_addr = format!("127.0.0.1:{}", free_port());
-    let env = [("TESSERA_AGENT_ADDR", agent_addr.as_str())];
+    let edge_addr = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("TESSERA_AGENT_ADDR", agent_addr.as_str()),
+        ("TESSERA_EDGE_ADDR", edge_addr.as_str()),
+    ];
     let mut cp = ControlPlane::start(data.path(), &env).await;
     let mut admin = Api::admin(&cp);
     admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
     let canary_cell = admin.provision("local-east", 0).await;
     let early = vec![
         admin.provision("local-east", 1).await,

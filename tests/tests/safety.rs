@@ -11,8 +11,8 @@ use tessera_api::agent::DESIRED_SCHEMA_VERSION;
 use tessera_pki::{CertificateAuthority, Usage};
 use tessera_store::Store;
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, eventually, python_worker, runtime_servers,
-    worker_command, write_creds,
+    Api, CellProcesses, ControlPlane, Creds, EdgeProcess, eventually, python_worker,
+    runtime_servers, start_edge, worker_command, write_creds,
 };
 
 /// A namespace of `tenant` accepting its own CA, active, with a client certificate from it.
@@ -111,6 +111,7 @@ fn trashed(cell_dir: &Path, runtime: &str) -> Vec<PathBuf> {
 struct World {
     // Dropped in this order: the control plane, the cell's processes, then the folder.
     cp: ControlPlane,
+    _edge: EdgeProcess,
     _cells: CellProcesses,
     data: tempfile::TempDir,
     admin: Api,
@@ -131,6 +132,7 @@ impl World {
         let cp = ControlPlane::start(data.path(), &[]).await;
         let admin = Api::admin(&cp);
         admin.create_region("local-east").await;
+        let _edge = start_edge(&cp, &admin, "local-east").await;
         let cell = admin.provision("local-east", 1).await;
         let acme = Api::signup(&cp, "acme").await;
         let (orders, creds) = namespace(&acme, data.path(), "orders").await;
@@ -138,6 +140,7 @@ impl World {
         let runtime = runtime_of(&admin, &cell, "orders.acme").await;
         World {
             cp,
+            _edge,
             _cells,
             data,
             admin,

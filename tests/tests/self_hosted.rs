@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_system_tests::{
     Api, CellProcesses, ControlPlane, bin, eventually, free_port, namespace_with_generated_ca,
-    python_worker,
+    python_worker, start_edge,
 };
 
 /// A network namespace joined to this one by a veth pair: `host_ip` here, `peer_ip` there.
@@ -113,6 +113,7 @@ async fn a_tenants_own_region_joins_from_its_network_and_no_other_tenant_sees_it
     .await;
     let admin = Api::admin(&cp);
     admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
     let acme = Api::signup(&cp, "acme").await;
     let globex = Api::signup(&cp, "globex").await;
 
@@ -224,10 +225,20 @@ async fn a_tenants_own_region_joins_from_its_network_and_no_other_tenant_sees_it
     })
     .await;
 
-    // Acme's namespace runs there and serves a real worker through that cell's ingress.
+    // Acme's namespace runs there and serves a real worker through the edge, which passes
+    // the connection on to that cell's ingress.
     let (orders, creds) =
         namespace_with_generated_ca(&acme, data.path(), "orders", "acme-dc").await;
-    assert_eq!(orders["endpoint"]["address"], ingress.as_str(), "{orders}");
+    assert_eq!(
+        orders["endpoint"]["cell_address"],
+        ingress.as_str(),
+        "{orders}"
+    );
+    assert_eq!(
+        orders["endpoint"]["address"],
+        cp.edge_addr.as_str(),
+        "{orders}"
+    );
     python_worker(&orders, &creds, false)
         .await
         .expect("the worker runs its workflow on acme's own host");

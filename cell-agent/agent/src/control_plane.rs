@@ -8,6 +8,8 @@ use tessera_api::agent::{
     ObservedState, RenewRequest,
 };
 
+use tessera_api::edge::{EDGE_SCHEMA_VERSION, EdgeObserved, EdgeRoutes};
+
 use crate::error::{AgentError, Context};
 use crate::identity::Identity;
 
@@ -56,29 +58,69 @@ impl ControlPlane {
 
     /// The next desired state newer than `after`, or `None` when the long poll timed out.
     pub async fn desired(&self, after: u64) -> crate::Result<Option<DesiredState>> {
+        match self.long_poll("desired", after, "desired state").await? {
+            Some(body) => understood(&body).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The edge's routes if newer than `after`, or `None` when the long poll timed out.
+    pub async fn edge_routes(&self, after: u64) -> crate::Result<Option<EdgeRoutes>> {
+        let Some(body) = self.long_poll("edge/routes", after, "edge routes").await? else {
+            return Ok(None);
+        };
+        let routes: EdgeRoutes =
+            serde_json::from_slice(&body).map_err(|e| AgentError::Unsupported(e.to_string()))?;
+        if routes.schema_version > EDGE_SCHEMA_VERSION {
+            return Err(AgentError::Unsupported(format!(
+                "routes of generation {} have schema version {}; this edge understands up to {EDGE_SCHEMA_VERSION}",
+                routes.generation, routes.schema_version
+            )));
+        }
+        Ok(Some(routes))
+    }
+
+    async fn long_poll(
+        &self,
+        path: &str,
+        after: u64,
+        what: &'static str,
+    ) -> crate::Result<Option<bytes::Bytes>> {
         let resp = self
             .http
-            .get(format!("{}/desired?after_generation={after}", self.base))
+            .get(format!("{}/{path}?after_generation={after}", self.base))
             .send()
             .await?;
         match resp.status() {
-            StatusCode::OK => understood(&resp.bytes().await?).map(Some),
+            StatusCode::OK => Ok(Some(resp.bytes().await?)),
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::UNAUTHORIZED => {
                 Err(identity_refused(&resp.text().await.unwrap_or_default()))
             }
             s => Err(AgentError::ControlPlane {
-                what: "desired state",
+                what,
                 status: s.as_u16(),
                 body: resp.text().await.unwrap_or_default(),
             }),
         }
     }
 
+    pub async fn report_edge(&self, observed: &EdgeObserved) -> crate::Result<()> {
+        self.post_report("edge/observed", observed).await
+    }
+
     pub async fn report(&self, observed: &ObservedState) -> crate::Result<()> {
+        self.post_report("observed", observed).await
+    }
+
+    async fn post_report<T: serde::Serialize>(
+        &self,
+        path: &str,
+        observed: &T,
+    ) -> crate::Result<()> {
         let resp = self
             .http
-            .post(format!("{}/observed", self.base))
+            .post(format!("{}/{path}", self.base))
             .timeout(Duration::from_secs(10))
             .json(observed)
             .send()

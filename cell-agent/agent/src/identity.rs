@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// `agent.json`: which cell this directory belongs to and where its control plane is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Membership {
+    /// The cell's id; for an edge (`tessera-edge`), the edge's.
     pub cell_id: String,
     pub region: String,
     pub ring: u32,

@@ -13,6 +13,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tessera_api::agent::{AGENT_PREFIX, JoinRequest, JoinResponse};
+use tessera_api::edge::EdgeJoinResponse;
 use tessera_domain::JoinToken;
 
 use crate::identity::{Identity, Membership};
@@ -20,76 +21,149 @@ use crate::identity::{Identity, Membership};
 /// Joins unless `dir` already holds an identity for the same control plane. Without
 /// `control_plane`, the agent dials the endpoint the token names.
 pub async fn join(dir: &Path, control_plane: Option<&str>, token: &str) -> crate::Result<Identity> {
-    let parsed = JoinToken::parse(token).context("the join token is malformed")?;
-    let control_plane = control_plane
-        .or(parsed.control_plane.as_deref())
-        .context("the join token names no control plane: give --control-plane")?
-        .trim_end_matches('/')
-        .to_string();
-    if Identity::exists(dir) {
-        let existing = Identity::load(dir)?;
-        if existing.membership.control_plane == control_plane {
-            tracing::info!(cell = %existing.membership.cell_id, "already joined");
-            return Ok(existing);
-        }
-        crate::error::bail!(
-            "{} already belongs to cell {} of {}; use another --dir",
-            dir.display(),
-            existing.membership.cell_id,
-            existing.membership.control_plane
-        );
-    }
-    let verifier = Arc::new(PinnedRoot::new(&parsed.root_fingerprint));
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .dangerous()
-    .with_custom_certificate_verifier(verifier)
-    .with_no_client_auth();
-    let http = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
-    let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
-    let resp = http
-        .post(format!("{control_plane}{AGENT_PREFIX}/join"))
-        .json(&JoinRequest {
-            token: token.trim().to_string(),
-            csr_pem,
-            agent_version: crate::AGENT_VERSION.into(),
-        })
-        .send()
-        .await
-        .with_context(|| format!("dialing the control plane at {control_plane}"))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.text().await.unwrap_or_default();
-        crate::error::bail!("join refused ({status}): {body}");
-    }
-    let joined: JoinResponse = resp.json().await?;
-    let root_der = tessera_pki::certs_from_pem(&joined.root_ca_pem)?;
-    crate::error::ensure!(
-        root_der
-            .first()
-            .map(|d| tessera_pki::fingerprint_sha256(d) == parsed.root_fingerprint)
-            .unwrap_or(false),
-        "the control plane sent a root CA that does not match the token's pin"
-    );
-    let identity = Identity {
-        membership: Membership {
+    let Some(exchange) = Exchange::start(dir, control_plane, token)? else {
+        return Identity::load(dir);
+    };
+    let joined: JoinResponse = exchange.post("join").await?;
+    exchange.finish(
+        dir,
+        Membership {
             cell_id: joined.cell_id,
             region: joined.region,
             ring: joined.ring,
-            control_plane,
+            control_plane: exchange.control_plane.clone(),
         },
-        chain_pem: joined.certificate_chain_pem,
-        key_pem,
-        root_ca_pem: joined.root_ca_pem,
+        joined.certificate_chain_pem,
+        joined.root_ca_pem,
+    )
+}
+
+/// `tessera-edge join`: as [`join`], for an edge. Its membership names the edge in `cell_id`
+/// (an edge belongs to no cell) and ring 0.
+pub async fn join_edge(
+    dir: &Path,
+    control_plane: Option<&str>,
+    token: &str,
+) -> crate::Result<Identity> {
+    let Some(exchange) = Exchange::start(dir, control_plane, token)? else {
+        return Identity::load(dir);
     };
-    identity.save(dir)?;
-    tracing::info!(cell = %identity.membership.cell_id, "joined");
-    Ok(identity)
+    let joined: EdgeJoinResponse = exchange.post("edge/join").await?;
+    exchange.finish(
+        dir,
+        Membership {
+            cell_id: joined.edge_id,
+            region: joined.region,
+            ring: 0,
+            control_plane: exchange.control_plane.clone(),
+        },
+        joined.certificate_chain_pem,
+        joined.root_ca_pem,
+    )
+}
+
+/// One trade of a join token for an identity: a fresh key, a CSR, and a connection that trusts
+/// only the root the token pins.
+struct Exchange {
+    control_plane: String,
+    token: String,
+    root_fingerprint: String,
+    http: reqwest::Client,
+    csr_pem: String,
+    key_pem: String,
+}
+
+impl Exchange {
+    /// `None` when `dir` already holds an identity for the same control plane.
+    fn start(dir: &Path, control_plane: Option<&str>, token: &str) -> crate::Result<Option<Self>> {
+        let parsed = JoinToken::parse(token).context("the join token is malformed")?;
+        let control_plane = control_plane
+            .or(parsed.control_plane.as_deref())
+            .context("the join token names no control plane: give --control-plane")?
+            .trim_end_matches('/')
+            .to_string();
+        if Identity::exists(dir) {
+            let existing = Identity::load(dir)?;
+            if existing.membership.control_plane == control_plane {
+                tracing::info!(id = %existing.membership.cell_id, "already joined");
+                return Ok(None);
+            }
+            crate::error::bail!(
+                "{} already belongs to {} of {}; use another --dir",
+                dir.display(),
+                existing.membership.cell_id,
+                existing.membership.control_plane
+            );
+        }
+        let verifier = Arc::new(PinnedRoot::new(&parsed.root_fingerprint));
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
+        Ok(Some(Self {
+            control_plane,
+            token: token.trim().to_string(),
+            root_fingerprint: parsed.root_fingerprint,
+            http,
+            csr_pem,
+            key_pem,
+        }))
+    }
+
+    async fn post<R: serde::de::DeserializeOwned>(&self, path: &str) -> crate::Result<R> {
+        let resp = self
+            .http
+            .post(format!("{}{AGENT_PREFIX}/{path}", self.control_plane))
+            .json(&JoinRequest {
+                token: self.token.clone(),
+                csr_pem: self.csr_pem.clone(),
+                agent_version: crate::AGENT_VERSION.into(),
+            })
+            .send()
+            .await
+            .with_context(|| format!("dialing the control plane at {}", self.control_plane))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            crate::error::bail!("join refused ({status}): {body}");
+        }
+        Ok(resp.json().await?)
+    }
+
+    /// Checks the root the control plane sent against the pin, then saves the identity.
+    fn finish(
+        &self,
+        dir: &Path,
+        membership: Membership,
+        chain_pem: String,
+        root_ca_pem: String,
+    ) -> crate::Result<Identity> {
+        let root_der = tessera_pki::certs_from_pem(&root_ca_pem)?;
+        crate::error::ensure!(
+            root_der
+                .first()
+                .map(|d| tessera_pki::fingerprint_sha256(d) == self.root_fingerprint)
+                .unwrap_or(false),
+            "the control plane sent a root CA that does not match the token's pin"
+        );
+        let identity = Identity {
+            membership,
+            chain_pem,
+            key_pem: self.key_pem.clone(),
+            root_ca_pem,
+        };
+        identity.save(dir)?;
+        tracing::info!(id = %identity.membership.cell_id, "joined");
+        Ok(identity)
+    }
 }
 
 /// Accepts a server whose chain includes a root with the pinned SHA-256 and verifies against it.

@@ -9,6 +9,7 @@
 pub mod canary;
 pub mod config;
 pub mod control_plane;
+pub mod edge;
 pub mod error;
 pub mod identity;
 pub mod join;

@@ -58,7 +58,11 @@ pub(crate) async fn serve(
         }
         Routing::HoldTimeout(route) => {
             refuse(&metrics, FailureReason::HoldTimeout, &"route still on hold");
-            return close_cleanly(tcp, hello.bytes, &route).await;
+            return match &route.server_tls {
+                Some(tls) => close_cleanly(tcp, hello.bytes, tls.clone()).await,
+                // The edge has no certificate to finish a handshake with.
+                None => alert_and_close(tcp, &ALERT_INTERNAL_ERROR).await,
+            };
         }
     };
     match &route.target {
@@ -144,8 +148,11 @@ async fn terminate(
     route: &CompiledRoute,
     metrics: &IngressMetrics,
 ) {
+    let Some(server_tls) = route.server_tls.clone() else {
+        return refuse(metrics, FailureReason::TlsError, &"pass-through route");
+    };
     let io = Prefixed::new(hello, tcp);
-    let acceptor = TlsAcceptor::from(route.server_tls.clone());
+    let acceptor = TlsAcceptor::from(server_tls);
     let mut client = match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io).into_fallible()).await {
         Ok(Ok(client)) => client,
         Ok(Err((e, io))) => {
@@ -241,8 +248,8 @@ async fn alert_and_close(mut tcp: TcpStream, alert: &[u8]) {
 
 /// Refuses a held connection without an error on the client's side: complete the handshake,
 /// then close_notify.
-async fn close_cleanly(tcp: TcpStream, hello: Vec<u8>, route: &CompiledRoute) {
-    let acceptor = TlsAcceptor::from(route.server_tls.clone());
+async fn close_cleanly(tcp: TcpStream, hello: Vec<u8>, server_tls: Arc<rustls::ServerConfig>) {
+    let acceptor = TlsAcceptor::from(server_tls);
     let io = Prefixed::new(hello, tcp);
     match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io).into_fallible()).await {
         Ok(Ok(tls)) => linger(tls).await,

@@ -45,6 +45,39 @@ impl Ingress {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| IngressError::Bind { addr, source })?;
+        Self::serve(addr, listener, routes, metrics, cancel)
+    }
+
+    /// As [`Ingress::bind`], on a port that other processes may bind too (`SO_REUSEPORT`): the
+    /// kernel spreads new connections over every listener, and one that stops leaves the others
+    /// serving. The edge instances of one host share their address this way.
+    pub async fn bind_shared(
+        addr: SocketAddr,
+        routes: RouteTable,
+        metrics: IngressMetrics,
+        cancel: CancellationToken,
+    ) -> Result<Ingress, IngressError> {
+        let bind = || {
+            let socket = match addr {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        };
+        let listener = bind().map_err(|source| IngressError::Bind { addr, source })?;
+        Self::serve(addr, listener, routes, metrics, cancel)
+    }
+
+    fn serve(
+        addr: SocketAddr,
+        listener: TcpListener,
+        routes: RouteTable,
+        metrics: IngressMetrics,
+        cancel: CancellationToken,
+    ) -> Result<Ingress, IngressError> {
         let local_addr = listener
             .local_addr()
             .map_err(|source| IngressError::Bind { addr, source })?;

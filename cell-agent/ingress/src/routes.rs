@@ -33,9 +33,11 @@ pub struct ServerCert {
 /// Where one namespace's connections go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// PEM bundle of the CAs whose client certificates the namespace accepts. Every route needs
-    /// one, whatever its target: a held connection is refused with a full handshake, and the
-    /// bundles of all routes tell a neighbour tenant's certificate from an unknown one.
+    /// PEM bundle of the CAs whose client certificates the namespace accepts. A cell ingress
+    /// gives every route one, whatever its target: a held connection is refused with a full
+    /// handshake, and the bundles of all routes tell a neighbour tenant's certificate from an
+    /// unknown one. Empty on the edge, which never terminates TLS: such a route may only
+    /// forward or hold, and a connection still held at `max_wait` gets an alert.
     pub accepted_ca_pem: String,
     pub target: Target,
 }
@@ -101,8 +103,9 @@ impl std::fmt::Debug for UpstreamTls {
 #[derive(Debug)]
 pub(crate) struct CompiledRoute {
     pub target: Target,
-    /// Terminates client mTLS for this host (also used to refuse held connections cleanly).
-    pub server_tls: Arc<ServerConfig>,
+    /// Terminates client mTLS for this host (also used to refuse held connections cleanly);
+    /// `None` for a pass-through route of the edge.
+    pub server_tls: Option<Arc<ServerConfig>>,
     /// For `External` targets with TLS.
     pub upstream_tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
 }
@@ -151,9 +154,21 @@ impl Compiled {
         let mut verifiers = Vec::new();
         let mut bundle_index: HashMap<&str, Result<usize, String>> = HashMap::new();
         let mut bundle_of = HashMap::with_capacity(table.routes.len());
+        let mut routes = HashMap::with_capacity(table.routes.len());
         for (host, route) in &table.routes {
             if let Err(e) = validate_host(host) {
                 rejected.routes.insert(host.clone(), e);
+                continue;
+            }
+            if route.accepted_ca_pem.is_empty() {
+                match pass_through(&route.target, own_addr) {
+                    Ok(compiled) => {
+                        routes.insert(host.clone(), Arc::new(compiled));
+                    }
+                    Err(e) => {
+                        rejected.routes.insert(host.clone(), e);
+                    }
+                }
                 continue;
             }
             let pem = route.accepted_ca_pem.as_str();
@@ -176,7 +191,6 @@ impl Compiled {
         }
         let verifiers = Arc::new(verifiers);
 
-        let mut routes = HashMap::with_capacity(table.routes.len());
         for (host, route) in &table.routes {
             let Some(&bundle) = bundle_of.get(host.as_str()) else {
                 continue;
@@ -194,6 +208,21 @@ impl Compiled {
             spec: Arc::new(table),
             routes,
             rejected,
+        }
+    }
+}
+
+/// A route of the edge: no CA bundle, no TLS of its own, the connection passed through as it is.
+fn pass_through(target: &Target, own_addr: SocketAddr) -> Result<CompiledRoute, String> {
+    match target {
+        Target::Forward { addr } if *addr == own_addr => Err("forwards to itself".into()),
+        Target::Forward { .. } | Target::Hold { .. } => Ok(CompiledRoute {
+            target: target.clone(),
+            server_tls: None,
+            upstream_tls: None,
+        }),
+        Target::Local { .. } | Target::External { .. } => {
+            Err("a route that terminates TLS needs a CA bundle".into())
         }
     }
 }
@@ -229,7 +258,7 @@ fn compile_route(
     };
     Ok(CompiledRoute {
         target: route.target.clone(),
-        server_tls,
+        server_tls: Some(server_tls),
         upstream_tls,
     })
 }

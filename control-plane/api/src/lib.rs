@@ -21,6 +21,7 @@ macro_rules! debug_without_secrets {
 pub mod agent;
 pub mod audit;
 pub mod cells;
+pub mod edge;
 pub mod error;
 pub mod namespaces;
 pub mod operations;

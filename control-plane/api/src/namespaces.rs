@@ -60,7 +60,8 @@ impl std::fmt::Display for NamespaceState {
 /// How SDK clients reach a namespace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Endpoint {
-    /// `host:port` to dial (the ingress of the namespace's cell); empty until it is placed.
+    /// `host:port` to dial: the edge, the same for the namespace's whole life (migrations and
+    /// failovers never change it).
     pub address: String,
     /// The TLS server name (SNI) to send: `<name>.<account-slug>.<base-domain>`.
     pub tls_server_name: String,
@@ -68,6 +69,10 @@ pub struct Endpoint {
     pub temporal_namespace: String,
     /// The CA that signs the endpoint's server certificate.
     pub server_root_ca_pem: String,
+    /// `host:port` of the ingress of the cell that serves the namespace now (pinned: it changes
+    /// when the namespace moves); empty until it is placed.
+    #[serde(default)]
+    pub cell_address: String,
 }
 
 /// One CA certificate of a namespace's accepted client CA bundle.

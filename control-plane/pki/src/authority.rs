@@ -159,6 +159,11 @@ pub(crate) fn cell_uri(cell_id: &str) -> String {
     format!("spiffe://tessera/cell/{cell_id}")
 }
 
+/// The URI SAN that names an edge in its identity certificate.
+pub(crate) fn edge_uri(edge_id: &str) -> String {
+    format!("spiffe://tessera/edge/{edge_id}")
+}
+
 impl CertificateAuthority {
     /// A new self-signed root (`path_len` unconstrained).
     pub fn generate_root(common_name: &str, validity: Duration) -> Result<Self, PkiError> {
@@ -276,11 +281,41 @@ impl CertificateAuthority {
         cell_id: &str,
         validity: Duration,
     ) -> Result<IssuedCert, PkiError> {
+        self.sign_peer_csr(
+            csr_pem,
+            &format!("cell-agent {cell_id}"),
+            &cell_uri(cell_id),
+            validity,
+        )
+    }
+
+    /// Signs an edge's CSR, naming the edge (`spiffe://tessera/edge/<id>`).
+    pub fn sign_edge_csr(
+        &self,
+        csr_pem: &str,
+        edge_id: &str,
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
+        self.sign_peer_csr(
+            csr_pem,
+            &format!("edge {edge_id}"),
+            &edge_uri(edge_id),
+            validity,
+        )
+    }
+
+    fn sign_peer_csr(
+        &self,
+        csr_pem: &str,
+        common_name: &str,
+        uri: &str,
+        validity: Duration,
+    ) -> Result<IssuedCert, PkiError> {
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let now = Utc::now();
         let params = leaf_params(
-            &format!("cell-agent {cell_id}"),
-            &[cell_uri(cell_id)],
+            common_name,
+            &[uri.to_string()],
             Usage::Peer,
             now - Duration::minutes(5),
             now + validity,

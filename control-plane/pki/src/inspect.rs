@@ -8,7 +8,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::PkiError;
-use crate::authority::cell_uri;
+use crate::authority::{cell_uri, edge_uri};
 
 /// A tenant may trust at most this many CAs per namespace.
 pub const MAX_BUNDLE_CERTS: usize = 16;
@@ -166,11 +166,19 @@ pub fn parse_ca_bundle(pem: &str, now: DateTime<Utc>) -> Result<Vec<CertInfo>, C
 
 /// The cell an agent identity certificate names (its `spiffe://tessera/cell/<id>` SAN).
 pub fn cell_id_of(der: &[u8]) -> Option<String> {
+    uri_suffix(der, &cell_uri(""))
+}
+
+/// The edge an edge identity certificate names (its `spiffe://tessera/edge/<id>` SAN).
+pub fn edge_id_of(der: &[u8]) -> Option<String> {
+    uri_suffix(der, &edge_uri(""))
+}
+
+fn uri_suffix(der: &[u8], prefix: &str) -> Option<String> {
     let c = parse(der).ok()?;
     let san = c.subject_alternative_name().ok()??;
-    let prefix = cell_uri("");
     san.value.general_names.iter().find_map(|n| match n {
-        GeneralName::URI(u) => u.strip_prefix(prefix.as_str()).map(str::to_string),
+        GeneralName::URI(u) => u.strip_prefix(prefix).map(str::to_string),
         _ => None,
     })
 }

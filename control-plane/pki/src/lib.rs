@@ -14,8 +14,8 @@ mod tls;
 
 pub use authority::{CertificateAuthority, IssuedCert, Usage, generate_csr, renewal_due};
 pub use inspect::{
-    CaBundleError, CertInfo, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTS, cell_id_of, fingerprint_sha256,
-    inspect_bundle, inspect_pem, parse_ca_bundle, pem_encode,
+    CaBundleError, CertInfo, MAX_BUNDLE_BYTES, MAX_BUNDLE_CERTS, cell_id_of, edge_id_of,
+    fingerprint_sha256, inspect_bundle, inspect_pem, parse_ca_bundle, pem_encode,
 };
 pub use seal::MasterKey;
 pub use tls::{certs_from_pem, client_verifier, key_from_pem, roots_from_pem};

@@ -413,6 +413,14 @@ impl PlatformPki {
         )?)
     }
 
+    /// Signs an edge's CSR with the root (an edge belongs to no cell).
+    pub async fn sign_edge(&self, edge_id: &str, csr_pem: &str) -> Result<IssuedCert, CertError> {
+        Ok(self
+            .root()
+            .await?
+            .sign_edge_csr(csr_pem, edge_id, self.lifetimes.agent_identity)?)
+    }
+
     /// A server certificate for the agent endpoint, issued by the root; its chain includes the
     /// root so that a joining agent can pin it.
     pub async fn agent_endpoint_cert(&self, sans: &[String]) -> Result<IssuedCert, CertError> {

@@ -38,7 +38,7 @@ use crate::state::SharedState;
 
 /// The client certificate of the connection, if the agent sent one.
 #[derive(Clone)]
-struct PeerCert(Option<CertificateDer<'static>>);
+pub(crate) struct PeerCert(pub(crate) Option<CertificateDer<'static>>);
 
 /// The largest request an agent may send (an observed report of a full cell is a few hundred
 /// kilobytes at most).
@@ -53,6 +53,12 @@ fn router(state: SharedState) -> Router {
         .route("/agent/v1/desired", get(desired))
         .route("/agent/v1/observed", post(observed))
         .route("/agent/v1/renew", post(renew))
+        .route("/agent/v1/edge/join", post(crate::edge_endpoint::join))
+        .route("/agent/v1/edge/routes", get(crate::edge_endpoint::routes))
+        .route(
+            "/agent/v1/edge/observed",
+            post(crate::edge_endpoint::observed),
+        )
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_AGENT_BODY_BYTES))
         .with_state(state)
@@ -293,7 +299,7 @@ async fn renew(
 }
 
 /// How often a long poll reads the cell again with no announced change.
-const UNANNOUNCED_CHANGES: Duration = Duration::from_secs(2);
+pub(crate) const UNANNOUNCED_CHANGES: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 struct DesiredQuery {

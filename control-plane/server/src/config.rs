@@ -69,6 +69,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_RINGS_FILE")]
     pub rings_file: Option<PathBuf>,
 
+    /// `host:port` of the edge: the address every namespace endpoint advertises, whatever cell
+    /// serves it (one or more edges per region serve it; see `tessera-edge`).
+    #[arg(long, env = "TESSERA_EDGE_ADDR", default_value = "127.0.0.1:7233")]
+    pub edge_addr: String,
+
     /// Base domain of namespace hosts: `<namespace>.<account>.<base-domain>`.
     #[arg(long, env = "TESSERA_BASE_DOMAIN", default_value = "tessera.localhost")]
     pub base_domain: String,

@@ -150,8 +150,14 @@ pub fn cell(c: tessera_store::entity::cell::Model, detail: bool) -> api::Cell {
     }
 }
 
-/// A namespace with its endpoint: `address` is its cell's ingress, `root_pem` the platform root.
-pub fn namespace(ns: namespace::Model, address: String, root_pem: String) -> api::Namespace {
+/// Where a namespace's clients connect: the edge (stable), and its cell's ingress (pinned).
+pub struct Addresses {
+    pub edge: String,
+    pub cell: String,
+}
+
+/// A namespace with its endpoint; `root_pem` is the platform root.
+pub fn namespace(ns: namespace::Model, addresses: Addresses, root_pem: String) -> api::Namespace {
     let state = api::NamespaceState::parse(&ns.state).unwrap_or(api::NamespaceState::Failed);
     api::Namespace {
         accepted_client_ca: tessera_pki::inspect_bundle(&ns.accepted_ca_pem)
@@ -164,7 +170,8 @@ pub fn namespace(ns: namespace::Model, address: String, root_pem: String) -> api
             })
             .collect(),
         endpoint: api::Endpoint {
-            address,
+            address: addresses.edge,
+            cell_address: addresses.cell,
             tls_server_name: ns.host,
             temporal_namespace: ns.temporal_namespace,
             server_root_ca_pem: root_pem,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod convert;
+pub mod edge_endpoint;
 pub mod error;
 pub mod idempotency;
 pub mod json;

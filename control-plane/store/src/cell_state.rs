@@ -129,6 +129,11 @@ impl Store {
         self.events.sender(cell_id).subscribe()
     }
 
+    /// As [`Store::cell_changes`], for a change to any cell (what the edges' routes follow).
+    pub fn any_cell_changes(&self) -> watch::Receiver<u64> {
+        self.events.any.subscribe()
+    }
+
     /// Whether every writer announces its changes to this process's waiters: on PostgreSQL all
     /// do (`NOTIFY`). On SQLite only writers in this process do; a waiter there also reads again
     /// now and then for writers in other processes (tools, tests).
@@ -207,9 +212,20 @@ fn desired_conflict(cell_id: &str) -> StoreError {
 
 /// One watch channel per cell, shared by every [`Store`] of the process on the same database
 /// (the API server and the workflow worker each open their own).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CellEvents {
     senders: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Sent on every change of any cell.
+    any: watch::Sender<u64>,
+}
+
+impl Default for CellEvents {
+    fn default() -> Self {
+        Self {
+            senders: Mutex::default(),
+            any: watch::channel(0).0,
+        }
+    }
 }
 
 static EVENTS: LazyLock<Mutex<HashMap<String, Arc<CellEvents>>>> = LazyLock::new(Default::default);
@@ -236,11 +252,13 @@ impl CellEvents {
 
     fn notify(&self, cell_id: &str) {
         self.sender(cell_id).send_modify(|n| *n = n.wrapping_add(1));
+        self.any.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn notify_all(&self) {
         for s in self.senders.lock().expect("cell events lock").values() {
             s.send_modify(|n| *n = n.wrapping_add(1));
         }
+        self.any.send_modify(|n| *n = n.wrapping_add(1));
     }
 }

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration_releases::M0004Releases),
             Box::new(crate::migration_rollouts::M0005Rollouts),
             Box::new(crate::migration_regions::M0006RegionOwners),
+            Box::new(crate::migration_edges::M0007Edges),
         ]
     }
 }

@@ -7,6 +7,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cells;
+mod edges;
 mod namespaces;
 mod operations;
 mod releases;
@@ -64,6 +65,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(admin::routes())
                 .merge(admin_namespaces::routes())
                 .merge(cells::routes())
+                .merge(edges::routes())
                 .merge(releases::routes())
                 .merge(rollouts::routes())
                 .merge(self_hosted::routes())

@@ -37,13 +37,13 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 /// Longest validity of a client certificate issued by a generated CA.
 const MAX_CLIENT_CERT_DAYS: u32 = 365;
 
-/// The namespace as the API shows it: with its endpoint (the ingress of its cell).
+/// The namespace as the API shows it: with its endpoint (the edge, and the ingress of its cell).
 pub(super) async fn view(
     st: &SharedState,
     ns: namespace::Model,
     root_pem: &str,
 ) -> ApiResult<Namespace> {
-    let address = match &ns.cell_id {
+    let cell_address = match &ns.cell_id {
         Some(cell) => match st.store.cell(cell).await {
             Ok(c) => c.ingress_address.unwrap_or_default(),
             Err(StoreError::NotFound(_)) => String::new(),
@@ -51,7 +51,15 @@ pub(super) async fn view(
         },
         None => String::new(),
     };
-    Ok(convert::namespace(ns, address, root_pem.to_string()))
+    let address = st.config.edge_addr.clone();
+    Ok(convert::namespace(
+        ns,
+        convert::Addresses {
+            edge: address,
+            cell: cell_address,
+        },
+        root_pem.to_string(),
+    ))
 }
 
 /// The CA that signs every namespace endpoint's server certificate.

@@ -4,6 +4,8 @@ pub mod account;
 pub mod api_key;
 pub mod audit_entry;
 pub mod cell;
+pub mod edge;
+pub mod edge_feed;
 pub mod idempotency_key;
 pub mod join_token;
 pub mod namespace;
