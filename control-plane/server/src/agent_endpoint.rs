@@ -358,6 +358,7 @@ async fn render(st: &SharedState, c: &cell::Model) -> ApiResult<DesiredState> {
         decommission: doc.decommission,
         removed: doc.removed,
         restore: doc.restore,
+        replication: doc.replication,
     })
 }
 

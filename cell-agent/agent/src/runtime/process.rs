@@ -180,6 +180,20 @@ pub(super) async fn terminate(p: &mut Proc, dir: &Path) {
     }
 }
 
+/// SIGKILL, at once (a fence: the runtime must not write another transaction; every one it
+/// acknowledged is in its WAL already).
+pub(super) async fn kill_now(p: &mut Proc, dir: &Path) {
+    let Some(pid) = p.pid() else { return };
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    if let Proc::Child(c) = p {
+        let _ = c.wait().await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while p.alive(dir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Stops whatever still runs from a runtime folder, then deletes it (for a claimed warm
 /// runtime: the folder the symlink points to, then the link). Only for folders that hold no
 /// tenant's data (warm runtimes, spare stores); a namespace's runtime goes to the trash.

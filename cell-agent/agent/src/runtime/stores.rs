@@ -26,6 +26,12 @@ pub(super) fn global_marker(dir: &Path) -> bool {
     dir.join(GLOBAL_MARKER).exists()
 }
 
+/// Marks a store copied from a runtime that ran in global-namespace mode (the mode is in the
+/// store itself; the marker only saves the bootstrap).
+pub(crate) fn mark_global(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join(GLOBAL_MARKER), b"")
+}
+
 /// The spare stores ready to be claimed.
 pub(super) fn ready_spares(root: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(root.join(SPARES))

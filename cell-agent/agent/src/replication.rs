@@ -1,0 +1,598 @@
+//! Store shipping with Litestream: one task per runtime the desired state names in
+//! `replication`.
+//!
+//! - A **source** runs `litestream replicate` on the runtime's store (one process, one replica;
+//!   `AWS_CA_BUNDLE` unset, since Litestream refuses to start with it). When fenced, it waits
+//!   until the supervisor has killed the runtime, then `litestream sync -wait` pushes the last
+//!   transactions to the replica and the task reports the replica's final transaction.
+//! - A **follower** runs `litestream restore -f` into the runtime's folder (no server runs on
+//!   it) and reports the transaction it has applied against the newest in the replica. Given
+//!   `until_txid`, it stops once that transaction is applied, marks the store as one in
+//!   global-namespace mode, and reports itself caught up: a server may start on the store.
+//!
+//! Both restart Litestream with backoff when it exits, and report why.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use tessera_api::agent::{ReplicaSpec, ReplicationObserved, ReplicationSpec, ReplicationState};
+use tessera_domain::Backoff;
+use tokio::process::{Child, Command};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::Supervisor;
+
+/// How often a follower polls the replica (Litestream's `-follow-interval`) and a source syncs.
+const INTERVAL: &str = "100ms";
+/// How often a follower's progress is read.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How often the replica's newest transaction is listed (a subprocess; for lag).
+const REPLICA_LIST_EVERY: Duration = Duration::from_secs(2);
+/// Written in a follower's folder once it caught up: an agent restarted later does not follow
+/// again (the store may have a server on it by then).
+const CAUGHT_UP: &str = "caught-up";
+
+pub struct Replicator {
+    bin: PathBuf,
+    supervisor: Arc<Supervisor>,
+    changed: Arc<Notify>,
+    tasks: Mutex<BTreeMap<String, Task>>,
+}
+
+struct Task {
+    spec: watch::Sender<ReplicationSpec>,
+    status: Arc<Mutex<ReplicationObserved>>,
+    cancel: CancellationToken,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Replicator {
+    pub fn new(bin: PathBuf, supervisor: Arc<Supervisor>, changed: Arc<Notify>) -> Self {
+        Self {
+            bin,
+            supervisor,
+            changed,
+            tasks: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Fences what the desired state fences (before the supervisor applies it), then makes the
+    /// tasks match `desired`: a task whose role or replica changed starts again; a fence or an
+    /// `until_txid` reaches the running task.
+    pub fn apply(&self, desired: &BTreeMap<String, ReplicationSpec>) {
+        self.supervisor.set_fences(
+            desired
+                .iter()
+                .filter(|(_, s)| matches!(s, ReplicationSpec::Source { fence: true, .. }))
+                .map(|(id, _)| id.clone())
+                .collect(),
+        );
+        let mut tasks = self.tasks.lock().expect("replication lock");
+        tasks.retain(|id, t| {
+            let keep = desired
+                .get(id)
+                .is_some_and(|d| same_stream(d, &t.spec.borrow()));
+            if !keep {
+                tracing::info!(runtime = %id, "store shipping stopped");
+            }
+            keep
+        });
+        for (id, spec) in desired {
+            if let Some(t) = tasks.get(id) {
+                t.spec.send_if_modified(|s| {
+                    let changed = s != spec;
+                    *s = spec.clone();
+                    changed
+                });
+                continue;
+            }
+            tracing::info!(runtime = %id, replica = %spec.replica().url, "store shipping started");
+            let status = Arc::new(Mutex::new(ReplicationObserved {
+                role: match spec {
+                    ReplicationSpec::Source { .. } => "source",
+                    ReplicationSpec::Follower { .. } => "follower",
+                }
+                .into(),
+                ..Default::default()
+            }));
+            let (tx, rx) = watch::channel(spec.clone());
+            let cancel = CancellationToken::new();
+            let job = Job {
+                id: id.clone(),
+                dir: self.supervisor.root().join(id),
+                bin: self.bin.clone(),
+                spec: rx,
+                status: status.clone(),
+                cancel: cancel.clone(),
+                changed: self.changed.clone(),
+                supervisor: self.supervisor.clone(),
+            };
+            let source = matches!(spec, ReplicationSpec::Source { .. });
+            tokio::spawn(async move {
+                match source {
+                    true => job.source().await,
+                    false => job.follower().await,
+                }
+            });
+            tasks.insert(
+                id.clone(),
+                Task {
+                    spec: tx,
+                    status,
+                    cancel,
+                },
+            );
+        }
+    }
+
+    pub fn observed(&self) -> BTreeMap<String, ReplicationObserved> {
+        self.tasks
+            .lock()
+            .expect("replication lock")
+            .iter()
+            .map(|(id, t)| (id.clone(), t.status.lock().expect("status lock").clone()))
+            .collect()
+    }
+}
+
+/// Whether two specs are the same stream (same role and replica): then the task goes on.
+fn same_stream(a: &ReplicationSpec, b: &ReplicationSpec) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b) && a.replica() == b.replica()
+}
+
+struct Job {
+    id: String,
+    dir: PathBuf,
+    bin: PathBuf,
+    spec: watch::Receiver<ReplicationSpec>,
+    status: Arc<Mutex<ReplicationObserved>>,
+    cancel: CancellationToken,
+    changed: Arc<Notify>,
+    supervisor: Arc<Supervisor>,
+}
+
+impl Job {
+    fn set(&self, f: impl FnOnce(&mut ReplicationObserved)) {
+        let mut st = self.status.lock().expect("status lock");
+        let before = (st.state, st.txid, st.error.clone());
+        f(&mut st);
+        if before != (st.state, st.txid, st.error.clone()) {
+            self.changed.notify_one();
+        }
+    }
+
+    fn failed(&self, why: String) {
+        tracing::warn!(runtime = %self.id, error = %why, "store shipping failed; retrying");
+        self.set(|s| {
+            s.state = ReplicationState::Failed;
+            s.error = Some(why);
+        });
+    }
+
+    fn command(&self, replica: &ReplicaSpec) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        // Litestream refuses to start with it set.
+        cmd.env_remove("AWS_CA_BUNDLE")
+            .envs(&replica.env)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    fn log(&self) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("litestream.log"))
+    }
+
+    /// Waits `d`, or less when cancelled; `false` when cancelled.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    async fn source(mut self) {
+        let db = self.dir.join("store.db");
+        let socket = control_socket(&db);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            if !db.exists() {
+                self.set(|s| s.error = Some("the runtime has no store yet".into()));
+                if !self.pause(Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+            let replica = self.spec.borrow().replica().clone();
+            let mut child = match self.start_replicate(&db, &socket, &replica) {
+                Ok(child) => child,
+                Err(e) => {
+                    self.failed(format!("starting litestream replicate: {e}"));
+                    if !self.pause(backoff.next_delay()).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            self.set(|s| {
+                if s.state != ReplicationState::Fenced {
+                    s.state = ReplicationState::Streaming;
+                }
+                s.error = None;
+            });
+            loop {
+                let fence = matches!(
+                    *self.spec.borrow_and_update(),
+                    ReplicationSpec::Source { fence: true, .. }
+                );
+                let fenced = self.status.lock().expect("status lock").state
+                    == ReplicationState::Fenced;
+                if fence && !fenced {
+                    match self.final_sync(&db, &socket).await {
+                        Ok(txid) => {
+                            tracing::info!(runtime = %self.id, txid, "fenced; the replica holds every transaction");
+                            self.set(|s| {
+                                s.state = ReplicationState::Fenced;
+                                s.txid = Some(txid);
+                                s.replica_txid = Some(txid);
+                                s.error = None;
+                            });
+                        }
+                        Err(e) => {
+                            self.set(|s| s.error = Some(format!("final sync: {e}")));
+                            if !self.pause(Duration::from_millis(200)).await {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                    status = child.wait() => {
+                        self.failed(format!("litestream replicate exited: {status:?}"));
+                        break;
+                    }
+                    r = self.spec.changed() => if r.is_err() { return },
+                }
+            }
+            if !self.pause(backoff.next_delay()).await {
+                return;
+            }
+        }
+    }
+
+    fn start_replicate(
+        &self,
+        db: &Path,
+        socket: &Path,
+        replica: &ReplicaSpec,
+    ) -> std::io::Result<Child> {
+        let config = self.dir.join("litestream.yml");
+        let yaml = serde_json::json!({
+            "socket": { "enabled": true, "path": socket },
+            "dbs": [{
+                "path": db,
+                "monitor-interval": INTERVAL,
+                "replica": { "url": replica.url, "sync-interval": INTERVAL },
+            }],
+        });
+        // JSON is YAML.
+        std::fs::write(&config, yaml.to_string())?;
+        let _ = std::fs::remove_file(socket);
+        let log = self.log()?;
+        self.command(replica)
+            .arg("replicate")
+            .arg("-config")
+            .arg(&config)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+    }
+
+    /// Once the supervisor has killed the runtime: the last sync, and the replica's newest
+    /// transaction after it.
+    async fn final_sync(&self, db: &Path, socket: &Path) -> Result<u64, String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.supervisor.fenced_and_stopped(&self.id) {
+            if tokio::time::Instant::now() > deadline {
+                return Err("the runtime is still running".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let replica = self.spec.borrow().replica().clone();
+        let out = self
+            .command(&replica)
+            .args(["sync", "-wait", "-timeout", "30", "-socket"])
+            .arg(socket)
+            .arg(db)
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "{}: {}{}",
+                out.status,
+                text.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix("replica_txid:"))
+            .and_then(|t| parse_txid(t.trim()))
+            .ok_or_else(|| format!("no replica_txid in: {}", text.trim()))
+    }
+
+    async fn follower(mut self) {
+        if let Err(e) = std::fs::create_dir_all(&self.dir) {
+            return self.failed(format!("creating {}: {e}", self.dir.display()));
+        }
+        let db = self.dir.join("store.db");
+        if self.dir.join(CAUGHT_UP).exists() {
+            let txid = read_txid(&db);
+            self.set(|s| {
+                s.state = ReplicationState::CaughtUp;
+                s.txid = txid;
+            });
+            return self.cancel.cancelled().await;
+        }
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        loop {
+            let replica = self.spec.borrow().replica().clone();
+            let mut child = match self.start_follow(&db, &replica) {
+                Ok(child) => child,
+                Err(e) => {
+                    self.failed(format!("starting litestream restore -f: {e}"));
+                    if !self.pause(backoff.next_delay()).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let mut next_listing = tokio::time::Instant::now();
+            loop {
+                let txid = read_txid(&db);
+                if tokio::time::Instant::now() >= next_listing {
+                    next_listing = tokio::time::Instant::now() + REPLICA_LIST_EVERY;
+                    match list_replica(self.command(&replica), &replica.url).await {
+                        Ok(files) => {
+                            let lag = Lag::of(&files, txid.unwrap_or(0));
+                            self.set(|s| {
+                                s.replica_txid = files.iter().map(|f| f.max).max();
+                                s.lag_seconds = Some(lag.seconds);
+                                s.lag_bytes = Some(lag.bytes);
+                            });
+                        }
+                        Err(e) => tracing::debug!(runtime = %self.id, error = %e, "listing the replica failed"),
+                    }
+                }
+                self.set(|s| {
+                    if txid.is_some() && s.txid != txid {
+                        s.last_applied_at = Some(Utc::now());
+                        if s.replica_txid.is_some_and(|r| Some(r) <= txid) {
+                            s.lag_seconds = Some(0.0);
+                            s.lag_bytes = Some(0);
+                        }
+                    }
+                    s.txid = txid;
+                    if txid.is_some() {
+                        s.state = ReplicationState::Following;
+                        s.error = None;
+                    }
+                });
+                let until = match *self.spec.borrow_and_update() {
+                    ReplicationSpec::Follower { until_txid, .. } => until_txid,
+                    ReplicationSpec::Source { .. } => None,
+                };
+                if let (Some(until), Some(txid)) = (until, txid)
+                    && txid >= until
+                {
+                    let _ = child.kill().await;
+                    return self.caught_up(txid).await;
+                }
+                tokio::select! {
+                    _ = self.cancel.cancelled() => {
+                        let _ = child.kill().await;
+                        return;
+                    }
+                    status = child.wait() => {
+                        self.failed(format!("litestream restore -f exited: {status:?}"));
+                        break;
+                    }
+                    _ = self.spec.changed() => {}
+                    _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+                }
+            }
+            if !self.pause(backoff.next_delay()).await {
+                return;
+            }
+        }
+    }
+
+    fn start_follow(&self, db: &Path, replica: &ReplicaSpec) -> std::io::Result<Child> {
+        let log = self.log()?;
+        let mut cmd = self.command(replica);
+        cmd.args(["restore", "-f", "-follow-interval", INTERVAL]);
+        // A follower started again resumes from the transaction its store holds.
+        if db.exists() && read_txid(db).is_none() {
+            cmd.arg("-force");
+        }
+        cmd.arg("-o")
+            .arg(db)
+            .arg(&replica.url)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+    }
+
+    async fn caught_up(&self, txid: u64) {
+        let marked = crate::runtime::mark_global(&self.dir)
+            .and_then(|_| std::fs::write(self.dir.join(CAUGHT_UP), txid.to_string()));
+        if let Err(e) = marked {
+            return self.failed(format!("marking the store ready: {e}"));
+        }
+        tracing::info!(runtime = %self.id, txid, "caught up; the store is ready for a server");
+        self.set(|s| {
+            s.state = ReplicationState::CaughtUp;
+            s.txid = Some(txid);
+            s.lag_seconds = Some(0.0);
+            s.lag_bytes = Some(0);
+            s.error = None;
+        });
+        self.cancel.cancelled().await
+    }
+}
+
+/// A control socket path short enough for a Unix socket (108 bytes), one per store.
+fn control_socket(db: &Path) -> PathBuf {
+    let digest = Sha256::digest(db.as_os_str().as_encoded_bytes());
+    std::env::temp_dir().join(format!("tessera-ls-{}.sock", hex::encode(&digest[..8])))
+}
+
+/// The transaction a restored store holds (Litestream's `<db>-txid` file, hex).
+fn read_txid(db: &Path) -> Option<u64> {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-txid");
+    parse_txid(std::fs::read_to_string(PathBuf::from(name)).ok()?.trim())
+}
+
+fn parse_txid(hex: &str) -> Option<u64> {
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// One transaction file of a replica (`litestream ltx`).
+#[derive(Debug, Clone, PartialEq)]
+struct LtxFile {
+    level: u32,
+    min: u64,
+    max: u64,
+    size: u64,
+    created: DateTime<Utc>,
+}
+
+async fn list_replica(mut cmd: Command, url: &str) -> Result<Vec<LtxFile>, String> {
+    let out = cmd
+        .args(["ltx", url])
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(parse_ltx_listing(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Parses `litestream ltx` output: `level min max size created` per line (a header and
+/// anything else is skipped).
+fn parse_ltx_listing(text: &str) -> Vec<LtxFile> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [level, min, max, size, created] = f.as_slice() else {
+                return None;
+            };
+            Some(LtxFile {
+                level: level.parse().ok()?,
+                min: parse_txid(min)?,
+                max: parse_txid(max)?,
+                size: size.parse().ok()?,
+                created: created.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+struct Lag {
+    seconds: f64,
+    bytes: u64,
+}
+
+impl Lag {
+    /// How far a follower at `applied` is behind the replica: the age of the oldest
+    /// transaction file it has not applied, and the bytes of those files (level 0, the
+    /// files transactions first land in).
+    fn of(files: &[LtxFile], applied: u64) -> Self {
+        let pending: Vec<&LtxFile> = files
+            .iter()
+            .filter(|f| f.level == 0 && f.max > applied)
+            .collect();
+        Lag {
+            seconds: pending
+                .iter()
+                .map(|f| f.created)
+                .min()
+                .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                .unwrap_or(0.0),
+            bytes: pending.iter().map(|f| f.size).sum(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_listing_gives_the_lag_of_a_follower() {
+        let text = "\
+level  min               max               size  created
+0      0000000000000002  0000000000000002  336   2026-12-07T02:37:31Z
+0      0000000000000003  0000000000000003  398   2026-12-07T02:37:32Z
+0      0000000000000004  0000000000000004  453   2026-12-07T02:37:33Z
+9      0000000000000001  0000000000000002  712   2026-12-07T02:37:31Z
+";
+        let files = parse_ltx_listing(text);
+        assert_eq!(files.len(), 4);
+        assert_eq!(files.iter().map(|f| f.max).max(), Some(4));
+        let behind = Lag::of(&files, 2);
+        assert_eq!(behind.bytes, 398 + 453);
+        assert!(behind.seconds > 0.0);
+        let current = Lag::of(&files, 4);
+        assert_eq!((current.bytes, current.seconds), (0, 0.0));
+    }
+
+    #[test]
+    fn a_role_or_replica_change_is_a_new_stream_a_fence_is_not() {
+        let replica = |url: &str| ReplicaSpec {
+            url: url.into(),
+            env: Default::default(),
+        };
+        let source = ReplicationSpec::Source {
+            replica: replica("file:///a"),
+            fence: false,
+        };
+        let fenced = ReplicationSpec::Source {
+            replica: replica("file:///a"),
+            fence: true,
+        };
+        let elsewhere = ReplicationSpec::Source {
+            replica: replica("file:///b"),
+            fence: false,
+        };
+        let follower = ReplicationSpec::Follower {
+            replica: replica("file:///a"),
+            until_txid: None,
+        };
+        assert!(same_stream(&source, &fenced));
+        assert!(!same_stream(&source, &elsewhere));
+        assert!(!same_stream(&source, &follower));
+    }
+}
