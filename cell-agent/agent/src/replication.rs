@@ -239,8 +239,8 @@ impl Job {
                     *self.spec.borrow_and_update(),
                     ReplicationSpec::Source { fence: true, .. }
                 );
-                let fenced = self.status.lock().expect("status lock").state
-                    == ReplicationState::Fenced;
+                let fenced =
+                    self.status.lock().expect("status lock").state == ReplicationState::Fenced;
                 if fence && !fenced {
                     match self.final_sync(&db, &socket).await {
                         Ok(txid) => {
@@ -335,9 +335,10 @@ impl Job {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        // `litestream sync` prints transaction ids in decimal (file names and `-txid` are hex).
         text.lines()
             .find_map(|l| l.strip_prefix("replica_txid:"))
-            .and_then(|t| parse_txid(t.trim()))
+            .and_then(|t| t.trim().parse().ok())
             .ok_or_else(|| format!("no replica_txid in: {}", text.trim()))
     }
 
@@ -381,7 +382,9 @@ impl Job {
                                 s.lag_bytes = Some(lag.bytes);
                             });
                         }
-                        Err(e) => tracing::debug!(runtime = %self.id, error = %e, "listing the replica failed"),
+                        Err(e) => {
+                            tracing::debug!(runtime = %self.id, error = %e, "listing the replica failed")
+                        }
                     }
                 }
                 self.set(|s| {
