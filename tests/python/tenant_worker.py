@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 import uuid
 from datetime import timedelta
 
@@ -38,8 +39,10 @@ class GreetingWorkflow:
 
 
 async def steady(client: Client, task_queue: str, stop_file: str) -> None:
-    """Runs workflows back to back until `stop_file` appears; every failure is counted."""
-    runs, failures, errors = 0, 0, []
+    """Runs workflows back to back until `stop_file` appears; every failure is counted, and
+    the longest time between two completed workflows (a stall clients saw) is reported."""
+    runs, failures, errors, ids = 0, 0, [], []
+    last, longest = None, 0.0
     async with Worker(
         client,
         task_queue=task_queue,
@@ -49,19 +52,26 @@ async def steady(client: Client, task_queue: str, stop_file: str) -> None:
     ):
         print(json.dumps({"ready": True}), flush=True)
         while not os.path.exists(stop_file):
+            workflow_id = f"steady-{uuid.uuid4()}"
             try:
                 await client.execute_workflow(
                     GreetingWorkflow.run,
                     f"run {runs}",
-                    id=f"steady-{uuid.uuid4()}",
+                    id=workflow_id,
                     task_queue=task_queue,
                     execution_timeout=timedelta(seconds=60),
                 )
+                ids.append(workflow_id)
+                now = time.monotonic()
+                if last is not None:
+                    longest = max(longest, now - last)
+                last = now
             except Exception as e:  # noqa: BLE001 - counted and reported
                 failures += 1
                 errors.append(f"{type(e).__name__}: {e}")
             runs += 1
-    print(json.dumps({"runs": runs, "failures": failures, "errors": errors[:5]}))
+    print(json.dumps({"runs": runs, "failures": failures, "errors": errors[:5],
+                      "longest_gap_seconds": round(longest, 3), "first": ids[:1], "last": ids[-1:]}))
 
 
 def read(path: str) -> bytes:

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration_rollouts::M0005Rollouts),
             Box::new(crate::migration_regions::M0006RegionOwners),
             Box::new(crate::migration_edges::M0007Edges),
+            Box::new(crate::migration_migrations::M0008Migrations),
         ]
     }
 }

@@ -153,6 +153,19 @@ impl Store {
             .ok_or(StoreError::NotFound("namespace"))
     }
 
+    /// The namespace (not deleted) serving Temporal namespace `<name>.<account-slug>`.
+    pub async fn live_namespace_by_temporal(
+        &self,
+        temporal_namespace: &str,
+    ) -> Result<namespace::Model> {
+        namespace::Entity::find()
+            .filter(namespace::Column::TemporalNamespace.eq(temporal_namespace))
+            .filter(namespace::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::NotFound("namespace"))
+    }
+
     /// Any namespace, deleted ones included.
     pub async fn namespace_by_id(&self, id: Uuid) -> Result<namespace::Model> {
         namespace::Entity::find_by_id(id)

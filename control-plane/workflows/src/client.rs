@@ -285,6 +285,24 @@ impl Engine {
         .await
     }
 
+    /// Cuts a namespace's migration over now, or aborts it.
+    pub async fn migration_control(
+        &self,
+        namespace_id: Uuid,
+        migration_id: Uuid,
+        control: crate::MigrationControl,
+    ) -> Result<(), EngineError> {
+        self.client
+            .get_workflow_handle::<NamespaceWorkflow>(crate::namespaces::workflow_id(namespace_id))
+            .signal(
+                NamespaceWorkflow::migration_control,
+                (migration_id, control),
+                temporalio_client::WorkflowSignalOptions::default(),
+            )
+            .await
+            .map_err(|e| EngineError::Rpc(e.to_string()))
+    }
+
     /// Starts a rollout's workflow (once: its id is the rollout's).
     pub async fn start_rollout(&self, input: RolloutInput) -> Result<(), EngineError> {
         let id = crate::rollouts::workflow_id(input.rollout_id);

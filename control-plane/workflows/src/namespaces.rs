@@ -14,8 +14,10 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
+use crate::migration_activities::MigrationActivities;
 use crate::namespace_activities::{ApplyUpdate, AwaitRuntime, NamespaceActivities};
 use crate::steps::{finish, options, report, settled, short, waiting};
+use tessera_api::MigrationState;
 
 /// How long the runtime may take to serve after the agent got its desired state.
 const RUNTIME_TIMEOUT_SECS: u64 = 180;
@@ -26,6 +28,8 @@ const REMOVE_TIMEOUT_SECS: u64 = 60;
 /// How often, and how far apart, placement is tried before a create fails.
 const PLACEMENT_ATTEMPTS: u32 = 12;
 const PLACEMENT_RETRY: Duration = Duration::from_secs(5);
+/// How long one wait for the migration target's copy lasts (an abort is seen between waits).
+const FOLLOWER_POLL_SECS: u64 = 5;
 /// Requests handled per run before continuing as new.
 const REQUESTS_PER_RUN: u32 = 50;
 
@@ -44,6 +48,28 @@ pub enum NamespaceRequest {
     Delete {
         operation_id: Uuid,
     },
+    /// Move the namespace to another cell (the migration's record says which).
+    Migrate {
+        operation_id: Uuid,
+        migration_id: Uuid,
+    },
+}
+
+impl NamespaceRequest {
+    fn operation_id(&self) -> Uuid {
+        match self {
+            NamespaceRequest::Update { operation_id, .. }
+            | NamespaceRequest::Delete { operation_id }
+            | NamespaceRequest::Migrate { operation_id, .. } => *operation_id,
+        }
+    }
+}
+
+/// What an admin asks of a running migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MigrationControl {
+    Cutover,
+    Abort,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +90,8 @@ pub struct NamespaceInput {
 #[derive(Default)]
 pub struct NamespaceWorkflow {
     queue: VecDeque<NamespaceRequest>,
+    /// The last control asked of a migration, by migration id.
+    control: Option<(Uuid, MigrationControl)>,
 }
 
 fn state(id: Uuid, s: &str) -> (Uuid, String) {
@@ -118,13 +146,16 @@ impl NamespaceWorkflow {
                     let rest: Vec<NamespaceRequest> =
                         ctx.state_mut(|s| s.queue.drain(..).collect());
                     for r in rest {
-                        let op = match r {
-                            NamespaceRequest::Update { operation_id, .. }
-                            | NamespaceRequest::Delete { operation_id } => operation_id,
-                        };
+                        let op = r.operation_id();
                         finish(ctx, Some(op), Some("the namespace was deleted".into())).await?;
                     }
                     return Ok(());
+                }
+                NamespaceRequest::Migrate {
+                    operation_id,
+                    migration_id,
+                } => {
+                    Self::migrate(ctx, migration_id, operation_id).await?;
                 }
             }
         }
@@ -139,6 +170,16 @@ impl NamespaceWorkflow {
             ContinueAsNewOptions::default(),
         )?;
         Ok(())
+    }
+
+    /// Cuts a migration over now, or aborts it (before its cutover).
+    #[signal]
+    pub fn migration_control(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        control: (Uuid, MigrationControl),
+    ) {
+        self.control = Some(control);
     }
 
     /// Queues an update or a delete.
@@ -291,6 +332,170 @@ impl NamespaceWorkflow {
         Ok(verified
             .map(|_| ())
             .map_err(|e| format!("the endpoint did not answer through the ingress: {e}")))
+    }
+
+    /// A live migration to another cell: replicate → ready for cutover → cut over (hold,
+    /// fence, catch up, start, flip) → verify → completed. Aborted on request before the
+    /// cutover; nothing else changes the namespace meanwhile (requests wait in the queue).
+    async fn migrate(
+        ctx: &mut WorkflowContext<Self>,
+        migration: Uuid,
+        op: Uuid,
+    ) -> WorkflowResult<()> {
+        let op = Some(op);
+        let reached = |state: MigrationState, error: Option<String>| (migration, state, error);
+        let asked = |ctx: &WorkflowContext<Self>| {
+            ctx.state(|s| s.control.filter(|(m, _)| *m == migration).map(|(_, c)| c))
+        };
+        report(ctx, op, 0.05, "replicating the store to the target cell").await?;
+        ctx.execute_activity(
+            MigrationActivities::migration_reached,
+            reached(MigrationState::Replicating, None),
+            short(),
+        )
+        .await?;
+        let begun = ctx
+            .execute_activity(MigrationActivities::begin_migration, migration, short())
+            .await;
+        if let Err(reason) = settled(begun)? {
+            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
+                .await;
+        }
+        // Until the target's copy is less than a second behind, or an abort.
+        loop {
+            if asked(ctx) == Some(MigrationControl::Abort) {
+                return Self::abort_migration(ctx, migration, op).await;
+            }
+            let status = ctx
+                .execute_activity(
+                    MigrationActivities::await_follower,
+                    (migration, FOLLOWER_POLL_SECS),
+                    waiting(Duration::from_secs(FOLLOWER_POLL_SECS + 30)),
+                )
+                .await?;
+            if status.ready {
+                break;
+            }
+        }
+        ctx.execute_activity(
+            MigrationActivities::migration_reached,
+            reached(MigrationState::ReadyForCutover, None),
+            short(),
+        )
+        .await?;
+        report(ctx, op, 0.5, "ready for cutover").await?;
+        let manual = ctx
+            .execute_activity(MigrationActivities::cutover_mode, migration, short())
+            .await?;
+        if manual {
+            ctx.wait_condition(|s: &Self| s.control.is_some_and(|(m, _)| m == migration))
+                .await?;
+        }
+        if asked(ctx) == Some(MigrationControl::Abort) {
+            return Self::abort_migration(ctx, migration, op).await;
+        }
+
+        ctx.execute_activity(
+            MigrationActivities::migration_reached,
+            reached(MigrationState::CuttingOver, None),
+            short(),
+        )
+        .await?;
+        report(ctx, op, 0.6, "cutting over: holding new connections").await?;
+        ctx.execute_activity(
+            MigrationActivities::hold_source,
+            migration,
+            waiting(Duration::from_secs(40)),
+        )
+        .await?;
+        report(ctx, op, 0.7, "cutting over: fencing the source").await?;
+        let fenced = ctx
+            .execute_activity(
+                MigrationActivities::fence_source,
+                migration,
+                waiting(Duration::from_secs(60)),
+            )
+            .await?;
+        let txid = match fenced {
+            Ok(txid) => Some(txid),
+            Err(reason) => {
+                tracing::warn!(%migration, %reason, "the source did not fence; promoting what the replica holds");
+                None
+            }
+        };
+        report(
+            ctx,
+            op,
+            0.8,
+            "cutting over: starting the namespace on the target",
+        )
+        .await?;
+        let promoted = ctx
+            .execute_activity(
+                MigrationActivities::promote_target,
+                (migration, txid),
+                waiting(Duration::from_secs(240)),
+            )
+            .await?;
+        if let Err(reason) = promoted {
+            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
+                .await;
+        }
+        report(ctx, op, 0.9, "verifying the endpoint over mTLS").await?;
+        let m = ctx
+            .execute_activity(MigrationActivities::migration_namespace, migration, short())
+            .await?;
+        let verified = ctx
+            .execute_activity(
+                NamespaceActivities::verify_namespace,
+                (m, VERIFY_TIMEOUT_SECS),
+                waiting(Duration::from_secs(VERIFY_TIMEOUT_SECS + 30)),
+            )
+            .await?;
+        if let Err(e) = verified {
+            let reason = format!("the endpoint did not answer on the target: {e}");
+            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
+                .await;
+        }
+        ctx.execute_activity(MigrationActivities::release_source, migration, short())
+            .await?;
+        Self::end_migration(ctx, migration, op, MigrationState::Completed, None).await
+    }
+
+    async fn abort_migration(
+        ctx: &mut WorkflowContext<Self>,
+        migration: Uuid,
+        op: Option<Uuid>,
+    ) -> WorkflowResult<()> {
+        ctx.execute_activity(
+            MigrationActivities::migration_reached,
+            (migration, MigrationState::Aborting, None),
+            short(),
+        )
+        .await?;
+        ctx.execute_activity(MigrationActivities::abort_migration, migration, short())
+            .await?;
+        Self::end_migration(ctx, migration, op, MigrationState::Aborted, None).await
+    }
+
+    async fn end_migration(
+        ctx: &mut WorkflowContext<Self>,
+        migration: Uuid,
+        op: Option<Uuid>,
+        state: MigrationState,
+        error: Option<String>,
+    ) -> WorkflowResult<()> {
+        ctx.execute_activity(
+            MigrationActivities::migration_reached,
+            (migration, state, error.clone()),
+            short(),
+        )
+        .await?;
+        let error = match state {
+            MigrationState::Aborted => Some("the migration was aborted".to_string()),
+            _ => error,
+        };
+        finish(ctx, op, error).await
     }
 
     async fn update(

@@ -171,6 +171,11 @@ async fn run_once(
                 .with_lifetimes(cfg.lifetimes),
             step_delay: cfg.namespace_step_delay,
         })
+        .register_activities(crate::migration_activities::MigrationActivities {
+            store: store.clone(),
+            pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
+                .with_lifetimes(cfg.lifetimes),
+        })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),
         })

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cells;
 mod edges;
+mod migrations;
 mod namespaces;
 mod operations;
 mod releases;
@@ -66,6 +67,7 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(admin_namespaces::routes())
                 .merge(cells::routes())
                 .merge(edges::routes())
+                .merge(migrations::routes())
                 .merge(releases::routes())
                 .merge(rollouts::routes())
                 .merge(self_hosted::routes())

@@ -8,6 +8,7 @@ pub mod edge;
 pub mod edge_feed;
 pub mod idempotency_key;
 pub mod join_token;
+pub mod migration;
 pub mod namespace;
 pub mod operation;
 pub mod pki_object;

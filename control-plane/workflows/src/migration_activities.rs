@@ -1,0 +1,607 @@
+//! Activities of a live migration (run by the namespace's workflow, see
+//! [`crate::namespaces`]). The store ships with Litestream: the source streams into the
+//! replica, the target follows it; the cutover holds new connections at the source's ingress
+//! (the edge follows the cells' routes and holds too), fences the source (SIGKILL, then a final
+//! sync), lets the target catch up to the final transaction, starts the server there, and
+//! flips the routes. Each activity is idempotent: it writes desired state and waits for what
+//! the agents report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tessera_api::agent::{
+    ObservedState, RemovedRuntime, ReplicaSpec, ReplicationSpec, ReplicationState, RouteSpec,
+    RouteTargetSpec, RuntimeHealth, RuntimeSpec,
+};
+use tessera_api::{MigrationProgress, MigrationState, MigrationStep};
+use tessera_store::Store;
+use tessera_store::entity::{migration, namespace};
+use uuid::Uuid;
+
+use crate::cell_activities::wait_for_change;
+use crate::certs::{PlatformPki, namespace_server_cert_id};
+use crate::errors::{cert_err, final_error, store_err};
+use crate::namespace_activities::runtime_id;
+
+/// How long a held connection waits at an ingress (and the edge) during a cutover.
+pub const CUTOVER_HOLD_MS: u64 = 15_000;
+/// The target is ready for the cutover when its copy is less than this behind.
+pub const READY_LAG_SECONDS: f64 = 1.0;
+
+pub struct MigrationActivities {
+    pub store: Store,
+    pub pki: PlatformPki,
+}
+
+/// The replica of a migration in a local region's object store (a directory).
+pub fn replica_url(object_store: &std::path::Path, region: &str, migration: Uuid) -> String {
+    let dir: PathBuf = object_store.join(region).join(migration.to_string());
+    format!("file://{}", dir.display())
+}
+
+/// How the target's copy stands, as its agent last reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FollowerStatus {
+    /// Following, less than [`READY_LAG_SECONDS`] behind.
+    pub ready: bool,
+    pub lag_seconds: Option<f64>,
+    pub lag_bytes: Option<u64>,
+}
+
+struct Parts {
+    m: migration::Model,
+    ns: namespace::Model,
+    runtime: String,
+    replica: ReplicaSpec,
+}
+
+impl MigrationActivities {
+    async fn parts(&self, id: Uuid) -> Result<Parts, ActivityError> {
+        let m = self.store.migration(id).await.map_err(store_err)?;
+        let ns = self
+            .store
+            .namespace_by_id(m.namespace_id)
+            .await
+            .map_err(store_err)?;
+        Ok(Parts {
+            runtime: runtime_id(ns.id),
+            replica: ReplicaSpec {
+                url: m.replica_url.clone(),
+                env: Default::default(),
+            },
+            m,
+            ns,
+        })
+    }
+
+    async fn progress(&self, m: &migration::Model) -> MigrationProgress {
+        serde_json::from_value(m.progress.clone()).unwrap_or_default()
+    }
+
+    async fn save_progress(&self, id: Uuid, p: &MigrationProgress) -> Result<(), ActivityError> {
+        self.store
+            .set_migration_progress(id, serde_json::to_value(p).expect("progress serializes"))
+            .await
+            .map_err(store_err)
+    }
+
+    /// Waits until `cell`'s agent applied `generation` and `until` holds for its report, or
+    /// `timeout` passed (`None`).
+    async fn await_report<T>(
+        &self,
+        ctx: &ActivityContext,
+        cell: &str,
+        generation: u64,
+        timeout: Duration,
+        until: impl Fn(&ObservedState) -> Option<T>,
+    ) -> Result<Option<T>, ActivityError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.store.cell_changes(cell);
+        loop {
+            let c = self.store.cell(cell).await.map_err(store_err)?;
+            let applied = c
+                .observed_generation
+                .is_some_and(|g| g as u64 >= generation);
+            if applied
+                && let Some(o) = tessera_store::decode_observed(&c).map_err(store_err)?
+                && let Some(v) = until(&o)
+            {
+                return Ok(Some(v));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            let _ = ctx.record_heartbeat(()).await;
+            wait_for_change(&mut changes, deadline).await;
+        }
+    }
+
+    /// The namespace's route on a cell: its CA bundle plus the probe CA.
+    async fn route(
+        &self,
+        ns: &namespace::Model,
+        target: RouteTargetSpec,
+    ) -> Result<RouteSpec, ActivityError> {
+        let probe = self.pki.probe_ca(ns.id).await.map_err(cert_err)?;
+        Ok(RouteSpec {
+            accepted_ca_pem: format!("{}\n{}", ns.accepted_ca_pem.trim_end(), probe.cert_pem),
+            target,
+        })
+    }
+
+    async fn server_cert_fingerprint(
+        &self,
+        ns: &namespace::Model,
+    ) -> Result<(String, String), ActivityError> {
+        let id = namespace_server_cert_id(ns.id);
+        let (_, fp) = self
+            .pki
+            .chain_and_fingerprint(&id)
+            .await
+            .map_err(cert_err)?
+            .ok_or_else(|| {
+                final_error(format!("namespace {} has no server certificate", ns.name))
+            })?;
+        Ok((id, fp))
+    }
+}
+
+#[activities]
+impl MigrationActivities {
+    /// Records a state the migration reached (and when).
+    #[activity]
+    pub async fn migration_reached(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: (Uuid, MigrationState, Option<String>),
+    ) -> Result<(), ActivityError> {
+        let (id, state, error) = input;
+        let m = self.store.migration(id).await.map_err(store_err)?;
+        let mut p = self.progress(&m).await;
+        if p.steps.last().map(|s| s.state) != Some(state) {
+            p.steps.push(MigrationStep {
+                state,
+                at: Utc::now(),
+            });
+        }
+        if state == MigrationState::Completed
+            && let (Some(from), Some(to)) = (
+                p.steps
+                    .iter()
+                    .find(|s| s.state == MigrationState::CuttingOver),
+                p.steps.last(),
+            )
+        {
+            p.cutover_ms = Some((to.at - from.at).num_milliseconds().max(0) as u64);
+        }
+        self.save_progress(id, &p).await?;
+        self.store
+            .set_migration_state(id, state.as_str(), error)
+            .await
+            .map_err(store_err)?;
+        if matches!(
+            state,
+            MigrationState::Completed | MigrationState::Aborted | MigrationState::Failed
+        ) {
+            self.store
+                .set_namespace_state(m.namespace_id, "active")
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the migration waits for an admin's cutover.
+    #[activity]
+    pub async fn cutover_mode(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<bool, ActivityError> {
+        Ok(self.store.migration(id).await.map_err(store_err)?.cutover == "manual")
+    }
+
+    /// The namespace a migration moves.
+    #[activity]
+    pub async fn migration_namespace(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<Uuid, ActivityError> {
+        Ok(self
+            .store
+            .migration(id)
+            .await
+            .map_err(store_err)?
+            .namespace_id)
+    }
+
+    /// The source streams its store into the replica; the target follows it and gets the
+    /// namespace's server certificate (no route yet: nothing changes for clients).
+    #[activity]
+    pub async fn begin_migration(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<(), ActivityError> {
+        let Parts {
+            m,
+            ns,
+            runtime,
+            replica,
+        } = self.parts(id).await?;
+        self.pki
+            .ensure_namespace_server_cert(ns.id, &m.target_cell, &ns.host)
+            .await
+            .map_err(cert_err)?;
+        let (cert, fp) = self.server_cert_fingerprint(&ns).await?;
+        self.store
+            .update_desired(&m.source_cell, None, |d| {
+                d.replication.insert(
+                    runtime.clone(),
+                    ReplicationSpec::Source {
+                        replica: replica.clone(),
+                        fence: false,
+                    },
+                );
+                d.cert_fingerprints.insert(cert.clone(), fp.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        self.store
+            .update_desired(&m.target_cell, None, |d| {
+                d.removed.remove(&runtime);
+                d.replication.insert(
+                    runtime.clone(),
+                    ReplicationSpec::Follower {
+                        replica: replica.clone(),
+                        until_txid: None,
+                    },
+                );
+                if !d.server_cert_ids.contains(&cert) {
+                    d.server_cert_ids.push(cert.clone());
+                }
+                d.cert_fingerprints.insert(cert.clone(), fp.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// How far the target's copy is behind, waiting up to `timeout_secs` for it to be ready.
+    #[activity]
+    pub async fn await_follower(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: (Uuid, u64),
+    ) -> Result<FollowerStatus, ActivityError> {
+        let (id, timeout_secs) = input;
+        let Parts { m, runtime, .. } = self.parts(id).await?;
+        let generation = self
+            .store
+            .cell_state(&m.target_cell)
+            .await
+            .map_err(store_err)?
+            .generation;
+        let status = |o: &ObservedState| {
+            let r = o.replication.get(&runtime)?;
+            Some(FollowerStatus {
+                ready: r.state == ReplicationState::Following
+                    && r.lag_seconds.is_some_and(|l| l < READY_LAG_SECONDS),
+                lag_seconds: r.lag_seconds,
+                lag_bytes: r.lag_bytes,
+            })
+        };
+        let ready = self
+            .await_report(
+                &ctx,
+                &m.target_cell,
+                generation,
+                Duration::from_secs(timeout_secs),
+                |o| status(o).filter(|s| s.ready),
+            )
+            .await?;
+        let now = match ready {
+            Some(s) => s,
+            None => {
+                let c = self.store.cell(&m.target_cell).await.map_err(store_err)?;
+                tessera_store::decode_observed(&c)
+                    .map_err(store_err)?
+                    .as_ref()
+                    .and_then(status)
+                    .unwrap_or_default()
+            }
+        };
+        let mut p = self.progress(&m).await;
+        p.lag_seconds = now.lag_seconds;
+        p.lag_bytes = now.lag_bytes;
+        self.save_progress(id, &p).await?;
+        Ok(now)
+    }
+
+    /// New connections to the namespace wait at the source's ingress, and at the edge.
+    #[activity]
+    pub async fn hold_source(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<(), ActivityError> {
+        let Parts { m, ns, .. } = self.parts(id).await?;
+        let route = self
+            .route(
+                &ns,
+                RouteTargetSpec::Hold {
+                    max_wait_ms: CUTOVER_HOLD_MS,
+                },
+            )
+            .await?;
+        let generation = self
+            .store
+            .update_desired(&m.source_cell, None, |d| {
+                d.routes.insert(ns.host.clone(), route.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        // A source that does not answer holds nothing: the edge holds anyway.
+        self.await_report(
+            &ctx,
+            &m.source_cell,
+            generation,
+            Duration::from_secs(10),
+            |_| Some(()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Kills the source's runtime for good and syncs its replica one last time. `Ok(txid)`:
+    /// the replica holds every acknowledged transaction; `Err` when the source did not
+    /// answer in time (the cutover goes on with what the replica has).
+    #[activity]
+    pub async fn fence_source(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<Result<u64, String>, ActivityError> {
+        let Parts {
+            m,
+            runtime,
+            replica,
+            ..
+        } = self.parts(id).await?;
+        let generation = self
+            .store
+            .update_desired(&m.source_cell, None, |d| {
+                d.replication.insert(
+                    runtime.clone(),
+                    ReplicationSpec::Source {
+                        replica: replica.clone(),
+                        fence: true,
+                    },
+                );
+            })
+            .await
+            .map_err(store_err)?;
+        let txid = self
+            .await_report(
+                &ctx,
+                &m.source_cell,
+                generation,
+                Duration::from_secs(30),
+                |o| {
+                    o.replication
+                        .get(&runtime)
+                        .filter(|r| r.state == ReplicationState::Fenced)
+                        .and_then(|r| r.txid)
+                },
+            )
+            .await?;
+        let Some(txid) = txid else {
+            return Ok(Err(format!(
+                "cell {} did not report its runtime fenced and synced within 30 s",
+                m.source_cell
+            )));
+        };
+        let mut p = self.progress(&m).await;
+        p.final_txid = Some(txid);
+        self.save_progress(id, &p).await?;
+        Ok(Ok(txid))
+    }
+
+    /// The target applies the replica up to `txid` (or all it has, when `None`), stops
+    /// following and starts the server on its copy; the namespace is served there from now on,
+    /// and the source's ingress forwards what still arrives there.
+    #[activity]
+    pub async fn promote_target(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: (Uuid, Option<u64>),
+    ) -> Result<Result<(), String>, ActivityError> {
+        let (id, txid) = input;
+        let Parts {
+            m,
+            ns,
+            runtime,
+            replica,
+        } = self.parts(id).await?;
+        let target = self.store.cell(&m.target_cell).await.map_err(store_err)?;
+        // Without a final transaction: all the replica has, as the target last saw it.
+        let until = match txid {
+            Some(t) => t,
+            None => tessera_store::decode_observed(&target)
+                .map_err(store_err)?
+                .and_then(|o| {
+                    o.replication
+                        .get(&runtime)
+                        .and_then(|r| r.replica_txid.or(r.txid))
+                })
+                .unwrap_or(0),
+        };
+        let generation = self
+            .store
+            .update_desired(&m.target_cell, None, |d| {
+                if !d.runtimes.contains_key(&runtime) {
+                    d.replication.insert(
+                        runtime.clone(),
+                        ReplicationSpec::Follower {
+                            replica: replica.clone(),
+                            until_txid: Some(until),
+                        },
+                    );
+                }
+            })
+            .await
+            .map_err(store_err)?;
+        let caught_up = self
+            .await_report(
+                &ctx,
+                &m.target_cell,
+                generation,
+                Duration::from_secs(60),
+                |o| {
+                    let r = o.replication.get(&runtime);
+                    let serving = o.runtimes.contains_key(&runtime);
+                    (serving || r.is_some_and(|r| r.state == ReplicationState::CaughtUp))
+                        .then_some(())
+                },
+            )
+            .await?;
+        if caught_up.is_none() {
+            return Ok(Err(format!(
+                "cell {} did not catch up to transaction {until} within 60 s",
+                m.target_cell
+            )));
+        }
+        let local = self
+            .route(
+                &ns,
+                RouteTargetSpec::Local {
+                    runtime: runtime.clone(),
+                },
+            )
+            .await?;
+        let generation = self
+            .store
+            .update_desired(&m.target_cell, None, |d| {
+                d.replication.remove(&runtime);
+                d.runtimes.insert(
+                    runtime.clone(),
+                    RuntimeSpec {
+                        temporal_namespace: ns.temporal_namespace.clone(),
+                        global_namespace: true,
+                        dynamic_config: Default::default(),
+                    },
+                );
+                d.routes.insert(ns.host.clone(), local.clone());
+            })
+            .await
+            .map_err(store_err)?;
+        let serving = self
+            .await_report(
+                &ctx,
+                &m.target_cell,
+                generation,
+                Duration::from_secs(120),
+                |o| {
+                    o.runtimes
+                        .get(&runtime)
+                        .filter(|r| r.health == RuntimeHealth::Serving)
+                        .map(|_| ())
+                },
+            )
+            .await?;
+        if serving.is_none() {
+            return Ok(Err(format!(
+                "the runtime on cell {} did not serve within 120 s",
+                m.target_cell
+            )));
+        }
+        self.store
+            .move_namespace(ns.id, &m.target_cell)
+            .await
+            .map_err(store_err)?;
+        // Connections that still arrive at the source's ingress go on to the target's.
+        if let Some(address) = target.ingress_address.clone() {
+            let forward = self
+                .route(&ns, RouteTargetSpec::Forward { address })
+                .await?;
+            self.store
+                .update_desired(&m.source_cell, None, |d| {
+                    d.routes.insert(ns.host.clone(), forward.clone());
+                })
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// After a verified cutover: the source's copy goes to its cell's trash (its retention
+    /// applies) and the source keeps nothing of the namespace.
+    #[activity]
+    pub async fn release_source(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<(), ActivityError> {
+        let Parts { m, ns, runtime, .. } = self.parts(id).await?;
+        let cert = namespace_server_cert_id(ns.id);
+        self.store
+            .update_desired(&m.source_cell, None, |d| {
+                d.replication.remove(&runtime);
+                d.runtimes.remove(&runtime);
+                d.removed
+                    .entry(runtime.clone())
+                    .or_insert_with(|| RemovedRuntime {
+                        temporal_namespace: ns.temporal_namespace.clone(),
+                        removed_at: Utc::now(),
+                    });
+                d.routes.remove(&ns.host);
+                d.server_cert_ids.retain(|c| *c != cert);
+                d.cert_fingerprints.remove(&cert);
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// Before the cutover: the target's copy goes to its cell's trash and the source stops
+    /// streaming; clients never noticed anything.
+    #[activity]
+    pub async fn abort_migration(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<(), ActivityError> {
+        let Parts { m, ns, runtime, .. } = self.parts(id).await?;
+        let cert = namespace_server_cert_id(ns.id);
+        self.store
+            .update_desired(&m.target_cell, None, |d| {
+                if d.replication.remove(&runtime).is_some() {
+                    d.removed
+                        .entry(runtime.clone())
+                        .or_insert_with(|| RemovedRuntime {
+                            temporal_namespace: ns.temporal_namespace.clone(),
+                            removed_at: Utc::now(),
+                        });
+                }
+                if !d.routes.contains_key(&ns.host) {
+                    d.server_cert_ids.retain(|c| *c != cert);
+                    d.cert_fingerprints.remove(&cert);
+                }
+            })
+            .await
+            .map_err(store_err)?;
+        self.store
+            .update_desired(&m.source_cell, None, |d| {
+                d.replication.remove(&runtime);
+            })
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! Live migration on the real binaries: a namespace moves between two cells while a Python
+//! `temporalio` worker and client run workflows through the edge with mTLS. Its store ships
+//! with real Litestream; the address clients use never changes; no call fails.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera_system_tests::{
+    Api, CellProcesses, ControlPlane, eventually, namespace_with_generated_ca, python_worker,
+    start_edge, worker_command,
+};
+use tokio::io::AsyncReadExt;
+
+async fn migration_end(admin: &Api, id: &str, within: Duration) -> Value {
+    eventually("the migration ends", within, || async {
+        let m = admin.get(&format!("/admin/migrations/{id}")).await;
+        matches!(
+            m["state"].as_str(),
+            Some("completed" | "aborted" | "failed")
+        )
+        .then_some(m)
+    })
+    .await
+}
+
+fn states(m: &Value) -> Vec<String> {
+    m["progress"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
+    let data = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(data.path().to_path_buf());
+    let cp = ControlPlane::start(data.path(), &[]).await;
+    let admin = Api::admin(&cp);
+    admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
+    let one = admin.provision("local-east", 1).await;
+    let two = admin.provision("local-east", 1).await;
+    let acme = Api::signup(&cp, "acme").await;
+    let (orders, creds) =
+        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
+    let before = python_worker(&orders, &creds, false)
+        .await
+        .expect("a workflow before the move");
+    let source = admin.get("/admin/cells?page_size=200").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ingress_address"] == orders["endpoint"]["cell_address"])
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let target = if source == one {
+        two.clone()
+    } else {
+        one.clone()
+    };
+
+    // Bad input changes nothing.
+    for (body, status) in [
+        (
+            json!({"namespace": "nope.acme", "target_cell": target}),
+            404,
+        ),
+        (
+            json!({"namespace": "orders.acme", "target_cell": source}),
+            400,
+        ),
+        (
+            json!({"namespace": "orders.acme", "target_cell": "no-such-cell"}),
+            400,
+        ),
+    ] {
+        let (s, v) = admin.post("/admin/migrations", body).await;
+        assert_eq!(s, status, "{v}");
+    }
+    let (s, v) = acme
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": target}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(admin.get("/admin/migrations").await, json!([]));
+
+    // A worker and a client run workflows back to back through the edge for the whole move.
+    let stop = data.path().join("stop-worker");
+    let mut worker = worker_command(&orders, &creds)
+        .arg("--steady")
+        .arg(&stop)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let (s, started) = admin
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": target}),
+        )
+        .await;
+    assert_eq!(s, 202, "{started}");
+    assert_eq!(started["operation"]["kind"], "namespace.migrate");
+    let id = started["migration"]["id"].as_str().unwrap().to_string();
+    assert_eq!(acme.get("/namespaces/orders").await["state"], "migrating");
+    // One migration at a time.
+    let (s, v) = admin
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": target}),
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+
+    let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    assert_eq!(
+        states(&m),
+        [
+            "replicating",
+            "ready_for_cutover",
+            "cutting_over",
+            "completed"
+        ],
+        "{m}"
+    );
+    assert!(m["progress"]["final_txid"].as_u64().is_some(), "{m}");
+    let op = acme
+        .wait_op(
+            started["operation"]["id"].as_str().unwrap(),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(op["state"], "fulfilled", "{op}");
+
+    // Clients saw nothing but a short stall.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::fs::write(&stop, "").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), async {
+        worker.wait().await.unwrap();
+        let mut s = String::new();
+        worker
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut s)
+            .await
+            .unwrap();
+        s
+    })
+    .await
+    .expect("the worker stops");
+    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    println!("tenant worker during the migration: {report}\nmigration: {m}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    assert!(report["runs"].as_u64().unwrap() >= 5, "{report}");
+
+    // Same address; the namespace runs on the target, with its history.
+    let moved = acme.get("/namespaces/orders").await;
+    assert_eq!(moved["state"], "active", "{moved}");
+    assert_eq!(moved["endpoint"]["address"], orders["endpoint"]["address"]);
+    let target_detail = admin.get(&format!("/admin/cells/{target}")).await;
+    assert_eq!(
+        moved["endpoint"]["cell_address"], target_detail["ingress_address"],
+        "{moved}"
+    );
+    for workflow in [
+        before["workflow_id"].as_str().unwrap(),
+        report["first"][0].as_str().unwrap(),
+        report["last"][0].as_str().unwrap(),
+    ] {
+        let d = worker_command(&moved, &creds)
+            .args(["--describe", workflow])
+            .output()
+            .await
+            .unwrap();
+        assert!(d.status.success(), "{d:?}");
+        let d: Value = serde_json::from_slice(
+            d.stdout
+                .trim_ascii_end()
+                .rsplit(|b| *b == b'\n')
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(d["status"], "COMPLETED", "{workflow}: {d}");
+    }
+    // The source's copy is in its cell's trash; the source runs nothing of the namespace.
+    let runtime = eventually(
+        "the source's copy in its trash",
+        Duration::from_secs(60),
+        || async {
+            let c = admin.get(&format!("/admin/cells/{source}")).await;
+            let o = &c["observed"];
+            let trashed = o["trash"].as_array().and_then(|t| t.first().cloned())?;
+            o["runtimes"]
+                .as_object()
+                .unwrap()
+                .is_empty()
+                .then(|| trashed["runtime"].as_str().unwrap().to_string())
+        },
+    )
+    .await;
+    assert!(runtime.starts_with("ns-"), "{runtime}");
+    let (s, v) = admin
+        .post(&format!("/admin/migrations/{id}/abort"), json!({}))
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("failed_precondition")),
+        "{v}"
+    );
+
+    // A manual migration back waits for its cutover; aborted, nothing changes.
+    let (s, back) = admin
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": source, "cutover": "manual"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{back}");
+    let back_id = back["migration"]["id"].as_str().unwrap().to_string();
+    eventually("ready for cutover", Duration::from_secs(120), || async {
+        let m = admin.get(&format!("/admin/migrations/{back_id}")).await;
+        (m["state"] == "ready_for_cutover").then_some(())
+    })
+    .await;
+    let m = admin.get(&format!("/admin/migrations/{back_id}")).await;
+    assert!(m["progress"]["lag_seconds"].as_f64().unwrap() < 1.0, "{m}");
+    let (s, v) = admin
+        .post(&format!("/admin/migrations/{back_id}/abort"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let m = migration_end(&admin, &back_id, Duration::from_secs(60)).await;
+    assert_eq!(m["state"], "aborted", "{m}");
+    let stayed = acme.get("/namespaces/orders").await;
+    assert_eq!(stayed["state"], "active");
+    assert_eq!(
+        stayed["endpoint"]["cell_address"],
+        moved["endpoint"]["cell_address"]
+    );
+    python_worker(&stayed, &creds, false)
+        .await
+        .expect("a workflow after the aborted move");
+}
