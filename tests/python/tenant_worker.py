@@ -74,6 +74,69 @@ async def steady(client: Client, task_queue: str, stop_file: str) -> None:
                       "longest_gap_seconds": round(longest, 3), "first": ids[:1], "last": ids[-1:]}))
 
 
+async def fill(client: Client, task_queue: str, megabytes: int) -> None:
+    """Grows the store by about `megabytes`: workflows with a 256 KiB input each, run to the end."""
+    blob = "x" * (256 << 10)
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[compose_greeting],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        for batch in range(0, megabytes * 4, 20):
+            await asyncio.gather(*(
+                client.execute_workflow(
+                    GreetingWorkflow.run, blob, id=f"fill-{batch + i}-{uuid.uuid4()}",
+                    task_queue=task_queue, execution_timeout=timedelta(seconds=120))
+                for i in range(20)))
+    print(json.dumps({"filled_mb": megabytes}))
+
+
+async def load(client: Client, task_queue: str, rate: float, stop_file: str) -> None:
+    """Starts `rate` workflows a second until `stop_file` appears, then waits for every
+    acknowledged one to complete. Reports each acknowledgement's time (Unix seconds), the
+    failed starts, and the acknowledged workflows that never completed (lost)."""
+    acks, failures, errors, handles = [], 0, [], []
+
+    async def start(n: int) -> None:
+        nonlocal failures
+        try:
+            h = await client.start_workflow(
+                GreetingWorkflow.run, f"load {n}", id=f"load-{n}-{uuid.uuid4()}",
+                task_queue=task_queue, execution_timeout=timedelta(seconds=300))
+            acks.append(time.time())
+            handles.append(h)
+        except Exception as e:  # noqa: BLE001 - counted and reported
+            failures += 1
+            errors.append(f"{type(e).__name__}: {e}")
+
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[GreetingWorkflow],
+        activities=[compose_greeting],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        max_concurrent_workflow_tasks=50,
+    ):
+        print(json.dumps({"ready": True}), flush=True)
+        tasks, n, begin = [], 0, time.monotonic()
+        while not os.path.exists(stop_file):
+            tasks.append(asyncio.create_task(start(n)))
+            n += 1
+            await asyncio.sleep(max(0.0, begin + n / rate - time.monotonic()))
+        await asyncio.gather(*tasks)
+        lost = 0
+        for h in handles:
+            try:
+                await asyncio.wait_for(h.result(), timeout=120)
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                lost += 1
+                errors.append(f"{h.id}: {type(e).__name__}: {e}")
+    print(json.dumps({"starts": n, "failures": failures, "lost": lost, "errors": errors[:5],
+                      "acks": sorted(acks)}))
+
+
 def read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -90,6 +153,9 @@ async def main() -> None:
     p.add_argument("--check", action="store_true")
     p.add_argument("--steady", metavar="STOP_FILE")
     p.add_argument("--describe", metavar="WORKFLOW_ID", help="print a workflow's status and result")
+    p.add_argument("--fill", metavar="MB", type=int, help="grow the store by about MB megabytes")
+    p.add_argument("--load", metavar="PER_SECOND", type=float, help="start workflows at this rate")
+    p.add_argument("--stop", metavar="STOP_FILE", help="with --load: stop when this file exists")
     a = p.parse_args()
 
     client = await Client.connect(
@@ -121,6 +187,12 @@ async def main() -> None:
     task_queue = f"greetings-{uuid.uuid4()}"
     if a.steady:
         await steady(client, task_queue, a.steady)
+        return
+    if a.fill:
+        await fill(client, task_queue, a.fill)
+        return
+    if a.load:
+        await load(client, task_queue, a.load, a.stop)
         return
     async with Worker(
         client,

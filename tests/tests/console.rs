@@ -40,6 +40,7 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
     .await;
     let admin = Api::admin(&cp);
     admin.create_region("local-east").await;
+    let _edge = tessera_system_tests::start_edge(&cp, &admin, "local-east").await;
     admin.provision("local-east", 1).await;
     let (s, v) = admin
         .post(

@@ -250,3 +250,103 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         .await
         .expect("a workflow after the aborted move");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
+    let data = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(data.path().to_path_buf());
+    let agent_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
+    let edge_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
+    let env = [
+        ("TESSERA_AGENT_ADDR", agent_addr.as_str()),
+        ("TESSERA_EDGE_ADDR", edge_addr.as_str()),
+        ("TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", "1000"),
+    ];
+    let mut cp = ControlPlane::start(data.path(), &env).await;
+    let admin = Api::admin(&cp);
+    admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
+    let one = admin.provision("local-east", 1).await;
+    let two = admin.provision("local-east", 1).await;
+    let acme = Api::signup(&cp, "acme").await;
+    let (orders, creds) =
+        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
+    let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
+        == orders["endpoint"]["cell_address"];
+    let target = if on_one { two } else { one };
+
+    let stop = data.path().join("stop-worker");
+    let mut worker = worker_command(&orders, &creds)
+        .arg("--steady")
+        .arg(&stop)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (s, started) = admin
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": target, "cutover": "manual"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{started}");
+    let id = started["migration"]["id"].as_str().unwrap().to_string();
+
+    // SIGKILL the control plane as soon as the migration is in each state; it goes on.
+    let mut killed_in = Vec::new();
+    for state in ["replicating", "ready_for_cutover", "cutting_over"] {
+        let admin = Api::admin(&cp);
+        if state == "cutting_over" {
+            let (s, v) = admin
+                .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
+                .await;
+            assert_eq!(s, 202, "{v}");
+        }
+        let seen = eventually(state, Duration::from_secs(120), || async {
+            let m = admin.get(&format!("/admin/migrations/{id}")).await;
+            let s = m["state"].as_str().unwrap().to_string();
+            (s == state || s == "completed").then_some(s)
+        })
+        .await;
+        if seen == "completed" {
+            break;
+        }
+        cp.kill9();
+        killed_in.push(state);
+        cp = ControlPlane::start(data.path(), &env).await;
+    }
+    let admin = Api::admin(&cp);
+    let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    assert_eq!(
+        killed_in,
+        ["replicating", "ready_for_cutover", "cutting_over"]
+    );
+
+    std::fs::write(&stop, "").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), async {
+        worker.wait().await.unwrap();
+        let mut s = String::new();
+        worker
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut s)
+            .await
+            .unwrap();
+        s
+    })
+    .await
+    .expect("the worker stops");
+    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    println!("tenant worker during the migration: {report}\nmigration: {m}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    let acme = Api::with_token(&cp, acme.token.clone());
+    let moved = acme.get("/namespaces/orders").await;
+    assert_eq!(moved["state"], "active", "{moved}");
+    assert_eq!(
+        moved["endpoint"]["cell_address"],
+        admin.get(&format!("/admin/cells/{target}")).await["ingress_address"]
+    );
+}

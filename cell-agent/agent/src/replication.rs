@@ -37,6 +37,8 @@ const REPLICA_LIST_EVERY: Duration = Duration::from_secs(2);
 /// Written in a follower's folder once it caught up: an agent restarted later does not follow
 /// again (the store may have a server on it by then).
 const CAUGHT_UP: &str = "caught-up";
+/// The pid of the Litestream process the agent runs for a runtime.
+const PID_FILE: &str = "litestream.pid";
 
 pub struct Replicator {
     bin: PathBuf,
@@ -190,6 +192,44 @@ impl Job {
         cmd
     }
 
+    /// Kills a Litestream of this runtime that an earlier agent left running (an agent killed
+    /// with SIGKILL cannot stop its children): one store has exactly one Litestream.
+    async fn stop_leftover(&self) {
+        let Some(pid) = std::fs::read_to_string(self.dir.join(PID_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let ours = |pid: i32| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("litestream") && c.contains(&*self.dir.to_string_lossy())
+            }) && tessera_infra::process::pid_runs(pid as u32, &self.dir)
+        };
+        if !ours(pid) {
+            return;
+        }
+        tracing::info!(runtime = %self.id, pid, "stopping the Litestream an earlier agent left");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while ours(pid) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Records a Litestream it started, for [`Job::stop_leftover`] of a later agent.
+    fn record(&self, child: &Child) {
+        if let Some(pid) = child.id()
+            && let Err(e) = std::fs::write(self.dir.join(PID_FILE), pid.to_string())
+        {
+            tracing::warn!(runtime = %self.id, error = %e, "recording litestream's pid failed");
+        }
+    }
+
     fn log(&self) -> std::io::Result<std::fs::File> {
         std::fs::OpenOptions::new()
             .create(true)
@@ -206,6 +246,7 @@ impl Job {
     }
 
     async fn source(mut self) {
+        self.stop_leftover().await;
         let db = self.dir.join("store.db");
         let socket = control_socket(&db);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -219,7 +260,10 @@ impl Job {
             }
             let replica = self.spec.borrow().replica().clone();
             let mut child = match self.start_replicate(&db, &socket, &replica) {
-                Ok(child) => child,
+                Ok(child) => {
+                    self.record(&child);
+                    child
+                }
                 Err(e) => {
                     self.failed(format!("starting litestream replicate: {e}"));
                     if !self.pause(backoff.next_delay()).await {
@@ -346,6 +390,7 @@ impl Job {
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
             return self.failed(format!("creating {}: {e}", self.dir.display()));
         }
+        self.stop_leftover().await;
         let db = self.dir.join("store.db");
         if self.dir.join(CAUGHT_UP).exists() {
             let txid = read_txid(&db);
@@ -359,7 +404,10 @@ impl Job {
         loop {
             let replica = self.spec.borrow().replica().clone();
             let mut child = match self.start_follow(&db, &replica) {
-                Ok(child) => child,
+                Ok(child) => {
+                    self.record(&child);
+                    child
+                }
                 Err(e) => {
                     self.failed(format!("starting litestream restore -f: {e}"));
                     if !self.pause(backoff.next_delay()).await {

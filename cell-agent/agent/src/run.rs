@@ -49,6 +49,8 @@ struct Shared {
     error: std::sync::Mutex<Option<String>>,
     /// How long removed runtimes' folders stay in the trash.
     trash_retention: Duration,
+    /// Store shipping (Litestream) of the cell's runtimes.
+    replicator: Arc<Replicator>,
 }
 
 /// Kept in `release.json`, so that an agent restarted on a cell that already runs its release
@@ -170,6 +172,7 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
         revoked: AtomicBool::new(false),
         error: std::sync::Mutex::new(None),
         trash_retention: Duration::from_secs(args.trash_retention_hours.saturating_mul(3600)),
+        replicator,
     });
     let (desired_tx, desired_rx) = watch::channel(cached);
 
@@ -177,7 +180,6 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
     let reporter = tokio::spawn(report(
         shared.clone(),
         supervisor.clone(),
-        replicator.clone(),
         ingress.clone(),
         canary.clone(),
         metrics_addr.to_string(),
@@ -191,7 +193,6 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
     reconcile(
         &shared,
         &supervisor,
-        &replicator,
         &ingress,
         &canary,
         desired_rx,
@@ -236,7 +237,6 @@ fn forget(dir: &Path) -> std::io::Result<()> {
 async fn reconcile(
     shared: &Shared,
     supervisor: &Supervisor,
-    replicator: &Replicator,
     ingress: &Ingress,
     canary: &Canary,
     mut desired_rx: watch::Receiver<Option<DesiredState>>,
@@ -257,7 +257,7 @@ async fn reconcile(
             }
             supervisor.set_removals(&d.removed, &d.restore);
             // Fences first: a fenced runtime is never started by the apply that follows.
-            replicator.apply(&d.replication);
+            shared.replicator.apply(&d.replication);
             supervisor.apply(&d.runtimes, d.release.as_ref());
             if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
                 if let Some(ms) = agent.report_interval_ms {
@@ -469,7 +469,6 @@ async fn renew_identity_if_due(shared: &Shared, asked: bool) {
 async fn report(
     shared: Arc<Shared>,
     supervisor: Arc<Supervisor>,
-    replicator: Arc<Replicator>,
     ingress: Arc<Ingress>,
     canary: Arc<Canary>,
     metrics_address: String,
@@ -541,7 +540,7 @@ async fn report(
             unlisted_runtimes: supervisor.unlisted(),
             route_errors: ingress.rejected().routes,
             error: shared.error.lock().expect("error lock").clone(),
-            replication: replicator.observed(),
+            replication: shared.replicator.observed(),
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {

@@ -109,9 +109,12 @@ pub struct MigrationProgress {
     /// The last transaction of the source's store, from the final sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_txid: Option<u64>,
-    /// From holding new connections to serving them from the target.
+    /// From the start of the cutover to its end (the namespace verified on the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutover_ms: Option<u64>,
+    /// The server-side stall: from holding new connections to routing them to the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! `tessera`: the command-line tool, a thin layer over `tessera-client`.
 
 mod config;
+mod migrations;
 mod namespaces;
 mod output;
 mod releases;
@@ -62,7 +63,7 @@ enum Command {
     /// Namespaces: create, inspect, change, delete; client certificates to connect with.
     #[command(subcommand, visible_alias = "ns")]
     Namespace(namespaces::NamespaceCmd),
-    /// Platform operators (platform-admin key): regions, cells and releases.
+    /// Platform operators (platform-admin key): regions, cells, releases, migrations, edges.
     #[command(subcommand)]
     Admin(AdminCmd),
     /// Roll a release out through the deployment rings, follow and steer it (platform-admin key).
@@ -79,6 +80,12 @@ enum AdminCmd {
     /// What the runtimes and agents of a cell run: publish, list, show.
     #[command(subcommand)]
     Releases(releases::ReleasesCmd),
+    /// Move namespaces between cells, live: start, follow, cut over, abort.
+    #[command(subcommand)]
+    Migrations(migrations::MigrationsCmd),
+    /// The edges every namespace endpoint points at: list, register.
+    #[command(subcommand)]
+    Edges(migrations::EdgesCmd),
 }
 
 #[derive(Subcommand)]
@@ -374,6 +381,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )?,
         },
         Command::Admin(AdminCmd::Releases(cmd)) => releases::run(&c, out, cmd).await?,
+        Command::Admin(AdminCmd::Migrations(cmd)) => migrations::run(&c, out, cmd).await?,
+        Command::Admin(AdminCmd::Edges(cmd)) => migrations::run_edges(&c, out, cmd).await?,
         Command::Admin(AdminCmd::Cells(cmd)) => match cmd {
             AdminCellsCmd::List => print_list(out, &c.list_cells(&all).await?.items)?,
             AdminCellsCmd::Get { id } => print_item(out, &c.cell(&id).await?)?,

@@ -30,7 +30,7 @@ pub fn write_line(args: std::fmt::Arguments) {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Table,
     Json,

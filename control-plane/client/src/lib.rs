@@ -277,6 +277,40 @@ impl Client {
     }
 
     /// One rollout, its progress live while it runs.
+    pub async fn start_migration(&self, req: &StartMigration) -> Result<MigrationOperation> {
+        self.call(Method::POST, "/admin/migrations", Some(req))
+            .await
+    }
+
+    pub async fn list_migrations(&self) -> Result<Vec<Migration>> {
+        self.get("/admin/migrations").await
+    }
+
+    pub async fn migration(&self, id: Uuid) -> Result<Migration> {
+        self.get(&format!("/admin/migrations/{id}")).await
+    }
+
+    /// `cutover` or `abort`.
+    pub async fn migration_action(&self, id: Uuid, action: &str) -> Result<MigrationOperation> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/admin/migrations/{id}/{action}"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn list_edges(&self) -> Result<Vec<tessera_api::edge::Edge>> {
+        self.get("/admin/edges").await
+    }
+
+    pub async fn create_edge(
+        &self,
+        req: &tessera_api::edge::CreateEdge,
+    ) -> Result<tessera_api::edge::CreatedEdge> {
+        self.call(Method::POST, "/admin/edges", Some(req)).await
+    }
+
     pub async fn rollout(&self, id: Uuid) -> Result<Rollout> {
         self.get(&format!("/admin/rollouts/{id}")).await
     }

@@ -145,7 +145,7 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TEST_SIGNUP_STEP_DELAY_MS", hide = true)]
     pub test_signup_step_delay_ms: Option<u64>,
 
-    /// Test hook: every namespace workflow step waits this long first.
+    /// Test hook: every namespace (and migration) workflow step waits this long first.
     #[arg(long, env = "TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", hide = true)]
     pub test_namespace_step_delay_ms: Option<u64>,
 }

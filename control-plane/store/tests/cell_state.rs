@@ -71,14 +71,14 @@ async fn a_document_from_a_newer_control_plane_is_neither_read_as_empty_nor_rewr
         assert_eq!(row.generation, 1, "{}", b.name);
 
         // The same version with a field this binary does not know: unreadable, not trimmed.
-        let unknown = json!({"runtimes": {}, "replication": {"peers": ["x"]}});
+        let unknown = json!({"runtimes": {}, "placement_epochs": {"ns-1": 2}});
         cell(s, "unknown", unknown.clone()).await;
         let err = s
             .update_desired("unknown", None, |d| d.renew_identity = true)
             .await
             .unwrap_err();
         assert!(
-            matches!(&err, StoreError::Unreadable { what: "desired state", reason, .. } if reason.contains("replication")),
+            matches!(&err, StoreError::Unreadable { what: "desired state", reason, .. } if reason.contains("placement_epochs")),
             "{}: {err}",
             b.name
         );

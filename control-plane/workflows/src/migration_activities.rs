@@ -36,6 +36,9 @@ pub const READY_LAG_SECONDS: f64 = 1.0;
 pub struct MigrationActivities {
     pub store: Store,
     pub pki: PlatformPki,
+    /// Test hook: wait this long at the start of every migration activity (so a test can
+    /// kill the control plane in each state).
+    pub step_delay: Option<Duration>,
 }
 
 /// The replica of a migration in a local region's object store (a directory).
@@ -62,6 +65,9 @@ struct Parts {
 
 impl MigrationActivities {
     async fn parts(&self, id: Uuid) -> Result<Parts, ActivityError> {
+        if let Some(d) = self.step_delay {
+            tokio::time::sleep(d).await;
+        }
         let m = self.store.migration(id).await.map_err(store_err)?;
         let ns = self
             .store
@@ -525,7 +531,8 @@ impl MigrationActivities {
             .move_namespace(ns.id, &m.target_cell)
             .await
             .map_err(store_err)?;
-        // Connections that still arrive at the source's ingress go on to the target's.
+        // Connections that still arrive at the source's ingress go on to the target's (and
+        // the edge, which held while the source held, routes to the target).
         if let Some(address) = target.ingress_address.clone() {
             let forward = self
                 .route(&ns, RouteTargetSpec::Forward { address })
@@ -536,6 +543,15 @@ impl MigrationActivities {
                 })
                 .await
                 .map_err(store_err)?;
+        }
+        let mut p = self.progress(&m).await;
+        if let Some(hold) = p
+            .steps
+            .iter()
+            .find(|s| s.state == MigrationState::CuttingOver)
+        {
+            p.stall_ms = Some((Utc::now() - hold.at).num_milliseconds().max(0) as u64);
+            self.save_progress(id, &p).await?;
         }
         Ok(Ok(()))
     }

@@ -175,6 +175,7 @@ async fn run_once(
             store: store.clone(),
             pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
                 .with_lifetimes(cfg.lifetimes),
+            step_delay: cfg.namespace_step_delay,
         })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),

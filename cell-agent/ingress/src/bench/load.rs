@@ -41,6 +41,8 @@ pub(super) struct Fixture {
     sink_tls: SocketAddr,
     ingress: Ingress,
     ingress_thread: std::thread::JoinHandle<()>,
+    /// An edge in front of the ingress, as `tessera-edge` serves: pass-through routes only.
+    edge: Ingress,
     client_tls: TlsConnector,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -119,6 +121,28 @@ impl Fixture {
             .map_err(|e| bench_err("metrics", e))?;
         let (ingress, ingress_thread) =
             spawn_ingress(table, metrics, cancel.clone(), ingress_threads).await?;
+        let edge_routes = RouteTable {
+            routes: [(
+                H2_HOST.to_string(),
+                Route {
+                    accepted_ca_pem: String::new(),
+                    target: Target::Forward {
+                        addr: ingress.local_addr(),
+                    },
+                },
+            )]
+            .into_iter()
+            .collect(),
+            server_certs: Vec::new(),
+        };
+        let edge = Ingress::bind(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            edge_routes,
+            IngressMetrics::new(&prometheus::Registry::new())
+                .map_err(|e| bench_err("metrics", e))?,
+            cancel.clone(),
+        )
+        .await?;
 
         let mut client_tls = ClientConfig::builder_with_provider(crate::tls::provider())
             .with_safe_default_protocol_versions()
@@ -137,6 +161,7 @@ impl Fixture {
             sink_tls: sink_tls_addr,
             ingress,
             ingress_thread,
+            edge,
             client_tls: TlsConnector::from(Arc::new(client_tls)),
             cancel,
             tasks,
@@ -148,6 +173,7 @@ impl Fixture {
         self.tasks.close();
         self.tasks.wait().await;
         self.ingress.stopped().await;
+        self.edge.stopped().await;
         let thread = self.ingress_thread;
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
@@ -159,6 +185,15 @@ impl Fixture {
     pub async fn h2_via_ingress(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {
         h2_handshake(
             self.tls(self.ingress.local_addr(), H2_HOST).await?,
+            &self.tasks,
+        )
+        .await
+    }
+
+    /// Through an edge to the ingress, as namespace endpoints are reached.
+    pub async fn h2_via_edge(&self) -> Result<SendRequest<Full<Bytes>>, IngressError> {
+        h2_handshake(
+            self.tls(self.edge.local_addr(), H2_HOST).await?,
             &self.tasks,
         )
         .await

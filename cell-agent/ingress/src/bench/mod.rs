@@ -96,12 +96,13 @@ async fn measure(
     let (ingress_rps, requests, h2_cpu) =
         load::h2_throughput(config, || fixture.h2_via_ingress()).await?;
     let (forward_rps, _, _) = load::h2_throughput(config, || fixture.h2_via_forward()).await?;
-    let [direct, direct_tls, ingress] = load::h2_latency(
+    let [direct, direct_tls, ingress, edge] = load::h2_latency(
         config,
         [
             fixture.h2_direct().await?,
             fixture.h2_direct_tls().await?,
             fixture.h2_via_ingress().await?,
+            fixture.h2_via_edge().await?,
         ],
     )
     .await?;
@@ -123,6 +124,7 @@ async fn measure(
         tcp_direct_tls_mb_s: tcp_direct_tls,
         tcp_ingress_mb_s: tcp_ingress,
         h2_forward_rps: forward_rps,
+        h2_edge_latency: edge,
         tcp_forward_mb_s: tcp_forward,
         ingress_cpu_per_request: h2_cpu.div_f64(requests.max(1) as f64),
         ingress_cpu_per_gb: tcp_cpu.div_f64(config.stream_bytes as f64 / 1e9),

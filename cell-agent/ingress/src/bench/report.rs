@@ -8,6 +8,8 @@ use super::BenchConfig;
 pub const THROUGHPUT_GOAL: f64 = 0.90;
 /// Through the ingress, the median request may take at most this much longer than direct.
 pub const ADDED_LATENCY_GOAL: Duration = Duration::from_micros(200);
+/// What the edge may add to the median latency of a request through the ingress.
+pub const EDGE_LATENCY_GOAL: Duration = Duration::from_micros(100);
 
 /// Small HTTP/2 requests on one path.
 #[derive(Clone, Debug)]
@@ -32,6 +34,8 @@ pub struct BenchReport {
     /// The client's TLS passed through the ingress (forward route) to the direct-TLS upstream.
     pub h2_forward_rps: f64,
     pub tcp_forward_mb_s: f64,
+    /// Sequential request latency (p50, p99) through an edge in front of the ingress.
+    pub h2_edge_latency: (Duration, Duration),
     /// CPU time of the ingress's threads per request in the HTTP/2 throughput run.
     pub ingress_cpu_per_request: Duration,
     /// CPU time of the ingress's threads per 10^9 bytes in the streaming run.
@@ -164,6 +168,32 @@ impl BenchReport {
         t
     }
 
+    /// What the edge adds in front of the ingress (the path every namespace endpoint takes).
+    pub fn edge_table(&self) -> String {
+        let (p50, p99) = self.h2_edge_latency;
+        let added = p50.saturating_sub(self.h2_ingress.p50);
+        let verdict = if added <= EDGE_LATENCY_GOAL {
+            "pass"
+        } else {
+            "FAIL"
+        };
+        format!(
+            "| measurement | via ingress | via edge → ingress | edge adds |\n|---|---:|---:|---:|\n\
+             | HTTP/2 sequential request latency p50 | {} | {} | +{} |\n\
+             | HTTP/2 sequential request latency p99 | {} | {} | +{} |\n\n\
+             | goal | measured | result |\n|---|---:|---|\n\
+             | edge added median latency ≤ {} | {} | {verdict} |\n",
+            ms(self.h2_ingress.p50),
+            ms(p50),
+            ms(added),
+            ms(self.h2_ingress.p99),
+            ms(p99),
+            ms(p99.saturating_sub(self.h2_ingress.p99)),
+            ms(EDGE_LATENCY_GOAL),
+            ms(added),
+        )
+    }
+
     /// The goals, each with its outcome.
     pub fn goals(&self) -> String {
         let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
@@ -236,7 +266,9 @@ impl BenchReport {
              Reference, what any extra hop costs here: the same client TLS through the ingress's \
              forward route (layer 4: the ClientHello is read for its SNI, then bytes are only \
              copied, with no decryption) to the direct-TLS upstream.\n\n\
-             {forward}",
+             {forward}\n             The edge (`tessera-edge`): an SNI pass-through router with the ingress's forward \
+             route alone, in front of the ingress, as every namespace endpoint is reached. It \
+             runs on the client's runtime here.\n\n             {edge}",
             date = machine.date,
             nproc = machine.nproc,
             cpu = machine.cpu,
@@ -244,6 +276,7 @@ impl BenchReport {
             table = self.table(),
             goals = self.goals(),
             forward = self.forward_table(),
+            edge = self.edge_table(),
         )
     }
 }

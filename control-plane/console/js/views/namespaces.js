@@ -290,6 +290,7 @@ function connectionBody(ns) {
     : ns.region;
   const props = h('dl', { class: 'props' },
     prop('Endpoint', code(ep.address)),
+    prop('Cell endpoint', ep.cell_address ? code(ep.cell_address) : '—'),
     prop('TLS server name', code(ep.tls_server_name)),
     prop('Temporal namespace', code(ep.temporal_namespace)),
     prop('Region', region),
