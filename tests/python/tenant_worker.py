@@ -68,7 +68,7 @@ async def steady(client: Client, task_queue: str, stop_file: str) -> None:
                 last = now
             except Exception as e:  # noqa: BLE001 - counted and reported
                 failures += 1
-                errors.append(f"{type(e).__name__}: {e}")
+                errors.append(f"{type(e).__name__}: {e!r}")
             runs += 1
     print(json.dumps({"runs": runs, "failures": failures, "errors": errors[:5],
                       "longest_gap_seconds": round(longest, 3), "first": ids[:1], "last": ids[-1:]}))
@@ -109,7 +109,7 @@ async def load(client: Client, task_queue: str, rate: float, stop_file: str) -> 
             handles.append(h)
         except Exception as e:  # noqa: BLE001 - counted and reported
             failures += 1
-            errors.append(f"{type(e).__name__}: {e}")
+            errors.append(f"{type(e).__name__}: {e!r}")
 
     async with Worker(
         client,
@@ -132,9 +132,10 @@ async def load(client: Client, task_queue: str, rate: float, stop_file: str) -> 
                 await asyncio.wait_for(h.result(), timeout=120)
             except Exception as e:  # noqa: BLE001 - counted and reported
                 lost += 1
-                errors.append(f"{h.id}: {type(e).__name__}: {e}")
-    print(json.dumps({"starts": n, "failures": failures, "lost": lost, "errors": errors[:5],
-                      "acks": sorted(acks)}))
+                errors.append(f"{h.id}: {type(e).__name__}: {e!r}")
+        # Reported before the worker shuts down, so that a slow shutdown loses nothing.
+        print(json.dumps({"starts": n, "failures": failures, "lost": lost, "errors": errors[:5],
+                          "acks": sorted(acks)}), flush=True)
 
 
 def read(path: str) -> bytes:
@@ -218,7 +219,8 @@ async def main() -> None:
 
 if __name__ == "__main__":
     try:
-        timeout = 1800 if "--steady" in sys.argv else 90
+        long_running = any(a in sys.argv for a in ("--steady", "--load", "--fill"))
+        timeout = 1800 if long_running else 90
         asyncio.run(asyncio.wait_for(main(), timeout=timeout))
         code = 0
     except Exception as e:  # noqa: BLE001 - the test reads the message

@@ -605,6 +605,51 @@ pub fn rollout_event_at(
         .unwrap_or_else(|| panic!("no {kind} event: {r}"))
 }
 
+/// The Python tenant worker in `--steady` mode: a worker and a client running workflows back
+/// to back through the namespace's endpoint until [`SteadyWorker::finish`].
+pub struct SteadyWorker {
+    child: tokio::process::Child,
+    stop: PathBuf,
+}
+
+impl SteadyWorker {
+    /// Starts it; `dir` holds its stop file.
+    pub fn start(ns: &serde_json::Value, creds: &Creds, dir: &Path) -> Self {
+        let stop = dir.join(format!("stop-steady-{}", uuid::Uuid::now_v7()));
+        let child = worker_command(ns, creds)
+            .arg("--steady")
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        Self { child, stop }
+    }
+
+    /// Stops it and returns its report: `runs`, `failures`, `errors`, `longest_gap_seconds`,
+    /// and the `first` and `last` workflow ids.
+    pub async fn finish(mut self) -> serde_json::Value {
+        use tokio::io::AsyncReadExt;
+        std::fs::write(&self.stop, "").unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(120), async {
+            self.child.wait().await.unwrap();
+            let mut s = String::new();
+            self.child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut s)
+                .await
+                .unwrap();
+            s
+        })
+        .await
+        .expect("the steady worker stops");
+        serde_json::from_str(out.lines().last().unwrap_or("null")).unwrap()
+    }
+}
+
 /// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
 /// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
 pub async fn python_worker(

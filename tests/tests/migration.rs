@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, eventually, namespace_with_generated_ca, python_worker,
-    start_edge, worker_command,
+    Api, CellProcesses, ControlPlane, SteadyWorker, eventually, namespace_with_generated_ca,
+    python_worker, start_edge, worker_command,
 };
-use tokio::io::AsyncReadExt;
 
 async fn migration_end(admin: &Api, id: &str, within: Duration) -> Value {
     eventually("the migration ends", within, || async {
@@ -89,15 +88,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     assert_eq!(admin.get("/admin/migrations").await, json!([]));
 
     // A worker and a client run workflows back to back through the edge for the whole move.
-    let stop = data.path().join("stop-worker");
-    let mut worker = worker_command(&orders, &creds)
-        .arg("--steady")
-        .arg(&stop)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let worker = SteadyWorker::start(&orders, &creds, data.path());
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let (s, started) = admin
@@ -142,22 +133,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
 
     // Clients saw nothing but a short stall.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    std::fs::write(&stop, "").unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(120), async {
-        worker.wait().await.unwrap();
-        let mut s = String::new();
-        worker
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .await
-            .unwrap();
-        s
-    })
-    .await
-    .expect("the worker stops");
-    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let report = worker.finish().await;
     println!("tenant worker during the migration: {report}\nmigration: {m}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
     assert!(report["runs"].as_u64().unwrap() >= 5, "{report}");
@@ -275,15 +251,7 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         == orders["endpoint"]["cell_address"];
     let target = if on_one { two } else { one };
 
-    let stop = data.path().join("stop-worker");
-    let mut worker = worker_command(&orders, &creds)
-        .arg("--steady")
-        .arg(&stop)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let worker = SteadyWorker::start(&orders, &creds, data.path());
     let (s, started) = admin
         .post(
             "/admin/migrations",
@@ -324,22 +292,7 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         ["replicating", "ready_for_cutover", "cutting_over"]
     );
 
-    std::fs::write(&stop, "").unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(120), async {
-        worker.wait().await.unwrap();
-        let mut s = String::new();
-        worker
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .await
-            .unwrap();
-        s
-    })
-    .await
-    .expect("the worker stops");
-    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let report = worker.finish().await;
     println!("tenant worker during the migration: {report}\nmigration: {m}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
     let acme = Api::with_token(&cp, acme.token.clone());
@@ -349,4 +302,93 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         moved["endpoint"]["cell_address"],
         admin.get(&format!("/admin/cells/{target}")).await["ingress_address"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decommissioning_a_cell_with_five_namespaces_under_load_drains_it_first() {
+    let data = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(data.path().to_path_buf());
+    let cp = ControlPlane::start(data.path(), &[]).await;
+    let admin = Api::admin(&cp);
+    admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
+    let old = admin.provision("local-east", 1).await;
+    let acme = Api::signup(&cp, "acme").await;
+    let mut namespaces = Vec::new();
+    for name in ["ns1", "ns2", "ns3", "ns4", "ns5"] {
+        namespaces.push(namespace_with_generated_ca(&acme, data.path(), name, "local-east").await);
+    }
+
+    // Nowhere to go: refused, nothing changes.
+    let (s, v) = admin
+        .post(&format!("/admin/cells/{old}/drain"), json!({}))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(
+        v["error"]["details"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5,
+        "{v}"
+    );
+    let new = admin.provision("local-east", 1).await;
+    let (s, v) = admin
+        .post(
+            &format!("/admin/cells/{old}/drain"),
+            json!({"max_parallel": 0}),
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        admin.get(&format!("/admin/cells/{old}")).await["status"],
+        "healthy"
+    );
+
+    let (ns1, creds1) = &namespaces[0];
+    let worker = SteadyWorker::start(ns1, creds1, data.path());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Decommissioning drains first: every namespace moves, then the cell goes.
+    let (s, v) = admin.delete(&format!("/admin/cells/{old}")).await;
+    assert_eq!(s, 202, "{v}");
+    let op = admin
+        .wait_op(
+            v["operation"]["id"].as_str().unwrap(),
+            Duration::from_secs(900),
+        )
+        .await;
+    assert_eq!(op["state"], "fulfilled", "{op}\n{}", cp.log());
+    let gone = admin.get(&format!("/admin/cells/{old}")).await;
+    assert_eq!(gone["status"], "decommissioned", "{gone}");
+    let migrations = admin.get("/admin/migrations").await;
+    assert_eq!(migrations.as_array().unwrap().len(), 5, "{migrations}");
+    assert!(
+        migrations
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["state"] == "completed" && m["target_cell"] == new.as_str()),
+        "{migrations}"
+    );
+
+    let report = worker.finish().await;
+    println!("tenant worker during the drain: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+
+    let new_ingress = admin.get(&format!("/admin/cells/{new}")).await["ingress_address"].clone();
+    for (ns, creds) in &namespaces {
+        let name = ns["name"].as_str().unwrap();
+        let now = acme.get(&format!("/namespaces/{name}")).await;
+        assert_eq!(now["state"], "active", "{now}");
+        assert_eq!(now["endpoint"]["cell_address"], new_ingress, "{now}");
+        python_worker(&now, creds, false)
+            .await
+            .unwrap_or_else(|e| panic!("{name} serves on the new cell: {e}"));
+    }
+    // Nothing of the old cell runs any more.
+    let leftovers = tessera_system_tests::processes_mentioning(
+        &data.path().join("cells").join(&old).to_string_lossy(),
+    );
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

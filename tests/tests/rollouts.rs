@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, eventually, free_port, rollout_ended,
-    rollout_event_at, start_edge, worker_command, write_creds,
+    Api, CellProcesses, ControlPlane, Creds, SteadyWorker, eventually, free_port, rollout_ended,
+    rollout_event_at, start_edge, write_creds,
 };
 
 /// Short bakes, so the test takes a minute; the gates are the real ones.
@@ -135,15 +135,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     admin.publish_release("r-bad", &["--no-such-flag"]).await;
 
     // A tenant's worker runs workflows back to back for the whole good rollout.
-    let stop = data.path().join("stop-worker");
-    let mut worker = worker_command(&ns, &creds)
-        .arg("--steady")
-        .arg(&stop)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let worker = SteadyWorker::start(&ns, &creds, data.path());
 
     // The good release.
     let good = admin.start_rollout("r-good", RINGS).await;
@@ -259,23 +251,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
         "{again}"
     );
 
-    std::fs::write(&stop, "").unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(120), async {
-        worker.wait().await.unwrap();
-        let mut s = String::new();
-        use tokio::io::AsyncReadExt;
-        worker
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut s)
-            .await
-            .unwrap();
-        s
-    })
-    .await
-    .expect("the worker stops");
-    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let report = worker.finish().await;
     println!("tenant worker during the rollout: {report}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
     assert!(report["runs"].as_u64().unwrap() >= 5, "{report}");

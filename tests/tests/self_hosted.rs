@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, bin, eventually, free_port, namespace_with_generated_ca,
-    python_worker, start_edge,
+    Api, CellProcesses, ControlPlane, SteadyWorker, bin, eventually, free_port,
+    namespace_with_generated_ca, python_worker, start_edge,
 };
 
 /// A network namespace joined to this one by a veth pair: `host_ip` here, `peer_ip` there.
@@ -242,6 +242,45 @@ async fn a_tenants_own_region_joins_from_its_network_and_no_other_tenant_sees_it
     python_worker(&orders, &creds, false)
         .await
         .expect("the worker runs its workflow on acme's own host");
+
+    // Off its own host to the platform's region and back, live, under load: the store streams
+    // between the networks, the edge follows, no call fails.
+    let platform_cell = admin.provision("local-east", 1).await;
+    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    for (region, cell) in [("local-east", platform_cell.as_str()), ("acme-dc", cell)] {
+        let (s, v) = acme
+            .post("/namespaces/orders/move", json!({ "region": region }))
+            .await;
+        assert_eq!(s, 202, "{v}");
+        assert_eq!(v["namespace"]["state"], "migrating", "{v}");
+        assert_eq!(v["namespace"]["migration"]["target_region"], region, "{v}");
+        let op = acme
+            .wait_op(
+                v["operation"]["id"].as_str().unwrap(),
+                Duration::from_secs(300),
+            )
+            .await;
+        assert_eq!(op["state"], "fulfilled", "{op}\n{}", cp.log());
+        let moved = acme.get("/namespaces/orders").await;
+        assert_eq!(moved["region"], region, "{moved}");
+        assert_eq!(moved["state"], "active", "{moved}");
+        assert!(moved.get("migration").is_none(), "{moved}");
+        assert_eq!(
+            moved["endpoint"]["cell_address"],
+            admin.get(&format!("/admin/cells/{cell}")).await["ingress_address"],
+            "{moved}"
+        );
+        assert_eq!(moved["endpoint"]["address"], orders["endpoint"]["address"]);
+    }
+    let report = worker.finish().await;
+    println!("tenant worker during the moves: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    // Globex cannot move a namespace into Acme's region.
+    let (s, v) = globex
+        .post("/namespaces/orders/move", json!({ "region": "acme-dc" }))
+        .await;
+    assert_eq!(s, 404, "{v}");
+
     // Still invisible to Globex, cells included.
     assert_eq!(globex.get("/self-hosted/regions").await, json!([]));
     let _ = agent.kill();

@@ -95,17 +95,20 @@ pub enum CellStatus {
     Joining,
     Healthy,
     Unhealthy,
+    /// Its namespaces are moving to other cells; no new one is placed on it.
+    Draining,
     Decommissioning,
     Decommissioned,
     Failed,
 }
 
 impl CellStatus {
-    pub const ALL: [CellStatus; 7] = [
+    pub const ALL: [CellStatus; 8] = [
         CellStatus::Provisioning,
         CellStatus::Joining,
         CellStatus::Healthy,
         CellStatus::Unhealthy,
+        CellStatus::Draining,
         CellStatus::Decommissioning,
         CellStatus::Decommissioned,
         CellStatus::Failed,
@@ -117,6 +120,7 @@ impl CellStatus {
             CellStatus::Joining => "joining",
             CellStatus::Healthy => "healthy",
             CellStatus::Unhealthy => "unhealthy",
+            CellStatus::Draining => "draining",
             CellStatus::Decommissioning => "decommissioning",
             CellStatus::Decommissioned => "decommissioned",
             CellStatus::Failed => "failed",
@@ -159,6 +163,14 @@ pub struct Cell {
     /// The agent's last report, with every runtime's health (detail view only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<ObservedState>,
+}
+
+/// `POST /api/v1/admin/cells/{id}/drain`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DrainCell {
+    /// Migrations at a time (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
 }
 
 /// `POST /api/v1/admin/cells`.

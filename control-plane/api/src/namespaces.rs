@@ -108,8 +108,30 @@ pub struct Namespace {
     pub generated_ca: bool,
     pub active_region: String,
     pub replicas: Vec<Replica>,
+    /// The move under way, if any (`POST /namespaces/{name}/move`, or an operator's migration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<NamespaceMigration>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A namespace's move to another cell, as its tenant sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceMigration {
+    pub id: uuid::Uuid,
+    pub state: crate::MigrationState,
+    /// The region it moves to.
+    pub target_region: String,
+    /// How far the copy in the target region is behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+}
+
+/// `POST /api/v1/namespaces/{name}/move`: move the namespace, live, to a cell of `region`
+/// (one of the platform's, or one of the account's own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MoveNamespace {
+    pub region: String,
 }
 
 /// `POST /api/v1/namespaces`. Give either `accepted_client_ca` or `generate_ca: true`.

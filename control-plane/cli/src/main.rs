@@ -135,9 +135,18 @@ enum AdminCellsCmd {
         #[arg(long)]
         wait: bool,
     },
-    /// Drain, destroy and forget a cell.
+    /// Drain (its namespaces move to other cells of the region), destroy and forget a cell.
     Decommission {
         id: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Move every namespace of a cell to other cells of its region, live.
+    Drain {
+        id: String,
+        /// Migrations at a time.
+        #[arg(long, default_value_t = 2)]
+        max_parallel: u32,
         #[arg(long)]
         wait: bool,
     },
@@ -399,6 +408,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             AdminCellsCmd::Decommission { id, wait } => {
                 let r = c.decommission_cell(&id).await?;
+                follow(&c, out, r, wait).await?;
+            }
+            AdminCellsCmd::Drain {
+                id,
+                max_parallel,
+                wait,
+            } => {
+                let req = DrainCell {
+                    max_parallel: Some(max_parallel),
+                };
+                let r = c.drain_cell(&id, &req).await?;
                 follow(&c, out, r, wait).await?;
             }
             AdminCellsCmd::JoinToken { region, ring } => {

@@ -222,6 +222,11 @@ impl Client {
             .await
     }
 
+    pub async fn drain_cell(&self, id: &str, req: &DrainCell) -> Result<CellOperation> {
+        self.call(Method::POST, &format!("/admin/cells/{id}/drain"), Some(req))
+            .await
+    }
+
     /// The account's own self-hosted regions, with their cells.
     pub async fn list_own_regions(&self) -> Result<Vec<SelfHostedRegion>> {
         self.get("/self-hosted/regions").await

@@ -28,6 +28,7 @@ const routes = [
   { pattern: /^\/console\/self-hosted$/, view: selfhosted.regions },
   { pattern: /^\/console\/admin\/rollouts$/, view: admin.rollouts, public: true, admin: true },
   { pattern: /^\/console\/admin\/rollouts\/([^/]+)$/, view: admin.rolloutDetail, public: true, admin: true },
+  { pattern: /^\/console\/admin\/migrations$/, view: admin.migrations, public: true, admin: true },
 ];
 
 const NAV = [
@@ -40,6 +41,7 @@ const NAV = [
 
 const ADMIN_NAV = [
   [ADMIN_HOME, 'Rollouts'],
+  [`${ADMIN_ROOT}/migrations`, 'Migrations'],
 ];
 
 const ROLE_RANK = { owner: 0, admin: 1, developer: 2, read_only: 3 };

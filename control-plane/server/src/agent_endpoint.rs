@@ -249,25 +249,12 @@ async fn join(
     State(st): State<SharedState>,
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<Json<JoinResponse>> {
-    let token = JoinToken::parse(&req.token)
-        .ok_or_else(|| ApiError::unauthenticated("the join token is malformed"))?;
-    // A cheap check before spending the token on it.
-    if !req.csr_pem.contains("CERTIFICATE REQUEST") {
-        return Err(ApiError::invalid(
-            "csr_pem",
-            "is not a PEM certificate request",
-        ));
-    }
+    let token = join_token_of(&req)?;
     let cell_id = st
         .store
         .consume_join_token(&token.digest(), Utc::now())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::unauthenticated("the join token is unknown, used or expired")
-            }
-            e => e.into(),
-        })?;
+        .map_err(spent_token)?;
     let c = st.store.cell(&cell_id).await?;
     if matches!(
         CellStatus::parse(&c.status),
@@ -280,6 +267,30 @@ async fn join(
     let resp = identity_response(&st, &c, &req.csr_pem).await?;
     tracing::info!(cell = %cell_id, agent_version = %req.agent_version, "cell agent joined");
     Ok(Json(resp))
+}
+
+/// The token of a join request (cell or edge), after a cheap check of its CSR, so that no
+/// token is spent on a request that cannot succeed.
+pub(crate) fn join_token_of(req: &JoinRequest) -> ApiResult<JoinToken> {
+    let token = JoinToken::parse(&req.token)
+        .ok_or_else(|| ApiError::unauthenticated("the join token is malformed"))?;
+    if !req.csr_pem.contains("CERTIFICATE REQUEST") {
+        return Err(ApiError::invalid(
+            "csr_pem",
+            "is not a PEM certificate request",
+        ));
+    }
+    Ok(token)
+}
+
+/// A token the store does not take: unknown, used or expired (the caller cannot tell which).
+pub(crate) fn spent_token(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(_) => {
+            ApiError::unauthenticated("the join token is unknown, used or expired")
+        }
+        e => e.into(),
+    }
 }
 
 async fn renew(

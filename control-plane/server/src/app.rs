@@ -103,6 +103,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         agent_url: agent_url.clone(),
         base_domain: config.base_domain.clone(),
         lifetimes: config.lifetimes(),
+        object_store: config.data_dir.join("object-store"),
     })?;
     if let Some(engine) = &state.engine {
         engine

@@ -184,6 +184,7 @@ pub fn namespace(ns: namespace::Model, addresses: Addresses, root_pem: String) -
         retention_days: ns.retention_days.max(0) as u32,
         generated_ca: ns.generated_ca,
         replicas: Vec::new(),
+        migration: None,
         created_at: ns.created_at,
         updated_at: ns.updated_at,
     }

@@ -13,11 +13,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use tessera_api::agent::{JoinRequest, LONG_POLL_SECONDS};
 use tessera_api::edge::{EDGE_SCHEMA_VERSION, EdgeJoinResponse, EdgeObserved, EdgeRoutes};
-use tessera_domain::JoinToken;
 use tessera_store::StoreError;
 use tessera_store::entity::edge;
 
-use crate::agent_endpoint::{PeerCert, UNANNOUNCED_CHANGES};
+use crate::agent_endpoint::{PeerCert, UNANNOUNCED_CHANGES, join_token_of, spent_token};
 use crate::error::{ApiError, ApiResult};
 use crate::json::Json;
 use crate::state::SharedState;
@@ -30,24 +29,12 @@ pub(crate) async fn join(
     State(st): State<SharedState>,
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<Json<EdgeJoinResponse>> {
-    let token = JoinToken::parse(&req.token)
-        .ok_or_else(|| ApiError::unauthenticated("the join token is malformed"))?;
-    if !req.csr_pem.contains("CERTIFICATE REQUEST") {
-        return Err(ApiError::invalid(
-            "csr_pem",
-            "is not a PEM certificate request",
-        ));
-    }
+    let token = join_token_of(&req)?;
     let e = st
         .store
         .consume_edge_token(&token.digest(), Utc::now())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::unauthenticated("the join token is unknown, used or expired")
-            }
-            e => e.into(),
-        })?;
+        .map_err(spent_token)?;
     let issued = st
         .pki
         .sign_edge(&e.id, &req.csr_pem)

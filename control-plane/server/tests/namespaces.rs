@@ -613,7 +613,7 @@ async fn a_cell_running_namespaces_is_not_decommissioned() {
         r.body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("delete them first"),
+            .contains("no other cell of region local-east can take them"),
         "{:?}",
         r.body
     );

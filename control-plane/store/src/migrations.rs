@@ -129,10 +129,12 @@ impl Store {
         Ok(())
     }
 
-    /// Points the namespace at the cell that serves it now.
+    /// Points the namespace at the cell that serves it now (and that cell's region).
     pub async fn move_namespace(&self, id: Uuid, cell_id: &str) -> Result<()> {
+        let cell = self.cell(cell_id).await?;
         namespace::Entity::update_many()
             .col_expr(namespace::Column::CellId, Expr::value(cell_id))
+            .col_expr(namespace::Column::RegionId, Expr::value(cell.region_id))
             .col_expr(namespace::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(namespace::Column::Id.eq(id))
             .exec(&self.db)

@@ -285,6 +285,18 @@ impl Engine {
         .await
     }
 
+    /// Starts draining a cell (once per operation).
+    pub async fn start_drain(&self, input: crate::drain::DrainInput) -> Result<(), EngineError> {
+        let id = crate::drain::workflow_id(input.operation_id);
+        self.start_once(
+            crate::drain::DrainWorkflow::run,
+            input,
+            &id,
+            WorkflowIdReusePolicy::RejectDuplicate,
+        )
+        .await
+    }
+
     /// Cuts a namespace's migration over now, or aborts it.
     pub async fn migration_control(
         &self,

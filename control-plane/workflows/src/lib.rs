@@ -8,6 +8,7 @@ pub mod activities;
 pub mod cell_activities;
 pub mod cells;
 pub mod client;
+pub mod drain;
 pub mod errors;
 pub mod migration_activities;
 pub mod namespace_activities;

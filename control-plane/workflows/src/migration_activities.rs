@@ -39,6 +39,16 @@ pub struct MigrationActivities {
     /// Test hook: wait this long at the start of every migration activity (so a test can
     /// kill the control plane in each state).
     pub step_delay: Option<Duration>,
+    /// Local regions' object stores: `<object_store>/<region>/<migration>`.
+    pub object_store: PathBuf,
+}
+
+/// A migration a drain started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainMigration {
+    pub namespace: String,
+    pub migration_id: Uuid,
+    pub operation_id: Uuid,
 }
 
 /// The replica of a migration in a local region's object store (a directory).
@@ -200,6 +210,139 @@ impl MigrationActivities {
                 .map_err(store_err)?;
         }
         Ok(())
+    }
+
+    /// The live namespaces of a cell that is being drained.
+    #[activity]
+    pub async fn drain_namespaces(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        cell: String,
+    ) -> Result<Vec<Uuid>, ActivityError> {
+        Ok(self
+            .store
+            .namespaces_on_cell(&cell)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|ns| ns.deleted_at.is_none())
+            .map(|ns| ns.id)
+            .collect())
+    }
+
+    /// Records a migration of `namespace` off `cell` to a cell placement picks in its region
+    /// (`Ok(None)`: it is gone or left the cell already). A namespace busy with another change
+    /// is waited for; `Err` when no cell can take it.
+    #[activity]
+    pub async fn drain_migration(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: (Uuid, String),
+    ) -> Result<Result<Option<DrainMigration>, String>, ActivityError> {
+        let (namespace_id, cell) = input;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let ns = self
+                .store
+                .namespace_by_id(namespace_id)
+                .await
+                .map_err(store_err)?;
+            if ns.deleted_at.is_some() || ns.cell_id.as_deref() != Some(cell.as_str()) {
+                return Ok(Ok(None));
+            }
+            if let Some(m) = self
+                .store
+                .running_migration(ns.id)
+                .await
+                .map_err(store_err)?
+            {
+                return Ok(Ok(Some(DrainMigration {
+                    namespace: ns.temporal_namespace,
+                    migration_id: m.id,
+                    operation_id: m.operation_id,
+                })));
+            }
+            if ns.state == "active" {
+                let candidates =
+                    crate::namespace_activities::candidates(&self.store, &ns.region_id)
+                        .await
+                        .map_err(store_err)?;
+                let target = match tessera_domain::placement::place(&ns.region_id, &candidates) {
+                    Ok(c) => c.id.clone(),
+                    Err(e) => return Ok(Err(format!("namespace {}: {e}", ns.temporal_namespace))),
+                };
+                let id = Uuid::now_v7();
+                let op = Uuid::now_v7();
+                let created = self
+                    .store
+                    .create_migration(tessera_store::NewMigration {
+                        id,
+                        namespace_id: ns.id,
+                        account_id: ns.account_id,
+                        operation_id: op,
+                        source_cell: cell.clone(),
+                        target_cell: target.clone(),
+                        cutover: "auto".into(),
+                        replica_url: replica_url(&self.object_store, &ns.region_id, id),
+                    })
+                    .await;
+                match created {
+                    Ok(_) => {
+                        self.store
+                            .create_operation(tessera_store::NewOperation {
+                                id: op,
+                                account_id: Some(ns.account_id),
+                                kind: "namespace.migrate".into(),
+                                resource_kind: "namespace".into(),
+                                resource_id: ns.id.to_string(),
+                                workflow_id: crate::namespaces::workflow_id(ns.id),
+                                created_at: Utc::now(),
+                            })
+                            .await
+                            .map_err(store_err)?;
+                        tracing::info!(namespace = %ns.temporal_namespace, from = %cell, to = %target, "draining: migration recorded");
+                        return Ok(Ok(Some(DrainMigration {
+                            namespace: ns.temporal_namespace,
+                            migration_id: id,
+                            operation_id: op,
+                        })));
+                    }
+                    // Another change claimed the namespace meanwhile: wait for it.
+                    Err(tessera_store::StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(store_err(e)),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Err(format!(
+                    "namespace {} stayed {} for 90 s",
+                    ns.temporal_namespace, ns.state
+                )));
+            }
+            let _ = ctx.record_heartbeat(()).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Waits for a migration to end; its final state (or `running` after `timeout_secs`).
+    #[activity]
+    pub async fn await_migration(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: (Uuid, u64),
+    ) -> Result<String, ActivityError> {
+        let (id, timeout_secs) = input;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
+        loop {
+            let m = self.store.migration(id).await.map_err(store_err)?;
+            if !tessera_store::MIGRATION_RUNNING.contains(&m.state.as_str()) {
+                return Ok(m.state);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok("still running".into());
+            }
+            let _ = ctx.record_heartbeat(()).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Whether the migration waits for an admin's cutover.

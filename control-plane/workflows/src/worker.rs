@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub agent_url: String,
     pub base_domain: String,
     pub lifetimes: crate::certs::Lifetimes,
+    /// Local regions' object stores (store shipping): `<data-dir>/object-store`.
+    pub object_store: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -153,6 +155,7 @@ async fn run_once(
         .register_workflow::<crate::renewal::CertRenewalWorkflow>()?
         .register_workflow::<crate::namespaces::NamespaceWorkflow>()?
         .register_workflow::<crate::rollouts::RolloutWorkflow>()?
+        .register_workflow::<crate::drain::DrainWorkflow>()?
         .register_activities(ControlActivities {
             store: store.clone(),
             step_delay: cfg.signup_step_delay,
@@ -176,6 +179,7 @@ async fn run_once(
             pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
                 .with_lifetimes(cfg.lifetimes),
             step_delay: cfg.namespace_step_delay,
+            object_store: cfg.object_store.clone(),
         })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),

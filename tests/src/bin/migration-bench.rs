@@ -155,7 +155,15 @@ async fn main() {
     })
     .await
     .expect("the load stops");
-    let report: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let report: Value = out
+        .lines()
+        .rev()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(|v| v.get("starts").is_some())
+        })
+        .unwrap_or_else(|| panic!("the load reported nothing: {out}"));
     let acks: Vec<f64> = report["acks"]
         .as_array()
         .unwrap()

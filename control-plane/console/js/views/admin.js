@@ -7,7 +7,7 @@
 import { get, post, getAll, request, withQuery, delay, seg } from '../api.js';
 import {
   h, fill, pageHeader, card, cardWithAside, badge, table, emptyState, loading, alertBox, dateTime,
-  field, onSubmit, formAlert, formValue, errorText, busy, confirmDialog,
+  field, onSubmit, formAlert, formValue, errorText, busy, confirmDialog, notify,
 } from '../dom.js';
 import { authPage, submitRow } from './auth.js';
 
@@ -546,4 +546,106 @@ function gateList(results) {
     h('li', { class: `gate ${g.passed ? 'pass' : 'fail'}` },
       `${g.passed ? '✓' : '✗'} ${g.gate} — observed ${g.observed} (threshold ${g.threshold})`,
       g.cell ? ` [${g.cell}]` : null)));
+}
+
+// ================================================================ migrations
+
+const MIGRATION_ENDED = new Set(['completed', 'aborted', 'failed']);
+const ABORTABLE = new Set(['started', 'replicating', 'ready_for_cutover']);
+
+function lagText(m) {
+  const p = m.progress || {};
+  if (p.lag_seconds == null) return '—';
+  return `${Number(p.lag_seconds).toFixed(2)} s${p.lag_bytes != null ? ` / ${p.lag_bytes} B` : ''}`;
+}
+
+/** Live migrations of namespaces between cells: start one, follow each, cut over or abort. */
+export function migrations(ctx) {
+  const api = adminApi(ctx);
+  const listSlot = h('div', { class: 'list-slot', tabindex: '-1' }, loading());
+  const refresh = () => loadMigrations(ctx, api, listSlot);
+  followMigrations(ctx, refresh);
+  return {
+    title: 'Migrations',
+    node: h('div', { class: 'stack-lg' },
+      pageHeader('Migrations'),
+      h('p', { class: 'muted' },
+        'A namespace moves to another cell with its clients connected: its store streams to the target, then the cutover holds new connections for about a second. Its address never changes.'),
+      startMigrationCard(api, refresh),
+      listSlot),
+  };
+}
+
+async function followMigrations(ctx, refresh) {
+  while (!ctx.signal.aborted) {
+    await refresh();
+    await delay(DETAIL_REFRESH_MS, ctx.signal);
+  }
+}
+
+function startMigrationCard(api, refresh) {
+  const form = h('form', { class: 'stack' },
+    h('div', { class: 'field-row' },
+      field('Namespace', h('input', { name: 'namespace', id: 'migration-namespace', autocomplete: 'off' }), '<name>.<account>, e.g. “orders.acme”.'),
+      field('Target cell', h('input', { name: 'target_cell', id: 'migration-target', autocomplete: 'off' }), 'A healthy cell, e.g. “local-east-2”.'),
+      field('Cutover', h('select', { name: 'cutover', id: 'migration-cutover' },
+        h('option', { value: 'auto' }, 'As soon as the copy is current'),
+        h('option', { value: 'manual' }, 'When I cut over')))),
+    submitRow('Start migration'));
+  onSubmit(form, async () => {
+    await api.post('/migrations', {
+      namespace: formValue(form, 'namespace').trim(),
+      target_cell: formValue(form, 'target_cell').trim(),
+      cutover: formValue(form, 'cutover'),
+    });
+    form.reset();
+    await refresh();
+  }, { busyLabel: 'Starting…' });
+  return card('Move a namespace', form);
+}
+
+async function loadMigrations(ctx, api, slot) {
+  try {
+    const items = await api.get('/migrations');
+    if (ctx.signal.aborted) return;
+    slot.replaceChildren(migrationTable(api, items, () => loadMigrations(ctx, api, slot)));
+  } catch (err) {
+    if (!ctx.signal.aborted) slot.replaceChildren(alertBox(errorText(err)));
+  }
+}
+
+function migrationTable(api, items, refresh) {
+  if (!items.length) {
+    return h('div', { class: 'card empty-card' }, emptyState('No migrations yet.'));
+  }
+  const action = (m, what, label) => h('button', {
+    type: 'button',
+    class: 'button button-secondary button-small',
+    'aria-label': `${label} migration of ${m.namespace}`,
+    onclick: async (e) => {
+      const restore = busy(e.currentTarget, `${label}…`);
+      try {
+        await api.post(`/migrations/${seg(m.id)}/${what}`, {});
+      } catch (err) {
+        notify(errorText(err), 'error');
+      }
+      restore();
+      await refresh();
+    },
+  }, label);
+  return table([
+    { label: 'Namespace', cell: (m) => h('span', { class: 'strong' }, m.namespace) },
+    { label: 'From', cell: (m) => m.source_cell },
+    { label: 'To', cell: (m) => m.target_cell },
+    { label: 'State', cell: (m) => badge(m.state) },
+    { label: 'Lag', cell: lagText },
+    { label: 'Stall', cell: (m) => ((m.progress || {}).stall_ms != null ? `${m.progress.stall_ms} ms` : '—') },
+    { label: 'Started', cell: (m) => dateTime(m.created_at) },
+    {
+      label: 'Actions',
+      cell: (m) => (MIGRATION_ENDED.has(m.state) ? (m.error || '—') : h('div', { class: 'actions' },
+        m.state === 'ready_for_cutover' && m.cutover === 'manual' ? action(m, 'cutover', 'Cut over') : null,
+        ABORTABLE.has(m.state) ? action(m, 'abort', 'Abort') : null)),
+    },
+  ], items, 'Migrations');
 }

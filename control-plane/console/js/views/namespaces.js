@@ -294,6 +294,8 @@ function connectionBody(ns) {
     prop('TLS server name', code(ep.tls_server_name)),
     prop('Temporal namespace', code(ep.temporal_namespace)),
     prop('Region', region),
+    ns.migration ? prop('Moving', `to ${ns.migration.target_region}: ${ns.migration.state.replaceAll('_', ' ')}${
+      ns.migration.lag_seconds != null ? ` (copy ${Number(ns.migration.lag_seconds).toFixed(1)} s behind)` : ''}`) : null,
     prop('Retention', days(ns.retention_days)));
   const downloadCa = h('button', {
     type: 'button',

@@ -8,11 +8,12 @@ use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde_json::json;
 use tessera_api::{
-    Cell, CellOperation, CellStatus, Cloud, CreateJoinToken, CreateRegion, ErrorBody, JoinToken,
-    Page, PageQuery, ProvisionCell, Region,
+    Cell, CellOperation, CellStatus, Cloud, CreateJoinToken, CreateRegion, DrainCell, ErrorBody,
+    JoinToken, Page, PageQuery, ProvisionCell, Region,
 };
 use tessera_domain::validate;
 use tessera_store::{NewCell, NewOperation};
+use tessera_workflows::drain::DrainInput;
 use tessera_workflows::{CellInput, CellPhase};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -29,6 +30,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(admin_list_regions, create_region))
         .routes(routes!(list_cells, provision_cell))
         .routes(routes!(get_cell, decommission_cell))
+        .routes(routes!(drain_cell))
         .routes(routes!(create_join_token))
 }
 
@@ -362,7 +364,11 @@ async fn decommission_cell(
         .map(|s| s.as_str())
         .collect();
     let previous = st.store.cell(&id).await?.status;
-    refuse_while_serving_namespaces(&st, &id).await?;
+    // A cell that still runs namespaces is drained first, when its region can take them.
+    let drain_first = !st.store.namespaces_on_cell(&id).await?.is_empty();
+    if drain_first {
+        refuse_unless_region_can_take(&st, &id).await?;
+    }
     let engine = st.engine()?;
     if !st
         .store
@@ -372,14 +378,6 @@ async fn decommission_cell(
         return Err(ApiError::precondition(format!(
             "cell {id} is already decommissioned or being decommissioned"
         )));
-    }
-    // A namespace placed between the check and the claim: no placement chooses the cell now.
-    if let Err(e) = refuse_while_serving_namespaces(&st, &id).await {
-        let decommissioning = [CellStatus::Decommissioning.as_str()];
-        st.store
-            .transition_cell_status(&id, &decommissioning, &previous)
-            .await?;
-        return Err(e);
     }
     let op = st
         .store
@@ -394,7 +392,23 @@ async fn decommission_cell(
         })
         .await?;
     let cell = st.store.cell(&id).await?;
-    if let Err(e) = engine.decommission_cell(&id, op.id).await {
+    // A namespace placed between the check and the claim is drained too: no placement chooses
+    // the cell from now on.
+    let drain_first = drain_first || !st.store.namespaces_on_cell(&id).await?.is_empty();
+    let started = match drain_first {
+        true => {
+            engine
+                .start_drain(DrainInput {
+                    cell_id: id.clone(),
+                    operation_id: op.id,
+                    max_parallel: DEFAULT_DRAIN_PARALLEL,
+                    then_decommission: true,
+                })
+                .await
+        }
+        false => engine.decommission_cell(&id, op.id).await,
+    };
+    if let Err(e) = started {
         // Nothing will drive it: give the cell back its status so the request can be retried.
         let decommissioning = [CellStatus::Decommissioning.as_str()];
         st.store
@@ -419,11 +433,25 @@ async fn decommission_cell(
     ))
 }
 
-/// Decommissioning drains the cell, which would destroy the namespaces it runs and their
-/// history: they must be deleted (or, later, moved) first.
-async fn refuse_while_serving_namespaces(st: &SharedState, id: &str) -> ApiResult<()> {
+/// Migrations at a time when a cell is drained, unless asked otherwise.
+const DEFAULT_DRAIN_PARALLEL: u32 = 2;
+const MAX_DRAIN_PARALLEL: u32 = 16;
+
+/// A cell's namespaces can leave it only for another cell of its region that takes them;
+/// otherwise draining (or decommissioning) it would fail, or destroy them and their history.
+async fn refuse_unless_region_can_take(st: &SharedState, id: &str) -> ApiResult<()> {
     let on_cell = st.store.namespaces_on_cell(id).await?;
     if on_cell.is_empty() {
+        return Ok(());
+    }
+    let cell = st.store.cell(id).await?;
+    let others: Vec<_> =
+        tessera_workflows::namespace_activities::candidates(&st.store, &cell.region_id)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != id)
+            .collect();
+    if tessera_domain::placement::place(&cell.region_id, &others).is_ok() {
         return Ok(());
     }
     let names: Vec<&str> = on_cell
@@ -431,12 +459,91 @@ async fn refuse_while_serving_namespaces(st: &SharedState, id: &str) -> ApiResul
         .map(|n| n.temporal_namespace.as_str())
         .collect();
     Err(ApiError::precondition(format!(
-        "cell {id} still runs {} namespace{} ({}): delete them first, or they and their history would be destroyed",
+        "cell {id} still runs {} namespace{} ({}) and no other cell of region {} can take them: add a cell to move them to, or delete them first",
         names.len(),
         if names.len() == 1 { "" } else { "s" },
-        names.join(", ")
+        names.join(", "),
+        cell.region_id
     ))
     .with_details(json!({ "namespaces": names })))
+}
+
+/// Move every namespace of the cell to other cells of its region, live (no new namespace is
+/// placed on it meanwhile); the cell can then be decommissioned with nothing to destroy → 202.
+#[utoipa::path(post, path = "/admin/cells/{id}/drain", tag = "admin", params(("id" = String, Path)),
+    request_body = DrainCell, security(("api_key" = [])),
+    responses((status = 202, body = CellOperation), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn drain_cell(
+    State(st): State<SharedState>,
+    PlatformAdmin(caller): PlatformAdmin,
+    Path(id): Path<String>,
+    Json(req): Json<DrainCell>,
+) -> ApiResult<(StatusCode, Json<CellOperation>)> {
+    let max_parallel = req.max_parallel.unwrap_or(DEFAULT_DRAIN_PARALLEL);
+    if !(1..=MAX_DRAIN_PARALLEL).contains(&max_parallel) {
+        return Err(ApiError::invalid(
+            "max_parallel",
+            format!("must be 1 to {MAX_DRAIN_PARALLEL}"),
+        ));
+    }
+    let previous = st.store.cell(&id).await?.status;
+    refuse_unless_region_can_take(&st, &id).await?;
+    let engine = st.engine()?;
+    let from = [CellStatus::Healthy.as_str(), CellStatus::Unhealthy.as_str()];
+    if !st
+        .store
+        .transition_cell_status(&id, &from, CellStatus::Draining.as_str())
+        .await?
+    {
+        return Err(ApiError::precondition(format!(
+            "cell {id} is {previous}: only a healthy or unhealthy cell is drained"
+        )));
+    }
+    let op_id = Uuid::now_v7();
+    let op = st
+        .store
+        .create_operation(NewOperation {
+            id: op_id,
+            account_id: None,
+            kind: "cell.drain".into(),
+            resource_kind: "cell".into(),
+            resource_id: id.clone(),
+            workflow_id: tessera_workflows::drain::workflow_id(op_id),
+            created_at: Utc::now(),
+        })
+        .await?;
+    let started = engine
+        .start_drain(DrainInput {
+            cell_id: id.clone(),
+            operation_id: op.id,
+            max_parallel,
+            then_decommission: false,
+        })
+        .await;
+    if let Err(e) = started {
+        let draining = [CellStatus::Draining.as_str()];
+        st.store
+            .transition_cell_status(&id, &draining, &previous)
+            .await?;
+        return Err(ApiError::internal(e));
+    }
+    st.audit(
+        &caller,
+        None,
+        "cell.drain",
+        format!("cell/{id}"),
+        json!({ "max_parallel": max_parallel }),
+    )
+    .await?;
+    let cell = st.store.cell(&id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CellOperation {
+            operation: convert::operation(op),
+            cell: convert::cell(cell, false),
+        }),
+    ))
 }
 
 /// A one-time token with which a customer's host joins as a self-hosted cell (shown once).

@@ -99,7 +99,7 @@ async fn start_migration(
     PlatformAdmin(caller): PlatformAdmin,
     Json(req): Json<StartMigration>,
 ) -> ApiResult<(StatusCode, Json<MigrationOperation>)> {
-    let engine = st.engine()?;
+    st.engine()?;
     let ns = st
         .store
         .live_namespace_by_temporal(&req.namespace)
@@ -115,9 +115,7 @@ async fn start_migration(
         }
         Err(e) => return Err(e.into()),
     };
-    let source = ns.cell_id.clone().ok_or_else(|| {
-        ApiError::precondition(format!("namespace {} is not placed yet", req.namespace))
-    })?;
+    let source = ns.cell_id.clone().unwrap_or_default();
     if target.id == source {
         return Err(ApiError::invalid(
             "target_cell",
@@ -140,10 +138,36 @@ async fn start_migration(
             format!("cell {} is in another account's own region", target.id),
         ));
     }
+    let (op, m) = begin(&st, &caller, &ns, &target, req.cutover).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MigrationOperation {
+            operation: convert::operation(op),
+            migration: view(&st, m).await?,
+        }),
+    ))
+}
+
+/// Records a migration of `ns` to `target` and asks the namespace's workflow to run it:
+/// the operation and the migration. Admins and tenants (`move`) start migrations here.
+pub(super) async fn begin(
+    st: &SharedState,
+    caller: &crate::auth::Caller,
+    ns: &tessera_store::entity::namespace::Model,
+    target: &tessera_store::entity::cell::Model,
+    cutover: CutoverMode,
+) -> ApiResult<(tessera_store::entity::operation::Model, migration::Model)> {
+    let engine = st.engine()?;
+    let source = ns.cell_id.clone().ok_or_else(|| {
+        ApiError::precondition(format!(
+            "namespace {} is not placed yet",
+            ns.temporal_namespace
+        ))
+    })?;
     if ns.state != "active" {
         return Err(ApiError::precondition(format!(
             "namespace {} is {}: only an active namespace moves",
-            req.namespace, ns.state
+            ns.temporal_namespace, ns.state
         )));
     }
     let id = Uuid::now_v7();
@@ -157,7 +181,7 @@ async fn start_migration(
             operation_id: op_id,
             source_cell: source.clone(),
             target_cell: target.id.clone(),
-            cutover: req.cutover.as_str().into(),
+            cutover: cutover.as_str().into(),
             replica_url: replica_url(
                 &st.config.data_dir.join("object-store"),
                 &target.region_id,
@@ -199,20 +223,14 @@ async fn start_migration(
         return Err(ApiError::internal(e));
     }
     st.audit(
-        &caller,
+        caller,
         Some(ns.account_id),
         "migration.start",
         format!("namespace/{}", ns.temporal_namespace),
-        json!({"migration": id, "from": source, "to": target.id, "cutover": req.cutover.as_str()}),
+        json!({"migration": id, "from": source, "to": target.id, "cutover": cutover.as_str()}),
     )
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MigrationOperation {
-            operation: convert::operation(op),
-            migration: view(&st, m).await?,
-        }),
-    ))
+    Ok((op, m))
 }
 
 /// Cut a migration over now (one with `"cutover": "manual"` waits for this) → 202.
@@ -240,7 +258,7 @@ async fn abort_migration(
     control(&st, &caller, id, MigrationControl::Abort).await
 }
 
-async fn control(
+pub(super) async fn control(
     st: &SharedState,
     caller: &crate::auth::Caller,
     id: Uuid,

@@ -8,7 +8,7 @@ mod audit;
 mod auth;
 mod cells;
 mod edges;
-mod migrations;
+pub(crate) mod migrations;
 mod namespaces;
 mod operations;
 mod releases;

@@ -32,6 +32,8 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(list_namespaces, create_namespace))
         .routes(routes!(get_namespace, update_namespace, delete_namespace))
         .routes(routes!(create_client_cert))
+        .routes(routes!(move_namespace))
+        .routes(routes!(abort_move))
 }
 
 /// Longest validity of a client certificate issued by a generated CA.
@@ -51,15 +53,36 @@ pub(super) async fn view(
         },
         None => String::new(),
     };
+    let migration = match st.store.running_migration(ns.id).await? {
+        Some(m) => {
+            let progress: tessera_api::MigrationProgress =
+                serde_json::from_value(m.progress).unwrap_or_default();
+            let target_region = match st.store.cell(&m.target_cell).await {
+                Ok(c) => c.region_id,
+                Err(StoreError::NotFound(_)) => String::new(),
+                Err(e) => return Err(e.into()),
+            };
+            Some(tessera_api::NamespaceMigration {
+                id: m.id,
+                state: tessera_api::MigrationState::parse(&m.state)
+                    .unwrap_or(tessera_api::MigrationState::Started),
+                target_region,
+                lag_seconds: progress.lag_seconds,
+            })
+        }
+        None => None,
+    };
     let address = st.config.edge_addr.clone();
-    Ok(convert::namespace(
+    let mut view = convert::namespace(
         ns,
         convert::Addresses {
             edge: address,
             cell: cell_address,
         },
         root_pem.to_string(),
-    ))
+    );
+    view.migration = migration;
+    Ok(view)
 }
 
 /// The CA that signs every namespace endpoint's server certificate.
@@ -498,6 +521,96 @@ async fn create_client_cert(
             private_key_pem: issued.key_pem,
             fingerprint_sha256: info.fingerprint_sha256,
             not_after: info.not_after,
+        }),
+    ))
+}
+
+/// Move the namespace, live, to a cell of another region (the platform's, or the account's
+/// own): the same migration as an operator's, placement choosing the cell → 202. Its progress
+/// is the namespace's `migration`; abort it with `POST /namespaces/{name}/move/abort` before
+/// the cutover.
+#[utoipa::path(post, path = "/namespaces/{name}/move", tag = "namespaces", params(("name" = String, Path)),
+    request_body = tessera_api::MoveNamespace, security(("api_key" = [])),
+    responses((status = 202, body = NamespaceOperation), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn move_namespace(
+    State(st): State<SharedState>,
+    m: Member,
+    Path(name): Path<String>,
+    Json(req): Json<tessera_api::MoveNamespace>,
+) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
+    m.authorize_namespace(&name, NamespaceAction::Manage)?;
+    let ns = st.store.namespace(m.account_id, &name).await?;
+    let region = st
+        .store
+        .region_for(m.account_id, &req.region)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => {
+                ApiError::invalid("region", format!("no region {}", req.region))
+            }
+            e => e.into(),
+        })?;
+    let source = ns.cell_id.clone().unwrap_or_default();
+    let candidates: Vec<_> =
+        tessera_workflows::namespace_activities::candidates(&st.store, &region.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.id != source)
+            .collect();
+    let target = tessera_domain::placement::place(&region.id, &candidates)
+        .map_err(|e| ApiError::precondition(e.to_string()))?
+        .id
+        .clone();
+    let target = st.store.cell(&target).await?;
+    let (op, _) = crate::routes::migrations::begin(
+        &st,
+        &m.caller,
+        &ns,
+        &target,
+        tessera_api::CutoverMode::Auto,
+    )
+    .await?;
+    let ns = st.store.namespace_by_id(ns.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(NamespaceOperation {
+            operation: convert::operation(op),
+            namespace: view(&st, ns, &server_root(&st).await?).await?,
+        }),
+    ))
+}
+
+/// Abort the namespace's move before its cutover: nothing changes for clients → 202.
+#[utoipa::path(post, path = "/namespaces/{name}/move/abort", tag = "namespaces", params(("name" = String, Path)),
+    security(("api_key" = [])),
+    responses((status = 202, body = NamespaceOperation), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn abort_move(
+    State(st): State<SharedState>,
+    m: Member,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
+    m.authorize_namespace(&name, NamespaceAction::Manage)?;
+    let ns = st.store.namespace(m.account_id, &name).await?;
+    let migration = st
+        .store
+        .running_migration(ns.id)
+        .await?
+        .ok_or_else(|| ApiError::precondition(format!("namespace {name} is not moving")))?;
+    let (_, Json(answer)) = crate::routes::migrations::control(
+        &st,
+        &m.caller,
+        migration.id,
+        tessera_workflows::MigrationControl::Abort,
+    )
+    .await?;
+    let ns = st.store.namespace_by_id(ns.id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(NamespaceOperation {
+            operation: answer.operation,
+            namespace: view(&st, ns, &server_root(&st).await?).await?,
         }),
     ))
 }
