@@ -266,9 +266,11 @@ impl BenchReport {
              Reference, what any extra hop costs here: the same client TLS through the ingress's \
              forward route (layer 4: the ClientHello is read for its SNI, then bytes are only \
              copied, with no decryption) to the direct-TLS upstream.\n\n\
-             {forward}\n             The edge (`tessera-edge`): an SNI pass-through router with the ingress's forward \
+             {forward}\n\
+             The edge (`tessera-edge`): an SNI pass-through router with the ingress's forward \
              route alone, in front of the ingress, as every namespace endpoint is reached. It \
-             runs on the client's runtime here.\n\n             {edge}",
+             runs on the client's runtime here.\n\n\
+             {edge}",
             date = machine.date,
             nproc = machine.nproc,
             cpu = machine.cpu,
