@@ -392,3 +392,92 @@ async fn decommissioning_a_cell_with_five_namespaces_under_load_drains_it_first(
     );
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// The Litestream processes that run for a runtime folder.
+fn litestreams(cells: &std::path::Path, cell: &str) -> usize {
+    tessera_system_tests::processes_mentioning(&cells.join(cell).join("ns").to_string_lossy())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let argv0 = c.split(|b| *b == 0).next().unwrap_or_default();
+                String::from_utf8_lossy(argv0).ends_with("litestream")
+            })
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_move_completes() {
+    let data = tempfile::tempdir().unwrap();
+    let _cells = CellProcesses(data.path().to_path_buf());
+    let cp = ControlPlane::start(data.path(), &[]).await;
+    let admin = Api::admin(&cp);
+    admin.create_region("local-east").await;
+    let _edge = start_edge(&cp, &admin, "local-east").await;
+    let one = admin.provision("local-east", 1).await;
+    let two = admin.provision("local-east", 1).await;
+    let acme = Api::signup(&cp, "acme").await;
+    let (orders, creds) =
+        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
+    let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
+        == orders["endpoint"]["cell_address"];
+    let (source, target) = if on_one { (one, two) } else { (two, one) };
+    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    let (s, started) = admin
+        .post(
+            "/admin/migrations",
+            json!({"namespace": "orders.acme", "target_cell": target, "cutover": "manual"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{started}");
+    let id = started["migration"]["id"].as_str().unwrap().to_string();
+    eventually("ready for cutover", Duration::from_secs(120), || async {
+        let m = admin.get(&format!("/admin/migrations/{id}")).await;
+        (m["state"] == "ready_for_cutover").then_some(())
+    })
+    .await;
+    let cells = data.path().join("cells");
+    assert_eq!(litestreams(&cells, &source), 1);
+    assert_eq!(litestreams(&cells, &target), 1);
+
+    // SIGKILL both agents: their Litestream processes outlive them. The restarted agents stop
+    // those and start one each again.
+    let mut killed = Vec::new();
+    for cell in [&source, &target] {
+        let pid = admin.get(&format!("/admin/cells/{cell}")).await["observed"]["agent_pid"]
+            .as_u64()
+            .unwrap();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+        killed.push((cell.clone(), pid));
+    }
+    for (cell, pid) in &killed {
+        eventually("the agent back", Duration::from_secs(120), || async {
+            let o = &admin.get(&format!("/admin/cells/{cell}")).await["observed"];
+            (o["agent_pid"].as_u64() != Some(*pid)
+                && o["replication"].as_object().is_some_and(|r| {
+                    r.values()
+                        .all(|r| matches!(r["state"].as_str(), Some("streaming" | "following")))
+                }))
+            .then_some(())
+        })
+        .await;
+    }
+    assert_eq!(litestreams(&cells, &source), 1, "one replicate per store");
+    assert_eq!(litestreams(&cells, &target), 1, "one follower per store");
+
+    let (s, v) = admin
+        .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    let report = worker.finish().await;
+    println!("tenant worker during the migration: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    let moved = acme.get("/namespaces/orders").await;
+    python_worker(&moved, &creds, false)
+        .await
+        .expect("a workflow on the target");
+}
