@@ -609,14 +609,17 @@ pub fn rollout_event_at(
 /// to back through the namespace's endpoint until [`SteadyWorker::finish`].
 pub struct SteadyWorker {
     child: tokio::process::Child,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
     stop: PathBuf,
 }
 
 impl SteadyWorker {
-    /// Starts it; `dir` holds its stop file.
-    pub fn start(ns: &serde_json::Value, creds: &Creds, dir: &Path) -> Self {
+    /// Starts it and waits until its worker runs and its client is connected; `dir` holds its
+    /// stop file.
+    pub async fn start(ns: &serde_json::Value, creds: &Creds, dir: &Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
         let stop = dir.join(format!("stop-steady-{}", uuid::Uuid::now_v7()));
-        let child = worker_command(ns, creds)
+        let mut child = worker_command(ns, creds)
             .arg("--steady")
             .arg(&stop)
             .stdout(Stdio::piped())
@@ -624,7 +627,21 @@ impl SteadyWorker {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        Self { child, stop }
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        tokio::time::timeout(Duration::from_secs(120), stdout.read_line(&mut first))
+            .await
+            .expect("the steady worker connects")
+            .unwrap();
+        assert!(
+            first.contains("ready"),
+            "the steady worker did not start: {first}"
+        );
+        Self {
+            child,
+            stdout,
+            stop,
+        }
     }
 
     /// Stops it and returns its report: `runs`, `failures`, `errors`, `longest_gap_seconds`,
@@ -633,15 +650,9 @@ impl SteadyWorker {
         use tokio::io::AsyncReadExt;
         std::fs::write(&self.stop, "").unwrap();
         let out = tokio::time::timeout(Duration::from_secs(120), async {
-            self.child.wait().await.unwrap();
             let mut s = String::new();
-            self.child
-                .stdout
-                .take()
-                .unwrap()
-                .read_to_string(&mut s)
-                .await
-                .unwrap();
+            self.stdout.read_to_string(&mut s).await.unwrap();
+            self.child.wait().await.unwrap();
             s
         })
         .await

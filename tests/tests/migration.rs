@@ -88,7 +88,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     assert_eq!(admin.get("/admin/migrations").await, json!([]));
 
     // A worker and a client run workflows back to back through the edge for the whole move.
-    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let (s, started) = admin
@@ -251,7 +251,7 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         == orders["endpoint"]["cell_address"];
     let target = if on_one { two } else { one };
 
-    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
     let (s, started) = admin
         .post(
             "/admin/migrations",
@@ -346,7 +346,7 @@ async fn decommissioning_a_cell_with_five_namespaces_under_load_drains_it_first(
     );
 
     let (ns1, creds1) = &namespaces[0];
-    let worker = SteadyWorker::start(ns1, creds1, data.path());
+    let worker = SteadyWorker::start(ns1, creds1, data.path()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // Decommissioning drains first: every namespace moves, then the cell goes.
@@ -422,7 +422,7 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
     let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
         == orders["endpoint"]["cell_address"];
     let (source, target) = if on_one { (one, two) } else { (two, one) };
-    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
     let (s, started) = admin
         .post(
             "/admin/migrations",

@@ -135,7 +135,7 @@ async fn releases_move_ring_by_ring_and_a_bad_one_is_rolled_back_in_ring_0() {
     admin.publish_release("r-bad", &["--no-such-flag"]).await;
 
     // A tenant's worker runs workflows back to back for the whole good rollout.
-    let worker = SteadyWorker::start(&ns, &creds, data.path());
+    let worker = SteadyWorker::start(&ns, &creds, data.path()).await;
 
     // The good release.
     let good = admin.start_rollout("r-good", RINGS).await;

@@ -246,7 +246,7 @@ async fn a_tenants_own_region_joins_from_its_network_and_no_other_tenant_sees_it
     // Off its own host to the platform's region and back, live, under load: the store streams
     // between the networks, the edge follows, no call fails.
     let platform_cell = admin.provision("local-east", 1).await;
-    let worker = SteadyWorker::start(&orders, &creds, data.path());
+    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
     for (region, cell) in [("local-east", platform_cell.as_str()), ("acme-dc", cell)] {
         let (s, v) = acme
             .post("/namespaces/orders/move", json!({ "region": region }))
