@@ -263,13 +263,15 @@ impl MigrationActivities {
                 })));
             }
             if ns.state == "active" {
-                let candidates =
-                    crate::namespace_activities::candidates(&self.store, &ns.region_id)
+                let placed =
+                    crate::namespace_activities::place_in(&self.store, &ns.region_id, Some(&cell))
                         .await
                         .map_err(store_err)?;
-                let target = match tessera_domain::placement::place(&ns.region_id, &candidates) {
-                    Ok(c) => c.id.clone(),
-                    Err(e) => return Ok(Err(format!("namespace {}: {e}", ns.temporal_namespace))),
+                let target = match placed {
+                    Ok(target) => target,
+                    Err(why) => {
+                        return Ok(Err(format!("namespace {}: {why}", ns.temporal_namespace)));
+                    }
                 };
                 let id = Uuid::now_v7();
                 let op = Uuid::now_v7();

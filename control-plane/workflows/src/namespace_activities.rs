@@ -84,6 +84,23 @@ pub async fn candidates(store: &Store, region: &str) -> Result<Vec<CellCandidate
         .collect())
 }
 
+/// The cell placement picks for a namespace in `region`, leaving out `leaving` (the cell a
+/// moving namespace leaves): `Ok(Err(why))` when no cell can take it.
+pub async fn place_in(
+    store: &Store,
+    region: &str,
+    leaving: Option<&str>,
+) -> Result<Result<String, String>, StoreError> {
+    let cells: Vec<CellCandidate> = candidates(store, region)
+        .await?
+        .into_iter()
+        .filter(|c| Some(c.id.as_str()) != leaving)
+        .collect();
+    Ok(place(region, &cells)
+        .map(|c| c.id.clone())
+        .map_err(|e| e.to_string()))
+}
+
 impl NamespaceActivities {
     async fn hook(&self) {
         if let Some(d) = self.step_delay {
@@ -153,12 +170,12 @@ impl NamespaceActivities {
         if let Some(cell) = ns.cell_id {
             return Ok(Ok(cell));
         }
-        let cells = candidates(&self.store, &ns.region_id)
+        let chosen = match place_in(&self.store, &ns.region_id, None)
             .await
-            .map_err(store_err)?;
-        let chosen = match place(&ns.region_id, &cells) {
-            Ok(c) => c.id.clone(),
-            Err(e) => return Ok(Err(e.to_string())),
+            .map_err(store_err)?
+        {
+            Ok(cell) => cell,
+            Err(why) => return Ok(Err(why)),
         };
         let ns = self
             .store

@@ -14,6 +14,7 @@ use tessera_api::{
 use tessera_domain::validate;
 use tessera_store::{NewCell, NewOperation};
 use tessera_workflows::drain::DrainInput;
+use tessera_workflows::namespace_activities::place_in;
 use tessera_workflows::{CellInput, CellPhase};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -445,13 +446,10 @@ async fn refuse_unless_region_can_take(st: &SharedState, id: &str) -> ApiResult<
         return Ok(());
     }
     let cell = st.store.cell(id).await?;
-    let others: Vec<_> =
-        tessera_workflows::namespace_activities::candidates(&st.store, &cell.region_id)
-            .await?
-            .into_iter()
-            .filter(|c| c.id != id)
-            .collect();
-    if tessera_domain::placement::place(&cell.region_id, &others).is_ok() {
+    if place_in(&st.store, &cell.region_id, Some(id))
+        .await?
+        .is_ok()
+    {
         return Ok(());
     }
     let names: Vec<&str> = on_cell

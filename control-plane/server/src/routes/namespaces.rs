@@ -16,6 +16,7 @@ use tessera_pki::Usage;
 use tessera_store::entity::namespace;
 use tessera_store::{NewNamespace, NewOperation, StoreError};
 use tessera_workflows::NamespaceRequest;
+use tessera_workflows::namespace_activities::place_in;
 use tessera_workflows::namespaces::workflow_id;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -83,6 +84,19 @@ pub(super) async fn view(
     );
     view.migration = migration;
     Ok(view)
+}
+
+/// A region the account may place namespaces in; another account's self-hosted region is as
+/// unknown as one that does not exist.
+async fn region_of(
+    st: &SharedState,
+    account: Uuid,
+    id: &str,
+) -> ApiResult<tessera_store::entity::region::Model> {
+    st.store.region_for(account, id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ApiError::invalid("region", format!("unknown region {id:?}")),
+        e => e.into(),
+    })
 }
 
 /// The CA that signs every namespace endpoint's server certificate.
@@ -183,17 +197,7 @@ async fn create_namespace(
         }
         (None, true) => String::new(),
     };
-    // Another account's self-hosted region is as unknown as one that does not exist.
-    let region = st
-        .store
-        .region_for(m.account_id, &req.region)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::invalid("region", format!("unknown region {:?}", req.region))
-            }
-            e => e.into(),
-        })?;
+    let region = region_of(&st, m.account_id, &req.region).await?;
     match st.store.namespace(m.account_id, &req.name).await {
         Ok(_) => return Err(already_exists(&req.name)),
         Err(StoreError::NotFound(_)) => {}
@@ -209,10 +213,9 @@ async fn create_namespace(
         .into());
     }
     // Refuse at once what the workflow could not place; it places again for real.
-    let cells = tessera_workflows::namespace_activities::candidates(&st.store, &region.id).await?;
-    if let Err(e) = tessera_domain::placement::place(&region.id, &cells) {
-        return Err(ApiError::precondition(e.to_string()));
-    }
+    place_in(&st.store, &region.id, None)
+        .await?
+        .map_err(ApiError::precondition)?;
     let engine = st.engine()?;
     let now = Utc::now();
     let id = Uuid::now_v7();
@@ -541,27 +544,10 @@ async fn move_namespace(
 ) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
     m.authorize_namespace(&name, NamespaceAction::Manage)?;
     let ns = st.store.namespace(m.account_id, &name).await?;
-    let region = st
-        .store
-        .region_for(m.account_id, &req.region)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                ApiError::invalid("region", format!("no region {}", req.region))
-            }
-            e => e.into(),
-        })?;
-    let source = ns.cell_id.clone().unwrap_or_default();
-    let candidates: Vec<_> =
-        tessera_workflows::namespace_activities::candidates(&st.store, &region.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.id != source)
-            .collect();
-    let target = tessera_domain::placement::place(&region.id, &candidates)
-        .map_err(|e| ApiError::precondition(e.to_string()))?
-        .id
-        .clone();
+    let region = region_of(&st, m.account_id, &req.region).await?;
+    let target = place_in(&st.store, &region.id, ns.cell_id.as_deref())
+        .await?
+        .map_err(ApiError::precondition)?;
     let target = st.store.cell(&target).await?;
     let (op, _) = crate::routes::migrations::begin(
         &st,
