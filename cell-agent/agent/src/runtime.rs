@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tessera_api::ReleaseSpec;
@@ -26,9 +25,8 @@ use tessera_api::agent::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use tessera_infra::process::free_port;
-
 mod drain;
+mod fence;
 mod process;
 mod starts;
 mod stores;
@@ -37,16 +35,13 @@ mod warm;
 
 pub use process::health_check;
 use process::{
-    Proc, check_version, kill_now, linked, port_free, remove_runtime_dir, rss_bytes, runs_store,
-    spawn, spawn_recorded, terminate,
+    Proc, check_version, linked, remove_runtime_dir, rss_bytes, runs_store, spawn, spawn_recorded,
+    terminate,
 };
-use starts::{StartPermit, Starts};
+use starts::{StartPermit, Starts, start};
 pub use stores::enable_global_namespace;
 pub(crate) use stores::mark_global;
-use stores::{
-    SPARE_BUILD, SPARE_COUNT, bootstrap_global, claim_spare, global_marker, make_spare,
-    ready_spares,
-};
+use stores::{SPARE_BUILD, SPARE_COUNT, global_marker, make_spare, ready_spares};
 use tessera_domain::Backoff;
 use warm::WarmPool;
 
@@ -81,9 +76,6 @@ struct Status {
     /// Killed for good by a fence (the namespace moved): never started again by this task.
     fenced: bool,
 }
-
-/// Why a fenced runtime does not run.
-const FENCED: &str = "fenced: the namespace moved to another cell";
 
 struct Handle {
     spec: RuntimeSpec,
@@ -326,27 +318,6 @@ impl Supervisor {
         self.trash_removed_folders();
     }
 
-    /// Fences runtimes: each is killed at once (SIGKILL) and not started again while it stays
-    /// fenced (its namespace moved on). Applied before [`Supervisor::apply`].
-    pub fn set_fences(&self, fenced: std::collections::BTreeSet<String>) {
-        self.factory.fences.send_if_modified(|f| {
-            let changed = *f != fenced;
-            *f = fenced;
-            changed
-        });
-    }
-
-    /// Whether the runtime is fenced and its process is gone.
-    pub fn fenced_and_stopped(&self, id: &str) -> bool {
-        let runtimes = self.runtimes.lock().expect("supervisor lock");
-        match runtimes.get(id) {
-            Some(h) => h.status.lock().expect("status lock").fenced,
-            // Not supervised: nothing runs it unless an earlier agent left it running.
-            None => read_record(&self.root.join(id))
-                .is_none_or(|r| !runs_store(r.pid, &self.root.join(id))),
-        }
-    }
-
     /// The cell's runtime folders (`ns/`).
     pub fn root(&self) -> &Path {
         &self.root
@@ -584,8 +555,21 @@ struct RuntimeCtx {
 }
 
 impl RuntimeCtx {
-    fn is_fenced(&self) -> bool {
-        self.fences.borrow().contains(&self.id)
+    /// The runtime left the desired state: stop it and move its folder to the trash.
+    async fn stop_and_trash(&self, proc: Option<&mut Proc>) {
+        let dir = self.dir.as_path();
+        if let Some(p) = proc {
+            terminate(p, dir).await;
+        }
+        if let Some(root) = dir.parent() {
+            trash::trash_runtime_dir(root, &self.id, dir).await;
+        }
+        self.removals
+            .lock()
+            .expect("removals lock")
+            .trashing
+            .remove(&self.id);
+        self.set(|s| s.health = RuntimeHealth::Stopped);
     }
 
     fn release_version(&self) -> Option<String> {
@@ -655,37 +639,11 @@ async fn supervise(ctx: RuntimeCtx) {
     let mut fences = ctx.fences.clone();
     loop {
         if ctx.is_fenced() {
-            if let Some(p) = proc.as_mut() {
-                tracing::warn!(runtime = %ctx.id, "fenced: killing the runtime for good");
-                kill_now(p, dir).await;
-            } else if let Some(r) = read_record(dir)
-                && runs_store(r.pid, dir)
-            {
-                kill_now(&mut Proc::Adopted(r.pid), dir).await;
-            }
-            proc = None;
             drop(start_permit.take());
-            ctx.set(|s| {
-                s.health = RuntimeHealth::Stopped;
-                s.last_error = Some(FENCED.into());
-                s.fenced = true;
-            });
-            tokio::select! {
-                _ = ctx.remove.cancelled() => {
-                    if ctx.detach.is_cancelled() {
-                        return;
-                    }
-                    if let Some(root) = dir.parent() {
-                        trash::trash_runtime_dir(root, &ctx.id, dir).await;
-                    }
-                    ctx.removals.lock().expect("removals lock").trashing.remove(&ctx.id);
-                    return;
-                }
-                _ = ctx.restart.cancelled() => return,
-                Ok(()) = fences.changed() => {}
-                else => return,
+            match fence::stay_fenced(&ctx, proc.take(), &mut fences).await {
+                fence::Next::CheckAgain => continue,
+                fence::Next::End => return,
             }
-            continue;
         }
         if proc.is_none() {
             match start(&ctx, record.as_ref()).await {
@@ -716,15 +674,7 @@ async fn supervise(ctx: RuntimeCtx) {
                 if ctx.detach.is_cancelled() {
                     return; // agent shutdown: leave it running for the next agent
                 }
-                if let Some(p) = proc.as_mut() {
-                    terminate(p, dir).await;
-                }
-                if let Some(root) = dir.parent() {
-                    trash::trash_runtime_dir(root, &ctx.id, dir).await;
-                }
-                ctx.removals.lock().expect("removals lock").trashing.remove(&ctx.id);
-                ctx.set(|s| s.health = RuntimeHealth::Stopped);
-                return;
+                return ctx.stop_and_trash(proc.as_mut()).await;
             }
             _ = ctx.restart.cancelled() => {
                 if let Some(p) = proc.as_mut() {
@@ -785,78 +735,5 @@ async fn supervise(ctx: RuntimeCtx) {
         if ctx.health() != RuntimeHealth::Starting {
             drop(start_permit.take());
         }
-    }
-}
-
-/// Starts the runtime: claims a warm one for a new runtime when it can, else starts a server
-/// (bootstrapping a new store into global-namespace mode first) once a start permit is free;
-/// the permit is returned to be held until the server serves.
-async fn start(
-    ctx: &RuntimeCtx,
-    previous: Option<&RuntimeRecord>,
-) -> crate::Result<(Proc, RuntimeRecord, Option<StartPermit>)> {
-    if previous.is_none()
-        && let Some((proc, record)) = ctx.warm.claim(ctx).await
-    {
-        return Ok((proc, record, None));
-    }
-    let permit = tokio::select! {
-        permit = ctx.starts.tenant() => permit,
-        _ = ctx.remove.cancelled() => crate::error::bail!("removed before it started"),
-        _ = ctx.restart.cancelled() => crate::error::bail!("replaced before it started"),
-    };
-    std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
-    let keep = |p: Option<u16>| -> crate::Result<u16> {
-        match p {
-            Some(p) if port_free(p) => Ok(p),
-            _ => Ok(free_port()?),
-        }
-    };
-    let mut record = RuntimeRecord {
-        pid: 0,
-        grpc_port: keep(previous.map(|r| r.grpc_port))?,
-        http_port: keep(previous.map(|r| r.http_port))?,
-        metrics_port: keep(previous.map(|r| r.metrics_port))?,
-        started_at: Utc::now(),
-        spec: ctx.spec.clone(),
-        // Counted per release: restarts on an earlier release say nothing about this one.
-        restarts: previous
-            .filter(|r| r.release == ctx.release_version())
-            .map_or(0, |r| r.restarts),
-        release: ctx.release_version(),
-    };
-    if let Some(release) = &ctx.release {
-        check_version(&ctx.binary(), &release.runtime.version).await?;
-    }
-    if ctx.spec.global_namespace
-        && !global_marker(&ctx.dir)
-        && !ctx.dir.join("store.db").exists()
-        && ctx
-            .dir
-            .parent()
-            .is_some_and(|root| claim_spare(root, &ctx.dir))
-    {
-        tracing::info!(runtime = %ctx.id, "using the spare store (already in global-namespace mode)");
-    }
-    if ctx.spec.global_namespace && !global_marker(&ctx.dir) {
-        bootstrap_global(ctx, &record).await?;
-    }
-    let child = spawn_recorded(ctx, &mut record)?;
-    Ok((Proc::Child(child), record, Some(permit)))
-}
-
-impl RuntimeRecord {
-    /// A record for a new server of `ctx`: free ports, not started yet.
-    fn fresh(ctx: &RuntimeCtx) -> std::io::Result<Self> {
-        Ok(Self {
-            pid: 0,
-            grpc_port: free_port()?,
-            http_port: free_port()?,
-            metrics_port: free_port()?,
-            started_at: Utc::now(),
-            spec: ctx.spec.clone(),
-            restarts: 0,
-            release: ctx.release_version(),
-        })
     }
 }

@@ -1,4 +1,5 @@
-//! How many runtimes start at once.
+//! How runtimes start: how many at once, and [`start`], which gives a runtime a warm server,
+//! a spare store or a new store in global-namespace mode.
 //!
 //! Starting a Temporal server costs about 0.75 s of CPU. When ten namespaces are created
 //! together on a two-core host, ten servers started side by side share the cores and all
@@ -11,7 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use chrono::Utc;
+use tessera_infra::process::free_port;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::process::{Proc, check_version, port_free, spawn_recorded};
+use super::stores::{bootstrap_global, claim_spare, global_marker};
+use super::{RuntimeCtx, RuntimeRecord};
+use crate::error::Context;
 
 pub(crate) struct Starts {
     permits: Arc<Semaphore>,
@@ -95,6 +103,79 @@ impl Starts {
     #[cfg(test)]
     pub(crate) fn tenants(&self) -> usize {
         self.tenants.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts the runtime: claims a warm one for a new runtime when it can, else starts a server
+/// (bootstrapping a new store into global-namespace mode first) once a start permit is free;
+/// the permit is returned to be held until the server serves.
+pub(super) async fn start(
+    ctx: &RuntimeCtx,
+    previous: Option<&RuntimeRecord>,
+) -> crate::Result<(Proc, RuntimeRecord, Option<StartPermit>)> {
+    if previous.is_none()
+        && let Some((proc, record)) = ctx.warm.claim(ctx).await
+    {
+        return Ok((proc, record, None));
+    }
+    let permit = tokio::select! {
+        permit = ctx.starts.tenant() => permit,
+        _ = ctx.remove.cancelled() => crate::error::bail!("removed before it started"),
+        _ = ctx.restart.cancelled() => crate::error::bail!("replaced before it started"),
+    };
+    std::fs::create_dir_all(&ctx.dir).with_context(|| format!("creating {}", ctx.dir.display()))?;
+    let keep = |p: Option<u16>| -> crate::Result<u16> {
+        match p {
+            Some(p) if port_free(p) => Ok(p),
+            _ => Ok(free_port()?),
+        }
+    };
+    let mut record = RuntimeRecord {
+        pid: 0,
+        grpc_port: keep(previous.map(|r| r.grpc_port))?,
+        http_port: keep(previous.map(|r| r.http_port))?,
+        metrics_port: keep(previous.map(|r| r.metrics_port))?,
+        started_at: Utc::now(),
+        spec: ctx.spec.clone(),
+        // Counted per release: restarts on an earlier release say nothing about this one.
+        restarts: previous
+            .filter(|r| r.release == ctx.release_version())
+            .map_or(0, |r| r.restarts),
+        release: ctx.release_version(),
+    };
+    if let Some(release) = &ctx.release {
+        check_version(&ctx.binary(), &release.runtime.version).await?;
+    }
+    if ctx.spec.global_namespace
+        && !global_marker(&ctx.dir)
+        && !ctx.dir.join("store.db").exists()
+        && ctx
+            .dir
+            .parent()
+            .is_some_and(|root| claim_spare(root, &ctx.dir))
+    {
+        tracing::info!(runtime = %ctx.id, "using the spare store (already in global-namespace mode)");
+    }
+    if ctx.spec.global_namespace && !global_marker(&ctx.dir) {
+        bootstrap_global(ctx, &record).await?;
+    }
+    let child = spawn_recorded(ctx, &mut record)?;
+    Ok((Proc::Child(child), record, Some(permit)))
+}
+
+impl RuntimeRecord {
+    /// A record for a new server of `ctx`: free ports, not started yet.
+    pub(super) fn fresh(ctx: &RuntimeCtx) -> std::io::Result<Self> {
+        Ok(Self {
+            pid: 0,
+            grpc_port: free_port()?,
+            http_port: free_port()?,
+            metrics_port: free_port()?,
+            started_at: Utc::now(),
+            spec: ctx.spec.clone(),
+            restarts: 0,
+            release: ctx.release_version(),
+        })
     }
 }
 
