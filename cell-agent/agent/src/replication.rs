@@ -2,9 +2,19 @@
 //! `replication`.
 //!
 //! - A **source** runs `litestream replicate` on the runtime's store (one process, one replica;
-//!   `AWS_CA_BUNDLE` unset, since Litestream refuses to start with it). When fenced, it waits
-//!   until the supervisor has killed the runtime, then `litestream sync -wait` pushes the last
-//!   transactions to the replica and the task reports the replica's final transaction.
+//!   `AWS_CA_BUNDLE` unset, since Litestream refuses to start with it). When fenced, its
+//!   Litestream is killed first, then the supervisor kills the runtime; once the runtime is
+//!   gone a new Litestream opens the store alone (so SQLite recovers the WAL from the file),
+//!   `litestream sync -wait` pushes the last transactions to the replica and the task reports
+//!   the replica's final transaction.
+//!
+//!   Why in that order (measured): a Litestream that keeps the store open while the server is
+//!   killed with SIGKILL may already have shipped a transaction whose frames the server wrote
+//!   but never published in the WAL index; Litestream's own connection then sees the older
+//!   index, checkpoints, restarts the WAL and writes over it. The replica then holds a
+//!   transaction the store no longer has, and a copy restored from it is corrupt ("database
+//!   disk image is malformed"). A Litestream that opens the store after the server is gone
+//!   recovers the WAL from the file like the server would, and ships exactly that.
 //! - A **follower** runs `litestream restore -f` into the runtime's folder (no server runs on
 //!   it) and reports the transaction it has applied against the newest in the replica. Given
 //!   `until_txid`, it stops once that transaction is applied, marks the store as one in
@@ -15,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +43,8 @@ use crate::runtime::Supervisor;
 const INTERVAL: &str = "100ms";
 /// How often a follower's progress is read.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How often it is read once the follower has a transaction to stop at (a cutover waits).
+const CATCH_UP_EVERY: Duration = Duration::from_millis(20);
 /// How often the replica's newest transaction is listed (a subprocess; for lag).
 const REPLICA_LIST_EVERY: Duration = Duration::from_secs(2);
 /// Written in a follower's folder once it caught up: an agent restarted later does not follow
@@ -51,6 +64,8 @@ struct Task {
     spec: watch::Sender<ReplicationSpec>,
     status: Arc<Mutex<ReplicationObserved>>,
     cancel: CancellationToken,
+    /// The Litestream process the task runs now (0: none).
+    litestream: Arc<AtomicU32>,
 }
 
 impl Drop for Task {
@@ -73,6 +88,38 @@ impl Replicator {
     /// tasks match `desired`: a task whose role or replica changed starts again; a fence or an
     /// `until_txid` reaches the running task.
     pub fn apply(&self, desired: &BTreeMap<String, ReplicationSpec>) {
+        // A store about to be fenced loses its Litestream before the server is killed (see the
+        // module's documentation).
+        for (id, t) in self.tasks.lock().expect("replication lock").iter() {
+            let fencing = matches!(
+                desired.get(id),
+                Some(ReplicationSpec::Source { fence: true, .. })
+            ) && matches!(
+                *t.spec.borrow(),
+                ReplicationSpec::Source { fence: false, .. }
+            );
+            let pid = if fencing {
+                t.litestream.swap(0, Ordering::SeqCst)
+            } else {
+                0
+            };
+            if pid != 0 {
+                tracing::info!(runtime = %id, pid, "fencing: stopping Litestream before the runtime");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        // So does one an earlier agent left running (this agent restarted during a fence).
+        {
+            let tasks = self.tasks.lock().expect("replication lock");
+            for (id, _) in desired.iter().filter(|(id, s)| {
+                matches!(s, ReplicationSpec::Source { fence: true, .. }) && !tasks.contains_key(*id)
+            }) {
+                kill_leftover(id, &self.supervisor.root().join(id));
+            }
+        }
         self.supervisor.set_fences(
             desired
                 .iter()
@@ -100,19 +147,25 @@ impl Replicator {
                 continue;
             }
             tracing::info!(runtime = %id, replica = %spec.replica().url, "store shipping started");
+            let dir = self.supervisor.root().join(id);
+            let follower = matches!(spec, ReplicationSpec::Follower { .. });
             let status = Arc::new(Mutex::new(ReplicationObserved {
-                role: match spec {
-                    ReplicationSpec::Source { .. } => "source",
-                    ReplicationSpec::Follower { .. } => "follower",
-                }
-                .into(),
+                role: if follower { "follower" } else { "source" }.into(),
+                // Known at once, so a runtime waiting for this store starts without a delay.
+                state: if follower && dir.join(CAUGHT_UP).exists() {
+                    ReplicationState::CaughtUp
+                } else {
+                    ReplicationObserved::default().state
+                },
                 ..Default::default()
             }));
             let (tx, rx) = watch::channel(spec.clone());
             let cancel = CancellationToken::new();
+            let litestream = Arc::new(AtomicU32::new(0));
             let job = Job {
+                litestream: litestream.clone(),
                 id: id.clone(),
-                dir: self.supervisor.root().join(id),
+                dir,
                 bin: self.bin.clone(),
                 spec: rx,
                 status: status.clone(),
@@ -120,11 +173,10 @@ impl Replicator {
                 changed: self.changed.clone(),
                 supervisor: self.supervisor.clone(),
             };
-            let source = matches!(spec, ReplicationSpec::Source { .. });
             tokio::spawn(async move {
-                match source {
-                    true => job.source().await,
-                    false => job.follower().await,
+                match follower {
+                    true => job.follower().await,
+                    false => job.source().await,
                 }
             });
             tasks.insert(
@@ -133,9 +185,20 @@ impl Replicator {
                     spec: tx,
                     status,
                     cancel,
+                    litestream,
                 },
             );
         }
+    }
+
+    /// Whether a server must not start on the runtime's store yet: Litestream follows a
+    /// replica into it and has not caught up.
+    pub fn holds_store(&self, id: &str) -> bool {
+        let tasks = self.tasks.lock().expect("replication lock");
+        tasks.get(id).is_some_and(|t| {
+            matches!(*t.spec.borrow(), ReplicationSpec::Follower { .. })
+                && t.status.lock().expect("status lock").state != ReplicationState::CaughtUp
+        })
     }
 
     pub fn observed(&self) -> BTreeMap<String, ReplicationObserved> {
@@ -162,6 +225,7 @@ struct Job {
     cancel: CancellationToken,
     changed: Arc<Notify>,
     supervisor: Arc<Supervisor>,
+    litestream: Arc<AtomicU32>,
 }
 
 impl Job {
@@ -195,37 +259,21 @@ impl Job {
     /// Kills a Litestream of this runtime that an earlier agent left running (an agent killed
     /// with SIGKILL cannot stop its children): one store has exactly one Litestream.
     async fn stop_leftover(&self) {
-        let Some(pid) = std::fs::read_to_string(self.dir.join(PID_FILE))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        else {
+        let Some(pid) = kill_leftover(&self.id, &self.dir) else {
             return;
         };
-        let ours = |pid: i32| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                c.contains("litestream") && c.contains(&*self.dir.to_string_lossy())
-            }) && tessera_infra::process::pid_runs(pid as u32, &self.dir)
-        };
-        if !ours(pid) {
-            return;
-        }
-        tracing::info!(runtime = %self.id, pid, "stopping the Litestream an earlier agent left");
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while ours(pid) && tokio::time::Instant::now() < deadline {
+        while leftover_runs(pid, &self.dir) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Records a Litestream it started, for [`Job::stop_leftover`] of a later agent.
+    /// Records a Litestream it started, for a fence and for [`Job::stop_leftover`] of a later
+    /// agent.
     fn record(&self, child: &Child) {
-        if let Some(pid) = child.id()
-            && let Err(e) = std::fs::write(self.dir.join(PID_FILE), pid.to_string())
-        {
+        let pid = child.id().unwrap_or(0);
+        self.litestream.store(pid, Ordering::SeqCst);
+        if let Err(e) = std::fs::write(self.dir.join(PID_FILE), pid.to_string()) {
             tracing::warn!(runtime = %self.id, error = %e, "recording litestream's pid failed");
         }
     }
@@ -258,6 +306,17 @@ impl Job {
                 }
                 continue;
             }
+            // Fenced: a Litestream opens the store only once the runtime is gone.
+            if self.fencing() {
+                if let Err(e) = self.runtime_stopped().await {
+                    self.set(|s| s.error = Some(format!("final sync: {e}")));
+                    if !self.pause(Duration::from_millis(200)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let alone = self.supervisor.fenced_and_stopped(&self.id);
             let replica = self.spec.borrow().replica().clone();
             let mut child = match self.start_replicate(&db, &socket, &replica) {
                 Ok(child) => {
@@ -279,13 +338,13 @@ impl Job {
                 s.error = None;
             });
             loop {
-                let fence = matches!(
-                    *self.spec.borrow_and_update(),
-                    ReplicationSpec::Source { fence: true, .. }
-                );
-                let fenced =
-                    self.status.lock().expect("status lock").state == ReplicationState::Fenced;
-                if fence && !fenced {
+                self.spec.borrow_and_update();
+                if self.fencing() {
+                    if !alone {
+                        // Started while the runtime ran: a new one ships the last transactions.
+                        let _ = child.kill().await;
+                        break;
+                    }
                     match self.final_sync(&db, &socket).await {
                         Ok(txid) => {
                             tracing::info!(runtime = %self.id, txid, "fenced; the replica holds every transaction");
@@ -299,6 +358,7 @@ impl Job {
                         Err(e) => {
                             self.set(|s| s.error = Some(format!("final sync: {e}")));
                             if !self.pause(Duration::from_millis(200)).await {
+                                let _ = child.kill().await;
                                 return;
                             }
                             continue;
@@ -311,16 +371,41 @@ impl Job {
                         return;
                     }
                     status = child.wait() => {
-                        self.failed(format!("litestream replicate exited: {status:?}"));
+                        if !self.fencing() {
+                            self.failed(format!("litestream replicate exited: {status:?}"));
+                        }
                         break;
                     }
                     r = self.spec.changed() => if r.is_err() { return },
                 }
             }
-            if !self.pause(backoff.next_delay()).await {
+            if !self.fencing() && !self.pause(backoff.next_delay()).await {
+                return;
+            }
+            if self.cancel.is_cancelled() {
                 return;
             }
         }
+    }
+
+    /// Fenced, and the final sync not done yet.
+    fn fencing(&self) -> bool {
+        matches!(
+            *self.spec.borrow(),
+            ReplicationSpec::Source { fence: true, .. }
+        ) && self.status.lock().expect("status lock").state != ReplicationState::Fenced
+    }
+
+    /// Waits until the supervisor has killed the fenced runtime (at most 30 s).
+    async fn runtime_stopped(&self) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !self.supervisor.fenced_and_stopped(&self.id) {
+            if tokio::time::Instant::now() > deadline {
+                return Err("the runtime is still running".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     fn start_replicate(
@@ -351,15 +436,13 @@ impl Job {
             .spawn()
     }
 
-    /// Once the supervisor has killed the runtime: the last sync, and the replica's newest
-    /// transaction after it.
+    /// Once the runtime is gone and a new Litestream has the store: the last sync, and the
+    /// replica's newest transaction after it.
     async fn final_sync(&self, db: &Path, socket: &Path) -> Result<u64, String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !self.supervisor.fenced_and_stopped(&self.id) {
-            if tokio::time::Instant::now() > deadline {
-                return Err("the runtime is still running".into());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // The control socket opens a moment after the process starts.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let replica = self.spec.borrow().replica().clone();
         let out = self
@@ -469,7 +552,7 @@ impl Job {
                         break;
                     }
                     _ = self.spec.changed() => {}
-                    _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+                    _ = tokio::time::sleep(if until.is_some() { CATCH_UP_EVERY } else { PROGRESS_EVERY }) => {}
                 }
             }
             if !self.pause(backoff.next_delay()).await {
@@ -510,6 +593,30 @@ impl Job {
         });
         self.cancel.cancelled().await
     }
+}
+
+/// Sends SIGKILL to the Litestream an earlier agent ran for the runtime in `dir`, if it still
+/// runs; its pid.
+fn kill_leftover(id: &str, dir: &Path) -> Option<i32> {
+    let pid = std::fs::read_to_string(dir.join(PID_FILE))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())?;
+    if !leftover_runs(pid, dir) {
+        return None;
+    }
+    tracing::info!(runtime = %id, pid, "stopping the Litestream an earlier agent left");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    Some(pid)
+}
+
+fn leftover_runs(pid: i32, dir: &Path) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let c = String::from_utf8_lossy(&c);
+        c.contains("litestream") && c.contains(&*dir.to_string_lossy())
+    }) && tessera_infra::process::pid_runs(pid as u32, dir)
 }
 
 /// A control socket path short enough for a Unix socket (108 bytes), one per store.

@@ -10,13 +10,14 @@
 //! Losing the control plane stops none of this except the reports: the cell keeps serving
 //! from the cached document and catches up when the control plane answers again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use tessera_api::agent::{DesiredState, ObservedState};
+use tessera_api::agent::{DesiredState, ObservedState, RuntimeSpec};
 use tessera_ingress::{Ingress, IngressMetrics, RouteTable};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -258,7 +259,15 @@ async fn reconcile(
             supervisor.set_removals(&d.removed, &d.restore);
             // Fences first: a fenced runtime is never started by the apply that follows.
             shared.replicator.apply(&d.replication);
-            supervisor.apply(&d.runtimes, d.release.as_ref());
+            // A runtime whose store is still being followed starts once it caught up (a
+            // cutover names the runtime and the transaction to stop at in one change).
+            let startable: BTreeMap<String, RuntimeSpec> = d
+                .runtimes
+                .iter()
+                .filter(|(id, _)| supervisor.supervises(id) || !shared.replicator.holds_store(id))
+                .map(|(id, s)| (id.clone(), s.clone()))
+                .collect();
+            supervisor.apply(&startable, d.release.as_ref());
             if let Some(agent) = d.release.as_ref().map(|r| &r.agent) {
                 if let Some(ms) = agent.report_interval_ms {
                     shared.report_every_ms.store(ms, Ordering::SeqCst);
@@ -288,7 +297,8 @@ async fn reconcile(
                 last_key = key;
                 shared.report_now.notify_one();
             }
-            if supervisor.supervises_exactly(&d.runtimes)
+            // Applied once everything that can start is supervised and the routes are in place.
+            if supervisor.supervises_exactly(&startable)
                 && shared.applied.swap(d.generation, Ordering::SeqCst) != d.generation
             {
                 shared.metrics.applied_generation.set(d.generation as i64);
@@ -550,8 +560,8 @@ async fn report(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = shared.report_now.notified() => {
-                // Coalesce bursts of changes into one report.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // Coalesce bursts of changes into one report (short: a cutover waits for it).
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             _ = tokio::time::sleep(Duration::from_millis(
                 shared.report_every_ms.load(Ordering::SeqCst),

@@ -469,6 +469,14 @@ impl Supervisor {
                 .all(|(id, s)| runtimes.get(id).map(|h| &h.spec) == Some(s))
     }
 
+    /// Whether the runtime is supervised (starting, serving or failing).
+    pub fn supervises(&self, id: &str) -> bool {
+        self.runtimes
+            .lock()
+            .expect("supervisor lock")
+            .contains_key(id)
+    }
+
     /// The frontend address of a runtime that is serving now.
     pub fn serving_addr(&self, id: &str) -> Option<SocketAddr> {
         let runtimes = self.runtimes.lock().expect("supervisor lock");

@@ -115,6 +115,12 @@ pub struct MigrationProgress {
     /// The server-side stall: from holding new connections to routing them to the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_ms: Option<u64>,
+    /// Data the cutover may have lost, in seconds of the source's writes: 0 when the source's
+    /// final sync confirmed that the replica held every transaction; otherwise at most the
+    /// time since the target's copy last applied a transaction when it was promoted without
+    /// the source (the source was lost during the cutover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpo_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -85,7 +85,7 @@ pub(crate) async fn wait_for_change(
 /// How often a waiter re-checks its condition with no change of the cell.
 pub(crate) const RECHECK: Duration = Duration::from_secs(2);
 
-fn reports_recently(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
+pub fn reports_recently(c: &cell::Model, now: chrono::DateTime<Utc>) -> bool {
     c.observed_at.is_some_and(|t| now - t <= REPORT_FRESHNESS)
 }
 

@@ -64,6 +64,10 @@ pub struct FollowerStatus {
     pub ready: bool,
     pub lag_seconds: Option<f64>,
     pub lag_bytes: Option<u64>,
+    /// Why the target cannot take the namespace any more (its agent stopped reporting): the
+    /// migration aborts.
+    #[serde(default)]
+    pub lost: Option<String>,
 }
 
 struct Parts {
@@ -95,8 +99,11 @@ impl MigrationActivities {
         })
     }
 
-    async fn progress(&self, m: &migration::Model) -> MigrationProgress {
-        serde_json::from_value(m.progress.clone()).unwrap_or_default()
+    /// The migration's progress as stored now (an activity's own copy of the migration may
+    /// be older than a step it wrote itself).
+    async fn progress(&self, id: Uuid) -> Result<MigrationProgress, ActivityError> {
+        let m = self.store.migration(id).await.map_err(store_err)?;
+        Ok(serde_json::from_value(m.progress).unwrap_or_default())
     }
 
     async fn save_progress(&self, id: Uuid, p: &MigrationProgress) -> Result<(), ActivityError> {
@@ -116,13 +123,28 @@ impl MigrationActivities {
         timeout: Duration,
         until: impl Fn(&ObservedState) -> Option<T>,
     ) -> Result<Option<T>, ActivityError> {
+        self.await_fresh_report(ctx, cell, generation, None, timeout, until)
+            .await
+    }
+
+    /// [`Self::await_report`], counting only reports made at or after `fresh_after`.
+    async fn await_fresh_report<T>(
+        &self,
+        ctx: &ActivityContext,
+        cell: &str,
+        generation: u64,
+        fresh_after: Option<chrono::DateTime<Utc>>,
+        timeout: Duration,
+        until: impl Fn(&ObservedState) -> Option<T>,
+    ) -> Result<Option<T>, ActivityError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changes = self.store.cell_changes(cell);
         loop {
             let c = self.store.cell(cell).await.map_err(store_err)?;
             let applied = c
                 .observed_generation
-                .is_some_and(|g| g as u64 >= generation);
+                .is_some_and(|g| g as u64 >= generation)
+                && fresh_after.is_none_or(|t| c.observed_at.is_some_and(|o| o >= t));
             if applied
                 && let Some(o) = tessera_store::decode_observed(&c).map_err(store_err)?
                 && let Some(v) = until(&o)
@@ -178,7 +200,7 @@ impl MigrationActivities {
     ) -> Result<(), ActivityError> {
         let (id, state, error) = input;
         let m = self.store.migration(id).await.map_err(store_err)?;
-        let mut p = self.progress(&m).await;
+        let mut p = self.progress(m.id).await?;
         if p.steps.last().map(|s| s.state) != Some(state) {
             p.steps.push(MigrationStep {
                 state,
@@ -425,6 +447,8 @@ impl MigrationActivities {
     }
 
     /// How far the target's copy is behind, waiting up to `timeout_secs` for it to be ready.
+    /// Ready counts only in a report the target made after this started: a cell that stopped
+    /// reporting is never ready on the strength of its last words.
     #[activity]
     pub async fn await_follower(
         self: Arc<Self>,
@@ -432,6 +456,7 @@ impl MigrationActivities {
         input: (Uuid, u64),
     ) -> Result<FollowerStatus, ActivityError> {
         let (id, timeout_secs) = input;
+        let asked_at = Utc::now();
         let Parts { m, runtime, .. } = self.parts(id).await?;
         let generation = self
             .store
@@ -446,13 +471,15 @@ impl MigrationActivities {
                     && r.lag_seconds.is_some_and(|l| l < READY_LAG_SECONDS),
                 lag_seconds: r.lag_seconds,
                 lag_bytes: r.lag_bytes,
+                lost: None,
             })
         };
         let ready = self
-            .await_report(
+            .await_fresh_report(
                 &ctx,
                 &m.target_cell,
                 generation,
+                Some(asked_at),
                 Duration::from_secs(timeout_secs),
                 |o| status(o).filter(|s| s.ready),
             )
@@ -461,14 +488,30 @@ impl MigrationActivities {
             Some(s) => s,
             None => {
                 let c = self.store.cell(&m.target_cell).await.map_err(store_err)?;
-                tessera_store::decode_observed(&c)
+                let last = tessera_store::decode_observed(&c)
                     .map_err(store_err)?
                     .as_ref()
                     .and_then(status)
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                FollowerStatus {
+                    ready: false,
+                    ..last
+                }
             }
         };
-        let mut p = self.progress(&m).await;
+        let mut now = now;
+        if !now.ready {
+            let c = self.store.cell(&m.target_cell).await.map_err(store_err)?;
+            if !crate::cell_activities::reports_recently(&c, Utc::now()) {
+                now.lost = Some(format!(
+                    "the target cell {} stopped reporting (last report {})",
+                    m.target_cell,
+                    c.observed_at
+                        .map_or("never".to_string(), |t| t.to_rfc3339())
+                ));
+            }
+        }
+        let mut p = self.progress(m.id).await?;
         p.lag_seconds = now.lag_seconds;
         p.lag_bytes = now.lag_bytes;
         self.save_progress(id, &p).await?;
@@ -510,9 +553,10 @@ impl MigrationActivities {
         Ok(())
     }
 
-    /// Kills the source's runtime for good and syncs its replica one last time. `Ok(txid)`:
-    /// the replica holds every acknowledged transaction; `Err` when the source did not
-    /// answer in time (the cutover goes on with what the replica has).
+    /// Holds new connections at the source's ingress (and so at the edge), kills the source's
+    /// runtime for good and syncs its replica one last time, in one change of the source's
+    /// desired state. `Ok(txid)`: the replica holds every acknowledged transaction; `Err` when
+    /// the source did not answer in time (the cutover goes on with what the replica has).
     #[activity]
     pub async fn fence_source(
         self: Arc<Self>,
@@ -521,13 +565,28 @@ impl MigrationActivities {
     ) -> Result<Result<u64, String>, ActivityError> {
         let Parts {
             m,
+            ns,
             runtime,
             replica,
-            ..
         } = self.parts(id).await?;
+        let hold = self
+            .route(
+                &ns,
+                RouteTargetSpec::Hold {
+                    max_wait_ms: CUTOVER_HOLD_MS,
+                },
+            )
+            .await?;
         let generation = self
             .store
             .update_desired(&m.source_cell, None, |d| {
+                // A source already forwarding to the target (a retried activity) keeps doing so.
+                if !matches!(
+                    d.routes.get(&ns.host).map(|r| &r.target),
+                    Some(RouteTargetSpec::Forward { .. })
+                ) {
+                    d.routes.insert(ns.host.clone(), hold.clone());
+                }
                 d.replication.insert(
                     runtime.clone(),
                     ReplicationSpec::Source {
@@ -558,15 +617,18 @@ impl MigrationActivities {
                 m.source_cell
             )));
         };
-        let mut p = self.progress(&m).await;
+        let mut p = self.progress(m.id).await?;
         p.final_txid = Some(txid);
+        p.rpo_seconds = Some(0.0);
         self.save_progress(id, &p).await?;
         Ok(Ok(txid))
     }
 
-    /// The target applies the replica up to `txid` (or all it has, when `None`), stops
-    /// following and starts the server on its copy; the namespace is served there from now on,
-    /// and the source's ingress forwards what still arrives there.
+    /// One change of the target's desired state names the runtime, its route and the
+    /// transaction to stop following at (`txid`, or all the replica has when `None`): its
+    /// agent catches up and starts the server at once, while its ingress holds the
+    /// namespace's connections. The source's ingress (and so the edge) then forwards to the
+    /// target's, and the namespace is the target's once its runtime serves.
     #[activity]
     pub async fn promote_target(
         self: Arc<Self>,
@@ -581,18 +643,34 @@ impl MigrationActivities {
             replica,
         } = self.parts(id).await?;
         let target = self.store.cell(&m.target_cell).await.map_err(store_err)?;
-        // Without a final transaction: all the replica has, as the target last saw it.
+        let follower = |o: &ObservedState| o.replication.get(&runtime).cloned();
+        // Without a final transaction: all the replica has, as the target last saw it, and
+        // the writes the source may have made since are reported as possibly lost.
         let until = match txid {
             Some(t) => t,
-            None => tessera_store::decode_observed(&target)
-                .map_err(store_err)?
-                .and_then(|o| {
-                    o.replication
-                        .get(&runtime)
-                        .and_then(|r| r.replica_txid.or(r.txid))
-                })
-                .unwrap_or(0),
+            None => {
+                let seen = tessera_store::decode_observed(&target)
+                    .map_err(store_err)?
+                    .and_then(|o| follower(&o));
+                let mut p = self.progress(m.id).await?;
+                // At most the time since the target last applied a transaction.
+                p.rpo_seconds = seen.as_ref().and_then(|r| {
+                    r.last_applied_at
+                        .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
+                        .or(r.lag_seconds)
+                });
+                self.save_progress(id, &p).await?;
+                seen.and_then(|r| r.replica_txid.or(r.txid)).unwrap_or(0)
+            }
         };
+        let local = self
+            .route(
+                &ns,
+                RouteTargetSpec::Local {
+                    runtime: runtime.clone(),
+                },
+            )
+            .await?;
         let generation = self
             .store
             .update_desired(&m.target_cell, None, |d| {
@@ -605,41 +683,6 @@ impl MigrationActivities {
                         },
                     );
                 }
-            })
-            .await
-            .map_err(store_err)?;
-        let caught_up = self
-            .await_report(
-                &ctx,
-                &m.target_cell,
-                generation,
-                Duration::from_secs(60),
-                |o| {
-                    let r = o.replication.get(&runtime);
-                    let serving = o.runtimes.contains_key(&runtime);
-                    (serving || r.is_some_and(|r| r.state == ReplicationState::CaughtUp))
-                        .then_some(())
-                },
-            )
-            .await?;
-        if caught_up.is_none() {
-            return Ok(Err(format!(
-                "cell {} did not catch up to transaction {until} within 60 s",
-                m.target_cell
-            )));
-        }
-        let local = self
-            .route(
-                &ns,
-                RouteTargetSpec::Local {
-                    runtime: runtime.clone(),
-                },
-            )
-            .await?;
-        let generation = self
-            .store
-            .update_desired(&m.target_cell, None, |d| {
-                d.replication.remove(&runtime);
                 d.runtimes.insert(
                     runtime.clone(),
                     RuntimeSpec {
@@ -652,32 +695,16 @@ impl MigrationActivities {
             })
             .await
             .map_err(store_err)?;
-        let serving = self
-            .await_report(
-                &ctx,
-                &m.target_cell,
-                generation,
-                Duration::from_secs(120),
-                |o| {
-                    o.runtimes
-                        .get(&runtime)
-                        .filter(|r| r.health == RuntimeHealth::Serving)
-                        .map(|_| ())
-                },
-            )
-            .await?;
-        if serving.is_none() {
-            return Ok(Err(format!(
-                "the runtime on cell {} did not serve within 120 s",
-                m.target_cell
-            )));
-        }
-        self.store
-            .move_namespace(ns.id, &m.target_cell)
-            .await
-            .map_err(store_err)?;
-        // Connections that still arrive at the source's ingress go on to the target's (and
-        // the edge, which held while the source held, routes to the target).
+        // Once the target's ingress knows the route (it holds until the runtime serves),
+        // what arrives at the source's ingress or the edge goes on to it.
+        self.await_report(
+            &ctx,
+            &m.target_cell,
+            generation,
+            Duration::from_secs(10),
+            |_| Some(()),
+        )
+        .await?;
         if let Some(address) = target.ingress_address.clone() {
             let forward = self
                 .route(&ns, RouteTargetSpec::Forward { address })
@@ -689,7 +716,42 @@ impl MigrationActivities {
                 .await
                 .map_err(store_err)?;
         }
-        let mut p = self.progress(&m).await;
+        let serving = self
+            .await_report(
+                &ctx,
+                &m.target_cell,
+                generation,
+                Duration::from_secs(180),
+                |o| {
+                    o.runtimes
+                        .get(&runtime)
+                        .filter(|r| r.health == RuntimeHealth::Serving)
+                        .map(|_| ())
+                },
+            )
+            .await?;
+        if serving.is_none() {
+            let c = self.store.cell(&m.target_cell).await.map_err(store_err)?;
+            let o = tessera_store::decode_observed(&c).map_err(store_err)?;
+            let why = match o.as_ref().and_then(follower) {
+                Some(r) if r.state != ReplicationState::CaughtUp => format!(
+                    "cell {} did not catch up to transaction {until} within 180 s (at {:?}{})",
+                    m.target_cell,
+                    r.txid,
+                    r.error.map(|e| format!(": {e}")).unwrap_or_default()
+                ),
+                _ => format!(
+                    "the runtime on cell {} did not serve within 180 s",
+                    m.target_cell
+                ),
+            };
+            return Ok(Err(why));
+        }
+        self.store
+            .move_namespace(ns.id, &m.target_cell)
+            .await
+            .map_err(store_err)?;
+        let mut p = self.progress(m.id).await?;
         if let Some(hold) = p
             .steps
             .iter()
@@ -711,6 +773,12 @@ impl MigrationActivities {
     ) -> Result<(), ActivityError> {
         let Parts { m, ns, runtime, .. } = self.parts(id).await?;
         let cert = namespace_server_cert_id(ns.id);
+        self.store
+            .update_desired(&m.target_cell, None, |d| {
+                d.replication.remove(&runtime);
+            })
+            .await
+            .map_err(store_err)?;
         self.store
             .update_desired(&m.source_cell, None, |d| {
                 d.replication.remove(&runtime);

@@ -30,6 +30,8 @@ const PLACEMENT_ATTEMPTS: u32 = 12;
 const PLACEMENT_RETRY: Duration = Duration::from_secs(5);
 /// How long one wait for the migration target's copy lasts (an abort is seen between waits).
 const FOLLOWER_POLL_SECS: u64 = 5;
+/// Patch: the cutover fences and holds in one step and promotes the target in one step.
+const ONE_STEP_CUTOVER: &str = "one-step-cutover";
 /// Requests handled per run before continuing as new.
 const REQUESTS_PER_RUN: u32 = 50;
 
@@ -361,21 +363,10 @@ impl NamespaceWorkflow {
             return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
                 .await;
         }
-        // Until the target's copy is less than a second behind, or an abort.
-        loop {
-            if asked(ctx) == Some(MigrationControl::Abort) {
-                return Self::abort_migration(ctx, migration, op).await;
-            }
-            let status = ctx
-                .execute_activity(
-                    MigrationActivities::await_follower,
-                    (migration, FOLLOWER_POLL_SECS),
-                    waiting(Duration::from_secs(FOLLOWER_POLL_SECS + 30)),
-                )
-                .await?;
-            if status.ready {
-                break;
-            }
+        // Until the target's copy is less than a second behind, or an abort (asked, or the
+        // target lost).
+        if let Some(reason) = Self::await_ready(ctx, migration).await? {
+            return Self::abort_migration(ctx, migration, op, reason).await;
         }
         ctx.execute_activity(
             MigrationActivities::migration_reached,
@@ -392,7 +383,14 @@ impl NamespaceWorkflow {
                 .await?;
         }
         if asked(ctx) == Some(MigrationControl::Abort) {
-            return Self::abort_migration(ctx, migration, op).await;
+            return Self::abort_migration(ctx, migration, op, None).await;
+        }
+        // Since the one-step cutover: the target is checked again right before (a manual
+        // cutover may come long after it was ready), fencing holds too, and no progress is
+        // written in between.
+        let one_step = ctx.patched(ONE_STEP_CUTOVER);
+        if one_step && let Some(reason) = Self::await_ready(ctx, migration).await? {
+            return Self::abort_migration(ctx, migration, op, reason).await;
         }
 
         ctx.execute_activity(
@@ -402,13 +400,15 @@ impl NamespaceWorkflow {
         )
         .await?;
         report(ctx, op, 0.6, "cutting over: holding new connections").await?;
-        ctx.execute_activity(
-            MigrationActivities::hold_source,
-            migration,
-            waiting(Duration::from_secs(40)),
-        )
-        .await?;
-        report(ctx, op, 0.7, "cutting over: fencing the source").await?;
+        if !one_step {
+            ctx.execute_activity(
+                MigrationActivities::hold_source,
+                migration,
+                waiting(Duration::from_secs(40)),
+            )
+            .await?;
+            report(ctx, op, 0.7, "cutting over: fencing the source").await?;
+        }
         let fenced = ctx
             .execute_activity(
                 MigrationActivities::fence_source,
@@ -423,13 +423,15 @@ impl NamespaceWorkflow {
                 None
             }
         };
-        report(
-            ctx,
-            op,
-            0.8,
-            "cutting over: starting the namespace on the target",
-        )
-        .await?;
+        if !one_step {
+            report(
+                ctx,
+                op,
+                0.8,
+                "cutting over: starting the namespace on the target",
+            )
+            .await?;
+        }
         let promoted = ctx
             .execute_activity(
                 MigrationActivities::promote_target,
@@ -462,20 +464,49 @@ impl NamespaceWorkflow {
         Self::end_migration(ctx, migration, op, MigrationState::Completed, None).await
     }
 
+    /// Waits until the target's copy is ready for the cutover: `Some(reason)` to abort
+    /// instead (`None` inside: an admin asked).
+    async fn await_ready(
+        ctx: &mut WorkflowContext<Self>,
+        migration: Uuid,
+    ) -> WorkflowResult<Option<Option<String>>> {
+        loop {
+            let asked = ctx.state(|s| s.control.filter(|(m, _)| *m == migration).map(|(_, c)| c));
+            if asked == Some(MigrationControl::Abort) {
+                return Ok(Some(None));
+            }
+            let status = ctx
+                .execute_activity(
+                    MigrationActivities::await_follower,
+                    (migration, FOLLOWER_POLL_SECS),
+                    waiting(Duration::from_secs(FOLLOWER_POLL_SECS + 30)),
+                )
+                .await?;
+            if status.ready {
+                return Ok(None);
+            }
+            if let Some(lost) = status.lost {
+                return Ok(Some(Some(lost)));
+            }
+        }
+    }
+
+    /// Before the cutover: nothing changed for clients. `reason`: why it aborted by itself.
     async fn abort_migration(
         ctx: &mut WorkflowContext<Self>,
         migration: Uuid,
         op: Option<Uuid>,
+        reason: Option<String>,
     ) -> WorkflowResult<()> {
         ctx.execute_activity(
             MigrationActivities::migration_reached,
-            (migration, MigrationState::Aborting, None),
+            (migration, MigrationState::Aborting, reason.clone()),
             short(),
         )
         .await?;
         ctx.execute_activity(MigrationActivities::abort_migration, migration, short())
             .await?;
-        Self::end_migration(ctx, migration, op, MigrationState::Aborted, None).await
+        Self::end_migration(ctx, migration, op, MigrationState::Aborted, reason).await
     }
 
     async fn end_migration(
@@ -492,7 +523,10 @@ impl NamespaceWorkflow {
         )
         .await?;
         let error = match state {
-            MigrationState::Aborted => Some("the migration was aborted".to_string()),
+            MigrationState::Aborted => Some(match error {
+                Some(why) => format!("the migration was aborted: {why}"),
+                None => "the migration was aborted".to_string(),
+            }),
             _ => error,
         };
         finish(ctx, op, error).await
