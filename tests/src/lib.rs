@@ -611,17 +611,43 @@ pub struct SteadyWorker {
     child: tokio::process::Child,
     stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
     stop: PathBuf,
+    snapshot: PathBuf,
 }
 
 impl SteadyWorker {
     /// Starts it and waits until its worker runs and its client is connected; `dir` holds its
     /// stop file.
     pub async fn start(ns: &serde_json::Value, creds: &Creds, dir: &Path) -> Self {
+        Self::spawn(ns, creds, dir, &["--steady"]).await
+    }
+
+    /// Order workflows instead, `per_second` of them (an activity, a signal, a 20 s timer and a
+    /// child each) and a schedule firing every 5 s; see [`Self::take_snapshot`].
+    pub async fn orders(
+        ns: &serde_json::Value,
+        creds: &Creds,
+        dir: &Path,
+        per_second: f64,
+    ) -> Self {
+        Self::spawn(
+            ns,
+            creds,
+            dir,
+            &["--orders", &per_second.to_string(), "--stop"],
+        )
+        .await
+    }
+
+    async fn spawn(ns: &serde_json::Value, creds: &Creds, dir: &Path, args: &[&str]) -> Self {
         use tokio::io::AsyncBufReadExt;
-        let stop = dir.join(format!("stop-steady-{}", uuid::Uuid::now_v7()));
+        let id = uuid::Uuid::now_v7();
+        let stop = dir.join(format!("stop-steady-{id}"));
+        let snapshot = dir.join(format!("snapshot-{id}.json"));
         let mut child = worker_command(ns, creds)
-            .arg("--steady")
+            .args(args)
             .arg(&stop)
+            .arg("--snapshot")
+            .arg(&snapshot)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -641,15 +667,30 @@ impl SteadyWorker {
             child,
             stdout,
             stop,
+            snapshot,
         }
     }
 
+    /// With [`Self::orders`]: the event counts of the workflows closed by now, as the
+    /// namespace serves them now (the report compares them with the final histories).
+    pub async fn take_snapshot(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut take = self.snapshot.clone().into_os_string();
+        take.push(".take");
+        std::fs::write(take, "").unwrap();
+        eventually("the snapshot", Duration::from_secs(120), || async {
+            let text = std::fs::read(&self.snapshot).ok()?;
+            serde_json::from_slice(&text).ok()
+        })
+        .await
+    }
+
     /// Stops it and returns its report: `runs`, `failures`, `errors`, `longest_gap_seconds`,
-    /// and the `first` and `last` workflow ids.
+    /// and the `first` and `last` workflow ids (with [`Self::orders`]: see
+    /// `tests/python/tenant_worker.py`).
     pub async fn finish(mut self) -> serde_json::Value {
         use tokio::io::AsyncReadExt;
         std::fs::write(&self.stop, "").unwrap();
-        let out = tokio::time::timeout(Duration::from_secs(120), async {
+        let out = tokio::time::timeout(Duration::from_secs(300), async {
             let mut s = String::new();
             self.stdout.read_to_string(&mut s).await.unwrap();
             self.child.wait().await.unwrap();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, SteadyWorker, eventually, namespace_with_generated_ca,
-    python_worker, start_edge, worker_command,
+    Api, CellProcesses, ControlPlane, Creds, EdgeProcess, SteadyWorker, eventually,
+    namespace_with_generated_ca, python_worker, start_edge, worker_command,
 };
 
 async fn migration_end(admin: &Api, id: &str, within: Duration) -> Value {
@@ -31,34 +31,101 @@ fn states(m: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Namespace `orders.acme` on one of two cells of region `local-east`, served through the
+/// edge; `source` is its cell, `target` the other.
+struct TwoCells {
+    cp: ControlPlane,
+    admin: Api,
+    acme: Api,
+    orders: Value,
+    creds: Creds,
+    source: String,
+    target: String,
+    _edge: EdgeProcess,
+    _cells: CellProcesses,
+    data: tempfile::TempDir,
+}
+
+impl TwoCells {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let cells = CellProcesses(data.path().to_path_buf());
+        let cp = ControlPlane::start(data.path(), env).await;
+        let admin = Api::admin(&cp);
+        admin.create_region("local-east").await;
+        let edge = start_edge(&cp, &admin, "local-east").await;
+        let one = admin.provision("local-east", 1).await;
+        let two = admin.provision("local-east", 1).await;
+        let acme = Api::signup(&cp, "acme").await;
+        let (orders, creds) =
+            namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
+        let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
+            == orders["endpoint"]["cell_address"];
+        let (source, target) = if on_one { (one, two) } else { (two, one) };
+        Self {
+            cp,
+            admin,
+            acme,
+            orders,
+            creds,
+            source,
+            target,
+            _edge: edge,
+            _cells: cells,
+            data,
+        }
+    }
+
+    fn dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
+    /// Starts moving `orders.acme` to the target cell; the migration's id.
+    async fn migrate(&self, cutover: &str) -> String {
+        let (s, started) = self
+            .admin
+            .post(
+                "/admin/migrations",
+                json!({"namespace": "orders.acme", "target_cell": self.target, "cutover": cutover}),
+            )
+            .await;
+        assert_eq!(s, 202, "{started}");
+        started["migration"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn await_state(&self, id: &str, state: &str) {
+        eventually(state, Duration::from_secs(120), || async {
+            let m = self.admin.get(&format!("/admin/migrations/{id}")).await;
+            (m["state"] == state).then_some(())
+        })
+        .await;
+    }
+}
+
+/// SIGKILLs every process of a cell: its agent first, then its runtimes and Litestream.
+fn kill_cell(dir: &std::path::Path, cell: &str) {
+    let cell_dir = dir.join("cells").join(cell);
+    let mut pids = tessera_system_tests::processes_mentioning(&cell_dir.to_string_lossy());
+    pids.sort_by_key(|pid| {
+        !std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("cell-agent"))
+    });
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let _edge = start_edge(&cp, &admin, "local-east").await;
-    let one = admin.provision("local-east", 1).await;
-    let two = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, creds) =
-        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
-    let before = python_worker(&orders, &creds, false)
+    let t = TwoCells::start(&[]).await;
+    let (admin, acme, orders, creds) = (&t.admin, &t.acme, &t.orders, &t.creds);
+    let (source, target) = (t.source.clone(), t.target.clone());
+    let data = &t.data;
+    let before = python_worker(orders, creds, false)
         .await
         .expect("a workflow before the move");
-    let source = admin.get("/admin/cells?page_size=200").await["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["ingress_address"] == orders["endpoint"]["cell_address"])
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .unwrap();
-    let target = if source == one {
-        two.clone()
-    } else {
-        one.clone()
-    };
 
     // Bad input changes nothing.
     for (body, status) in [
@@ -87,9 +154,16 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     assert_eq!(s, 403, "{v}");
     assert_eq!(admin.get("/admin/migrations").await, json!([]));
 
-    // A worker and a client run workflows back to back through the edge for the whole move.
-    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A worker and a client run order workflows (an activity, a signal, a 20 s timer and a
+    // child each) and a schedule firing every 5 s through the edge for the whole move. The
+    // histories of those closed before the move are kept to compare with the target's.
+    let worker = SteadyWorker::orders(orders, creds, data.path(), 2.0).await;
+    tokio::time::sleep(Duration::from_secs(26)).await;
+    let closed_on_source = worker.take_snapshot().await;
+    assert!(
+        !closed_on_source.is_empty(),
+        "workflows closed before the move"
+    );
 
     let (s, started) = admin
         .post(
@@ -111,7 +185,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     assert_eq!(s, 409, "{v}");
 
     let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
-    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     assert_eq!(
         states(&m),
         [
@@ -131,12 +205,27 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         .await;
     assert_eq!(op["state"], "fulfilled", "{op}");
 
-    // Clients saw nothing but a short stall.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Clients saw nothing but a short stall: no call failed, every acknowledged workflow
+    // completed with one timer, one signal, one child and one completion, the histories closed
+    // on the source are the same on the target, and the schedule missed no action.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let report = worker.finish().await;
     println!("tenant worker during the migration: {report}\nmigration: {m}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
-    assert!(report["runs"].as_u64().unwrap() >= 5, "{report}");
+    assert_eq!(report["lost"], json!([]), "{report}");
+    assert_eq!(report["completed"], report["starts"], "{report}");
+    assert!(report["starts"].as_u64().unwrap() >= 40, "{report}");
+    assert_eq!(report["not_exactly_once"], json!([]), "{report}");
+    assert_eq!(report["snapshot"], closed_on_source.len(), "{report}");
+    assert_eq!(report["history_changed"], json!([]), "{report}");
+    let span = report["schedule_span_seconds"].as_f64().unwrap();
+    assert!(span >= 30.0, "the schedule ran through the move: {report}");
+    assert_eq!(
+        report["schedule_actions"].as_f64().unwrap(),
+        span / 5.0 + 1.0,
+        "one action every 5 s: {report}"
+    );
+    assert_eq!(report["schedule_max_gap_seconds"], 5.0, "{report}");
 
     // Same address; the namespace runs on the target, with its history.
     let moved = acme.get("/namespaces/orders").await;
@@ -147,27 +236,22 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         moved["endpoint"]["cell_address"], target_detail["ingress_address"],
         "{moved}"
     );
-    for workflow in [
-        before["workflow_id"].as_str().unwrap(),
-        report["first"][0].as_str().unwrap(),
-        report["last"][0].as_str().unwrap(),
-    ] {
-        let d = worker_command(&moved, &creds)
-            .args(["--describe", workflow])
-            .output()
-            .await
-            .unwrap();
-        assert!(d.status.success(), "{d:?}");
-        let d: Value = serde_json::from_slice(
-            d.stdout
-                .trim_ascii_end()
-                .rsplit(|b| *b == b'\n')
-                .next()
-                .unwrap(),
-        )
+    let workflow = before["workflow_id"].as_str().unwrap();
+    let d = worker_command(&moved, creds)
+        .args(["--describe", workflow])
+        .output()
+        .await
         .unwrap();
-        assert_eq!(d["status"], "COMPLETED", "{workflow}: {d}");
-    }
+    assert!(d.status.success(), "{d:?}");
+    let d: Value = serde_json::from_slice(
+        d.stdout
+            .trim_ascii_end()
+            .rsplit(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(d["status"], "COMPLETED", "{workflow}: {d}");
     // The source's copy is in its cell's trash; the source runs nothing of the namespace.
     let runtime = eventually(
         "the source's copy in its trash",
@@ -222,15 +306,13 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         stayed["endpoint"]["cell_address"],
         moved["endpoint"]["cell_address"]
     );
-    python_worker(&stayed, &creds, false)
+    python_worker(&stayed, creds, false)
         .await
         .expect("a workflow after the aborted move");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
     let agent_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
     let edge_addr = format!("127.0.0.1:{}", tessera_system_tests::free_port());
     let env = [
@@ -238,33 +320,14 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         ("TESSERA_EDGE_ADDR", edge_addr.as_str()),
         ("TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", "1000"),
     ];
-    let mut cp = ControlPlane::start(data.path(), &env).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let _edge = start_edge(&cp, &admin, "local-east").await;
-    let one = admin.provision("local-east", 1).await;
-    let two = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, creds) =
-        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
-    let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
-        == orders["endpoint"]["cell_address"];
-    let target = if on_one { two } else { one };
-
-    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
-    let (s, started) = admin
-        .post(
-            "/admin/migrations",
-            json!({"namespace": "orders.acme", "target_cell": target, "cutover": "manual"}),
-        )
-        .await;
-    assert_eq!(s, 202, "{started}");
-    let id = started["migration"]["id"].as_str().unwrap().to_string();
+    let mut t = TwoCells::start(&env).await;
+    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
+    let id = t.migrate("manual").await;
 
     // SIGKILL the control plane as soon as the migration is in each state; it goes on.
     let mut killed_in = Vec::new();
     for state in ["replicating", "ready_for_cutover", "cutting_over"] {
-        let admin = Api::admin(&cp);
+        let admin = Api::admin(&t.cp);
         if state == "cutting_over" {
             let (s, v) = admin
                 .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
@@ -280,13 +343,13 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
         if seen == "completed" {
             break;
         }
-        cp.kill9();
+        t.cp.kill9();
         killed_in.push(state);
-        cp = ControlPlane::start(data.path(), &env).await;
+        t.cp = ControlPlane::start(t.dir(), &env).await;
     }
-    let admin = Api::admin(&cp);
+    let admin = Api::admin(&t.cp);
     let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
-    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     assert_eq!(
         killed_in,
         ["replicating", "ready_for_cutover", "cutting_over"]
@@ -295,12 +358,12 @@ async fn a_migration_survives_a_control_plane_sigkill_in_each_state() {
     let report = worker.finish().await;
     println!("tenant worker during the migration: {report}\nmigration: {m}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
-    let acme = Api::with_token(&cp, acme.token.clone());
+    let acme = Api::with_token(&t.cp, t.acme.token.clone());
     let moved = acme.get("/namespaces/orders").await;
     assert_eq!(moved["state"], "active", "{moved}");
     assert_eq!(
         moved["endpoint"]["cell_address"],
-        admin.get(&format!("/admin/cells/{target}")).await["ingress_address"]
+        admin.get(&format!("/admin/cells/{}", t.target)).await["ingress_address"]
     );
 }
 
@@ -408,42 +471,19 @@ fn litestreams(cells: &std::path::Path, cell: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_move_completes() {
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("local-east").await;
-    let _edge = start_edge(&cp, &admin, "local-east").await;
-    let one = admin.provision("local-east", 1).await;
-    let two = admin.provision("local-east", 1).await;
-    let acme = Api::signup(&cp, "acme").await;
-    let (orders, creds) =
-        namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
-    let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
-        == orders["endpoint"]["cell_address"];
-    let (source, target) = if on_one { (one, two) } else { (two, one) };
-    let worker = SteadyWorker::start(&orders, &creds, data.path()).await;
-    let (s, started) = admin
-        .post(
-            "/admin/migrations",
-            json!({"namespace": "orders.acme", "target_cell": target, "cutover": "manual"}),
-        )
-        .await;
-    assert_eq!(s, 202, "{started}");
-    let id = started["migration"]["id"].as_str().unwrap().to_string();
-    eventually("ready for cutover", Duration::from_secs(120), || async {
-        let m = admin.get(&format!("/admin/migrations/{id}")).await;
-        (m["state"] == "ready_for_cutover").then_some(())
-    })
-    .await;
-    let cells = data.path().join("cells");
-    assert_eq!(litestreams(&cells, &source), 1);
-    assert_eq!(litestreams(&cells, &target), 1);
+    let t = TwoCells::start(&[]).await;
+    let (admin, source, target) = (&t.admin, &t.source, &t.target);
+    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
+    let id = t.migrate("manual").await;
+    t.await_state(&id, "ready_for_cutover").await;
+    let cells = t.dir().join("cells");
+    assert_eq!(litestreams(&cells, source), 1);
+    assert_eq!(litestreams(&cells, target), 1);
 
     // SIGKILL both agents: their Litestream processes outlive them. The restarted agents stop
     // those and start one each again.
     let mut killed = Vec::new();
-    for cell in [&source, &target] {
+    for cell in [source, target] {
         let pid = admin.get(&format!("/admin/cells/{cell}")).await["observed"]["agent_pid"]
             .as_u64()
             .unwrap();
@@ -464,20 +504,143 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
         })
         .await;
     }
-    assert_eq!(litestreams(&cells, &source), 1, "one replicate per store");
-    assert_eq!(litestreams(&cells, &target), 1, "one follower per store");
+    assert_eq!(litestreams(&cells, source), 1, "one replicate per store");
+    assert_eq!(litestreams(&cells, target), 1, "one follower per store");
 
     let (s, v) = admin
         .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
         .await;
     assert_eq!(s, 202, "{v}");
-    let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
-    assert_eq!(m["state"], "completed", "{m}\n{}", cp.log());
+    let m = migration_end(admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     let report = worker.finish().await;
     println!("tenant worker during the migration: {report}");
     assert_eq!(report["failures"], 0, "no failed call: {report}");
-    let moved = acme.get("/namespaces/orders").await;
-    python_worker(&moved, &creds, false)
+    let moved = t.acme.get("/namespaces/orders").await;
+    python_worker(&moved, &t.creds, false)
         .await
         .expect("a workflow on the target");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_target_cell_lost_before_the_cutover_aborts_the_move_and_clients_stay_on_the_source() {
+    let t = TwoCells::start(&[]).await;
+    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
+    let id = t.migrate("manual").await;
+    t.await_state(&id, "ready_for_cutover").await;
+
+    // The target's host is gone: every process killed, its disk with them (so nothing starts
+    // its agent again). The cutover asked for now is not made on the target's last report.
+    let cells = t.dir().join("cells");
+    std::fs::rename(
+        cells.join(&t.target),
+        cells.join(format!("{}-lost", t.target)),
+    )
+    .unwrap();
+    kill_cell(t.dir(), &t.target);
+    let (s, v) = t
+        .admin
+        .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let m = migration_end(&t.admin, &id, Duration::from_secs(120)).await;
+    assert_eq!(m["state"], "aborted", "{m}\n{}", t.cp.log());
+    assert!(
+        m["error"].as_str().unwrap().contains(&t.target),
+        "the reason names the target: {m}"
+    );
+    assert!(!states(&m).contains(&"cutting_over".to_string()), "{m}");
+
+    // Nothing changed for clients: the namespace stays on the source and serves.
+    let report = worker.finish().await;
+    println!("tenant worker during the migration: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    let stayed = t.acme.get("/namespaces/orders").await;
+    assert_eq!(stayed["state"], "active", "{stayed}");
+    assert_eq!(
+        stayed["endpoint"]["cell_address"],
+        t.orders["endpoint"]["cell_address"]
+    );
+    python_worker(&stayed, &t.creds, false)
+        .await
+        .expect("a workflow on the source");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_cell_killed_as_the_cutover_begins_completes_from_the_replica_with_rpo_zero() {
+    let t = TwoCells::start(&[("TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", "500")]).await;
+    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
+    let id = t.migrate("auto").await;
+
+    // Every process of the source cell dies the moment the cutover begins; its agent comes
+    // back (the cell's host restarts it), finishes the fence and ships the last transactions.
+    let agent = |c: Value| c["observed"]["agent_pid"].as_u64();
+    let source_agent = agent(t.admin.get(&format!("/admin/cells/{}", t.source)).await);
+    t.await_state(&id, "cutting_over").await;
+    kill_cell(t.dir(), &t.source);
+    let m = migration_end(&t.admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
+    assert_eq!(m["progress"]["rpo_seconds"], 0.0, "{m}");
+    let restarted = agent(t.admin.get(&format!("/admin/cells/{}", t.source)).await);
+    assert!(
+        restarted.is_some() && restarted != source_agent,
+        "the source's agent came back and fenced: {source_agent:?} → {restarted:?}"
+    );
+    assert!(m["progress"]["final_txid"].as_u64().is_some(), "{m}");
+
+    let report = worker.finish().await;
+    println!("tenant worker during the migration: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    let moved = t.acme.get("/namespaces/orders").await;
+    assert_eq!(
+        moved["endpoint"]["cell_address"],
+        t.admin.get(&format!("/admin/cells/{}", t.target)).await["ingress_address"]
+    );
+    // Every workflow the worker saw complete before the move is there, completed.
+    for workflow in [
+        report["first"][0].as_str().unwrap(),
+        report["last"][0].as_str().unwrap(),
+    ] {
+        let d = worker_command(&moved, &t.creds)
+            .args(["--describe", workflow])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&d.stdout).contains("COMPLETED"),
+            "{workflow}: {d:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_source_cell_lost_for_good_during_the_cutover_completes_and_reports_the_possible_loss()
+{
+    let t = TwoCells::start(&[("TESSERA_TEST_NAMESPACE_STEP_DELAY_MS", "500")]).await;
+    let id = t.migrate("auto").await;
+
+    // The source's host is gone for good as the cutover begins: no final sync can happen, so
+    // the target is promoted with what the replica holds and the possible loss is reported.
+    t.await_state(&id, "cutting_over").await;
+    let cells = t.dir().join("cells");
+    std::fs::rename(
+        cells.join(&t.source),
+        cells.join(format!("{}-lost", t.source)),
+    )
+    .unwrap();
+    kill_cell(t.dir(), &t.source);
+    let m = migration_end(&t.admin, &id, Duration::from_secs(300)).await;
+    assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
+    assert!(m["progress"]["final_txid"].is_null(), "{m}");
+    assert!(
+        m["progress"]["rpo_seconds"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0),
+        "the possible loss is reported: {m}"
+    );
+    let moved = t.acme.get("/namespaces/orders").await;
+    assert_eq!(moved["state"], "active", "{moved}");
+    python_worker(&moved, &t.creds, false)
+        .await
+        .expect("the namespace serves on the target");
 }
