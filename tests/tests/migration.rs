@@ -184,7 +184,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         .await;
     assert_eq!(s, 409, "{v}");
 
-    let m = migration_end(&admin, &id, Duration::from_secs(300)).await;
+    let m = migration_end(admin, &id, Duration::from_secs(300)).await;
     assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     assert_eq!(
         states(&m),
@@ -298,7 +298,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         .post(&format!("/admin/migrations/{back_id}/abort"), json!({}))
         .await;
     assert_eq!(s, 202, "{v}");
-    let m = migration_end(&admin, &back_id, Duration::from_secs(60)).await;
+    let m = migration_end(admin, &back_id, Duration::from_secs(60)).await;
     assert_eq!(m["state"], "aborted", "{m}");
     let stayed = acme.get("/namespaces/orders").await;
     assert_eq!(stayed["state"], "active");

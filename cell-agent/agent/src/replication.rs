@@ -307,14 +307,14 @@ impl Job {
                 continue;
             }
             // Fenced: a Litestream opens the store only once the runtime is gone.
-            if self.fencing() {
-                if let Err(e) = self.runtime_stopped().await {
-                    self.set(|s| s.error = Some(format!("final sync: {e}")));
-                    if !self.pause(Duration::from_millis(200)).await {
-                        return;
-                    }
-                    continue;
+            if self.fencing()
+                && let Err(e) = self.runtime_stopped().await
+            {
+                self.set(|s| s.error = Some(format!("final sync: {e}")));
+                if !self.pause(Duration::from_millis(200)).await {
+                    return;
                 }
+                continue;
             }
             let alone = self.supervisor.fenced_and_stopped(&self.id);
             let replica = self.spec.borrow().replica().clone();
