@@ -414,9 +414,11 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
         )
         .await;
     assert_eq!(s, 201);
+    let edge = tessera_system_tests::start_edge(&cp, &admin, "local-east").await;
     let cell = admin.provision("local-east", 1).await;
     let (store, _) = store_and_pki(&cp).await;
     let first = store.cell(&cell).await.unwrap();
+    let first_edge = store.edge(&edge.id).await.unwrap();
     let first_identity = first.identity_fingerprint.clone().unwrap();
     let first_ingress = store
         .pki_object(&format!("cell/{cell}/ingress"))
@@ -464,6 +466,27 @@ async fn certificates_are_renewed_before_they_expire_and_the_cell_stays_healthy(
         },
     )
     .await;
+    // So does the edge, on an identity it renewed.
+    let edge_expired_at = first_edge.identity_not_after.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = admin.get(&format!("/admin/edges/{}", edge.id)).await;
+        let at: Option<chrono::DateTime<chrono::Utc>> =
+            e["last_report_at"].as_str().and_then(|t| t.parse().ok());
+        if at.is_some_and(|at| at > edge_expired_at + chrono::Duration::seconds(2)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no edge report after its first identity expired: {e}\n{}",
+            edge.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_ne!(
+        store.edge(&edge.id).await.unwrap().identity_fingerprint,
+        first_edge.identity_fingerprint
+    );
     // The ingress serves the renewed certificate.
     let c = cell_detail(&admin, &cell).await;
     let now_after: chrono::DateTime<chrono::Utc> = c["observed"]["identity_not_after"]

@@ -134,6 +134,26 @@ impl ControlPlane {
     }
 
     /// A new identity certificate for a fresh key; returns `(chain_pem, key_pem)`.
+    /// A new identity certificate for an edge: its chain and key.
+    pub async fn renew_edge(&self) -> crate::Result<(String, String)> {
+        let (csr_pem, key_pem) = tessera_pki::generate_csr("tessera-edge")?;
+        let resp = self
+            .http
+            .post(format!("{}/edge/renew", self.base))
+            .timeout(Duration::from_secs(10))
+            .json(&RenewRequest { csr_pem })
+            .send()
+            .await
+            .context("renewing the edge's identity certificate")?;
+        crate::error::ensure!(
+            resp.status().is_success(),
+            "renewal refused: {}",
+            resp.status()
+        );
+        let r: tessera_api::edge::EdgeJoinResponse = resp.json().await?;
+        Ok((r.certificate_chain_pem, key_pem))
+    }
+
     pub async fn renew(&self) -> crate::Result<(String, String)> {
         let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
         let resp = self

@@ -8,8 +8,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -141,7 +141,10 @@ pub async fn run(dir: &Path, args: EdgeArgs) -> crate::Result<()> {
         );
         edge.apply(routes);
     }
-    let cp = ControlPlane::new(&identity)?;
+    let cp = Arc::new(Client {
+        current: RwLock::new(ControlPlane::new(&identity)?),
+        renewals: AtomicU64::new(0),
+    });
     let started_at = Utc::now();
     let reporter = tokio::spawn(report(
         edge.clone(),
@@ -151,10 +154,17 @@ pub async fn run(dir: &Path, args: EdgeArgs) -> crate::Result<()> {
         Duration::from_secs(args.report_seconds.max(1)),
         cancel.clone(),
     ));
+    let renewer = tokio::spawn(renew(
+        cp.clone(),
+        identity,
+        dir.to_path_buf(),
+        cancel.clone(),
+    ));
     let outcome = tokio::select! {
         r = poll(edge.clone(), cp, dir.to_path_buf()) => r,
         _ = shutdown_signal() => Ok(()),
     };
+    renewer.abort();
     cancel.cancel();
     let _ = reporter.await;
     edge.ingress.stopped().await;
@@ -170,12 +180,69 @@ async fn shutdown_signal() {
     }
 }
 
+/// The control-plane client on the edge's current identity.
+struct Client {
+    current: RwLock<ControlPlane>,
+    /// Bumped by each renewal: a request made on an older identity may be refused.
+    renewals: AtomicU64,
+}
+
+impl Client {
+    fn get(&self) -> (ControlPlane, u64) {
+        let cp = self.current.read().expect("cp lock").clone();
+        (cp, self.renewals.load(Ordering::SeqCst))
+    }
+}
+
+/// Renews the edge's identity once two thirds of its lifetime have passed, like an agent's.
+async fn renew(cp: Arc<Client>, mut identity: Identity, dir: PathBuf, cancel: CancellationToken) {
+    loop {
+        let due = identity
+            .not_before_after()
+            .is_some_and(|(nb, na)| tessera_pki::renewal_due(nb, na, Utc::now()));
+        if due {
+            let (client, _) = cp.get();
+            match client.renew_edge().await {
+                Ok((chain_pem, key_pem)) => {
+                    let renewed = Identity {
+                        chain_pem,
+                        key_pem,
+                        ..identity.clone()
+                    };
+                    match renewed.save(&dir).and_then(|_| ControlPlane::new(&renewed)) {
+                        Ok(client) => {
+                            *cp.current.write().expect("cp lock") = client;
+                            cp.renewals.fetch_add(1, Ordering::SeqCst);
+                            identity = renewed;
+                            tracing::info!("identity certificate renewed");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %format!("{e:#}"), "keeping the renewed identity failed")
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "renewing the identity failed; retrying")
+                }
+            }
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(RENEWAL_CHECK) => {}
+        }
+    }
+}
+
+/// How often the edge looks at its identity's age.
+const RENEWAL_CHECK: Duration = Duration::from_secs(2);
+
 /// Long-polls the routes for good; returns only when the identity is refused.
-async fn poll(edge: Arc<Edge>, cp: ControlPlane, dir: PathBuf) -> crate::Result<()> {
+async fn poll(edge: Arc<Edge>, cp: Arc<Client>, dir: PathBuf) -> crate::Result<()> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let after = edge.generation.load(Ordering::SeqCst);
-        match cp.edge_routes(after).await {
+        let (client, renewals) = cp.get();
+        match client.edge_routes(after).await {
             Ok(Some(routes)) => {
                 backoff.reset();
                 match serde_json::to_vec(&routes) {
@@ -194,6 +261,9 @@ async fn poll(edge: Arc<Edge>, cp: ControlPlane, dir: PathBuf) -> crate::Result<
                 edge.apply(&routes);
             }
             Ok(None) => backoff.reset(),
+            // Asked on the identity the edge has just replaced: ask again on the new one.
+            Err(AgentError::IdentityRefused { .. })
+                if cp.renewals.load(Ordering::SeqCst) != renewals => {}
             Err(e @ AgentError::IdentityRefused { .. }) => {
                 tracing::error!(error = %e, "the control plane refuses this edge; stopping");
                 return Err(e);
@@ -208,7 +278,7 @@ async fn poll(edge: Arc<Edge>, cp: ControlPlane, dir: PathBuf) -> crate::Result<
 
 async fn report(
     edge: Arc<Edge>,
-    cp: ControlPlane,
+    cp: Arc<Client>,
     metrics_addr: SocketAddr,
     started_at: chrono::DateTime<Utc>,
     every: Duration,
@@ -229,7 +299,8 @@ async fn report(
             rejected,
             active_connections: edge.ingress.active_connections(),
         };
-        if let Err(e) = cp.report_edge(&obs).await {
+        let (client, _) = cp.get();
+        if let Err(e) = client.report_edge(&obs).await {
             tracing::debug!(error = %e, "report failed");
         }
         tokio::select! {

@@ -55,6 +55,7 @@ fn router(state: SharedState) -> Router {
         .route("/agent/v1/renew", post(renew))
         .route("/agent/v1/edge/join", post(crate::edge_endpoint::join))
         .route("/agent/v1/edge/routes", get(crate::edge_endpoint::routes))
+        .route("/agent/v1/edge/renew", post(crate::edge_endpoint::renew))
         .route(
             "/agent/v1/edge/observed",
             post(crate::edge_endpoint::observed),

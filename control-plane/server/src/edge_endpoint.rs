@@ -57,6 +57,36 @@ pub(crate) async fn join(
     }))
 }
 
+/// A new identity certificate for an edge whose current one is still valid (it renews once
+/// two thirds of its lifetime have passed); the old one is refused from now on.
+pub(crate) async fn renew(
+    State(st): State<SharedState>,
+    Extension(peer): Extension<PeerCert>,
+    Json(req): Json<tessera_api::agent::RenewRequest>,
+) -> ApiResult<Json<EdgeJoinResponse>> {
+    let e = authenticated_edge(&st, &peer).await?;
+    let issued = st
+        .pki
+        .sign_edge(&e.id, &req.csr_pem)
+        .await
+        .map_err(|e| ApiError::invalid("csr_pem", e.to_string()))?;
+    let leaf = tessera_pki::certs_from_pem(&issued.cert_pem).map_err(ApiError::internal)?;
+    st.store
+        .set_edge_identity(
+            &e.id,
+            &tessera_pki::fingerprint_sha256(&leaf[0]),
+            issued.not_after,
+        )
+        .await?;
+    tracing::info!(edge = %e.id, "edge identity renewed");
+    Ok(Json(EdgeJoinResponse {
+        edge_id: e.id,
+        region: e.region_id,
+        certificate_chain_pem: issued.chain_pem,
+        root_ca_pem: st.pki.root_pem().await.map_err(ApiError::internal)?,
+    }))
+}
+
 /// The edge a request's client certificate proves it is.
 async fn authenticated_edge(st: &SharedState, peer: &PeerCert) -> ApiResult<edge::Model> {
     let der = peer
