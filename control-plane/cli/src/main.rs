@@ -474,7 +474,12 @@ async fn succeeded(c: &Client, out: Output, id: Uuid) -> anyhow::Result<Operatio
 }
 
 /// Polls the operation until it ends; draws a progress bar on a terminal.
-async fn wait(c: &Client, id: Uuid, timeout: Duration, bar: bool) -> anyhow::Result<Operation> {
+pub(crate) async fn wait(
+    c: &Client,
+    id: Uuid,
+    timeout: Duration,
+    bar: bool,
+) -> anyhow::Result<Operation> {
     let pb = progress_bar(bar)?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {

@@ -59,6 +59,22 @@ pub enum NamespaceCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// Move the namespace, live, to a cell of another region (the platform's, or one of your
+    /// own self-hosted regions): clients keep its address; `--wait` follows the move to the
+    /// end with its phase and a progress bar.
+    Move {
+        name: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Abort the namespace's move before its cutover: nothing changes for clients.
+    AbortMove {
+        name: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Issue a client certificate from the namespace's generated CA, with the files to connect.
     ///
     /// Writes to `--out-dir` the certificate (NAME.pem), its key (NAME.key, mode 0600, shown
@@ -157,6 +173,27 @@ pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<(
                 Output::Json => print_item(out, &op)?,
                 Output::Table => out!("deleted namespace {}", r.namespace.name),
             }
+        }
+        NamespaceCmd::Move { name, region, wait } => {
+            let r = c.move_namespace(&name, &MoveNamespace { region }).await?;
+            follow(c, out, r, wait).await?;
+        }
+        NamespaceCmd::AbortMove { name, wait } => {
+            let r = c.abort_namespace_move(&name).await?;
+            // The aborted move's operation ends failed ("the migration was aborted").
+            if wait {
+                let op = crate::wait(
+                    c,
+                    r.operation.id,
+                    std::time::Duration::from_secs(600),
+                    out == Output::Table,
+                )
+                .await?;
+                if op.state != OperationState::Failed {
+                    bail!("the move ended {} before the abort", op.state);
+                }
+            }
+            started(out, &r)?;
         }
         NamespaceCmd::ClientCert {
             name,

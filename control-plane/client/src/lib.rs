@@ -356,6 +356,30 @@ impl Client {
         self.call(Method::POST, "/namespaces", Some(req)).await
     }
 
+    /// Starts moving the namespace, live, to a cell of `req.region`.
+    pub async fn move_namespace(
+        &self,
+        name: &str,
+        req: &MoveNamespace,
+    ) -> Result<NamespaceOperation> {
+        self.call(
+            Method::POST,
+            &format!("/namespaces/{}/move", segment(name)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Aborts the namespace's move before its cutover.
+    pub async fn abort_namespace_move(&self, name: &str) -> Result<NamespaceOperation> {
+        self.call::<(), _>(
+            Method::POST,
+            &format!("/namespaces/{}/move/abort", segment(name)),
+            None,
+        )
+        .await
+    }
+
     /// Starts changing the retention and/or the accepted client CA bundle.
     pub async fn update_namespace(
         &self,
