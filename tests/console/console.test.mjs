@@ -378,6 +378,22 @@ try {
     await shot('rollouts');
   });
 
+  await run('a platform admin drains a cell from the Migrations page', async () => {
+    await page.getByRole('link', { name: 'Migrations' }).click();
+    await heading('Migrations').waitFor();
+    await page.getByRole('textbox', { name: 'Cell', exact: true }).fill('no-such-cell');
+    await page.getByRole('button', { name: 'Drain cell' }).click();
+    await page.locator('.form-alert').filter({ hasText: /not found/i }).waitFor();
+    await page.getByRole('textbox', { name: 'Cell', exact: true }).fill('local-east-1');
+    await page.getByRole('button', { name: 'Drain cell' }).click();
+    await page.getByText(/Draining local-east-1: operation/).waitFor();
+    const cell = await fetch(`${BASE}/api/v1/admin/cells/local-east-1`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    assert.equal(cell.status, 'draining');
+    await shot('migrations');
+  });
+
   assert.deepEqual(consoleErrors.filter((e) => !/status of 4\d\d/.test(e)), [], 'no script errors');
 } catch (e) {
   console.error(`FAILED at: ${step}`);

@@ -559,6 +559,13 @@ function lagText(m) {
   return `${Number(p.lag_seconds).toFixed(2)} s${p.lag_bytes != null ? ` / ${p.lag_bytes} B` : ''}`;
 }
 
+/** What the cutover may have lost: none once the source's final sync confirmed the copy. */
+function rpoText(m) {
+  const rpo = (m.progress || {}).rpo_seconds;
+  if (rpo == null) return '—';
+  return rpo === 0 ? 'none' : `at most ${Number(rpo).toFixed(1)} s of writes`;
+}
+
 /** Live migrations of namespaces between cells: start one, follow each, cut over or abort. */
 export function migrations(ctx) {
   const api = adminApi(ctx);
@@ -572,6 +579,7 @@ export function migrations(ctx) {
       h('p', { class: 'muted' },
         'A namespace moves to another cell with its clients connected: its store streams to the target, then the cutover holds new connections for about a second. Its address never changes.'),
       startMigrationCard(api, refresh),
+      drainCard(api, refresh),
       listSlot),
   };
 }
@@ -602,6 +610,25 @@ function startMigrationCard(api, refresh) {
     await refresh();
   }, { busyLabel: 'Starting…' });
   return card('Move a namespace', form);
+}
+
+/** Moves every namespace off a cell (to other cells of its region), e.g. before it goes. */
+function drainCard(api, refresh) {
+  const form = h('form', { class: 'stack' },
+    h('div', { class: 'field-row' },
+      field('Cell', h('input', { name: 'cell', id: 'drain-cell', autocomplete: 'off' }), 'Its namespaces move, live, to other cells of its region; no new one is placed on it.'),
+      field('At most at once', h('input', { name: 'max_parallel', id: 'drain-parallel', type: 'number', min: '1', max: '16', value: '2' }))),
+    submitRow('Drain cell'));
+  onSubmit(form, async () => {
+    const cell = formValue(form, 'cell').trim();
+    const answer = await api.post(`/cells/${seg(cell)}/drain`, {
+      max_parallel: Number(formValue(form, 'max_parallel')),
+    });
+    notify(`Draining ${cell}: operation ${answer.operation.id}.`);
+    form.reset();
+    await refresh();
+  }, { busyLabel: 'Draining…', aliases: { cell_id: 'cell' } });
+  return card('Drain a cell', form);
 }
 
 async function loadMigrations(ctx, api, slot) {
@@ -640,6 +667,7 @@ function migrationTable(api, items, refresh) {
     { label: 'State', cell: (m) => badge(m.state) },
     { label: 'Lag', cell: lagText },
     { label: 'Stall', cell: (m) => ((m.progress || {}).stall_ms != null ? `${m.progress.stall_ms} ms` : '—') },
+    { label: 'Data loss', cell: rpoText },
     { label: 'Started', cell: (m) => dateTime(m.created_at) },
     {
       label: 'Actions',
