@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use tessera_api::agent::{
-    AGENT_PREFIX, DESIRED_SCHEMA_VERSION, DesiredState, JoinResponse, LONG_POLL_SECONDS,
-    ObservedState, RenewRequest,
+    AGENT_PREFIX, DESIRED_SCHEMA_VERSION, DesiredState, LONG_POLL_SECONDS, ObservedState,
+    RenewRequest,
 };
 
 use tessera_api::edge::{EDGE_SCHEMA_VERSION, EdgeObserved, EdgeRoutes};
@@ -134,31 +134,25 @@ impl ControlPlane {
     }
 
     /// A new identity certificate for a fresh key; returns `(chain_pem, key_pem)`.
-    /// A new identity certificate for an edge: its chain and key.
-    pub async fn renew_edge(&self) -> crate::Result<(String, String)> {
-        let (csr_pem, key_pem) = tessera_pki::generate_csr("tessera-edge")?;
-        let resp = self
-            .http
-            .post(format!("{}/edge/renew", self.base))
-            .timeout(Duration::from_secs(10))
-            .json(&RenewRequest { csr_pem })
-            .send()
-            .await
-            .context("renewing the edge's identity certificate")?;
-        crate::error::ensure!(
-            resp.status().is_success(),
-            "renewal refused: {}",
-            resp.status()
-        );
-        let r: tessera_api::edge::EdgeJoinResponse = resp.json().await?;
-        Ok((r.certificate_chain_pem, key_pem))
+    pub async fn renew(&self) -> crate::Result<(String, String)> {
+        self.renewal("renew", "cell-agent").await
     }
 
-    pub async fn renew(&self) -> crate::Result<(String, String)> {
-        let (csr_pem, key_pem) = tessera_pki::generate_csr("cell-agent")?;
+    /// The same for an edge.
+    pub async fn renew_edge(&self) -> crate::Result<(String, String)> {
+        self.renewal("edge/renew", "tessera-edge").await
+    }
+
+    async fn renewal(&self, path: &str, common_name: &str) -> crate::Result<(String, String)> {
+        /// What both renewal answers carry.
+        #[derive(serde::Deserialize)]
+        struct Issued {
+            certificate_chain_pem: String,
+        }
+        let (csr_pem, key_pem) = tessera_pki::generate_csr(common_name)?;
         let resp = self
             .http
-            .post(format!("{}/renew", self.base))
+            .post(format!("{}/{path}", self.base))
             .timeout(Duration::from_secs(10))
             .json(&RenewRequest { csr_pem })
             .send()
@@ -169,7 +163,7 @@ impl ControlPlane {
             "renewal refused: {}",
             resp.status()
         );
-        let r: JoinResponse = resp.json().await?;
+        let r: Issued = resp.json().await?;
         Ok((r.certificate_chain_pem, key_pem))
     }
 }

@@ -35,9 +35,20 @@ pub(crate) async fn join(
         .consume_edge_token(&token.digest(), Utc::now())
         .await
         .map_err(spent_token)?;
+    let resp = issue_identity(&st, e, &req.csr_pem).await?;
+    tracing::info!(edge = %resp.edge_id, version = %req.agent_version, "edge joined");
+    Ok(Json(resp))
+}
+
+/// Signs the edge's CSR and makes that certificate the edge's only identity.
+async fn issue_identity(
+    st: &SharedState,
+    e: edge::Model,
+    csr_pem: &str,
+) -> ApiResult<EdgeJoinResponse> {
     let issued = st
         .pki
-        .sign_edge(&e.id, &req.csr_pem)
+        .sign_edge(&e.id, csr_pem)
         .await
         .map_err(|e| ApiError::invalid("csr_pem", e.to_string()))?;
     let leaf = tessera_pki::certs_from_pem(&issued.cert_pem).map_err(ApiError::internal)?;
@@ -48,13 +59,12 @@ pub(crate) async fn join(
             issued.not_after,
         )
         .await?;
-    tracing::info!(edge = %e.id, version = %req.agent_version, "edge joined");
-    Ok(Json(EdgeJoinResponse {
+    Ok(EdgeJoinResponse {
         edge_id: e.id,
         region: e.region_id,
         certificate_chain_pem: issued.chain_pem,
         root_ca_pem: st.pki.root_pem().await.map_err(ApiError::internal)?,
-    }))
+    })
 }
 
 /// A new identity certificate for an edge whose current one is still valid (it renews once
@@ -65,26 +75,9 @@ pub(crate) async fn renew(
     Json(req): Json<tessera_api::agent::RenewRequest>,
 ) -> ApiResult<Json<EdgeJoinResponse>> {
     let e = authenticated_edge(&st, &peer).await?;
-    let issued = st
-        .pki
-        .sign_edge(&e.id, &req.csr_pem)
-        .await
-        .map_err(|e| ApiError::invalid("csr_pem", e.to_string()))?;
-    let leaf = tessera_pki::certs_from_pem(&issued.cert_pem).map_err(ApiError::internal)?;
-    st.store
-        .set_edge_identity(
-            &e.id,
-            &tessera_pki::fingerprint_sha256(&leaf[0]),
-            issued.not_after,
-        )
-        .await?;
-    tracing::info!(edge = %e.id, "edge identity renewed");
-    Ok(Json(EdgeJoinResponse {
-        edge_id: e.id,
-        region: e.region_id,
-        certificate_chain_pem: issued.chain_pem,
-        root_ca_pem: st.pki.root_pem().await.map_err(ApiError::internal)?,
-    }))
+    let resp = issue_identity(&st, e, &req.csr_pem).await?;
+    tracing::info!(edge = %resp.edge_id, "edge identity renewed");
+    Ok(Json(resp))
 }
 
 /// The edge a request's client certificate proves it is.
