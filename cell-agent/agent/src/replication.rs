@@ -489,6 +489,13 @@ impl Job {
             let mut child = match self.start_follow(&db, &replica) {
                 Ok(child) => {
                     self.record(&child);
+                    // A new copy: nothing applied yet.
+                    self.set(|s| {
+                        if s.state != ReplicationState::Failed {
+                            s.state = ReplicationState::Starting;
+                        }
+                        s.txid = None;
+                    });
                     child
                 }
                 Err(e) => {
@@ -562,13 +569,20 @@ impl Job {
     }
 
     fn start_follow(&self, db: &Path, replica: &ReplicaSpec) -> std::io::Result<Child> {
+        // A follower started again (Litestream exited, or the agent restarted) restores anew:
+        // Litestream 0.5.17 refuses to resume a follower whose last transaction is newer than
+        // the replica's latest snapshot, which is the usual case ("cannot resume follow mode:
+        // saved TXID … is ahead of latest snapshot"). The partial copy holds nothing the
+        // replica does not: no server has run on it (a caught-up store is never followed).
+        for f in ["store.db", "store.db-txid", "store.db-wal", "store.db-shm"] {
+            match std::fs::remove_file(self.dir.join(f)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
         let log = self.log()?;
         let mut cmd = self.command(replica);
         cmd.args(["restore", "-f", "-follow-interval", INTERVAL]);
-        // A follower started again resumes from the transaction its store holds.
-        if db.exists() && read_txid(db).is_none() {
-            cmd.arg("-force");
-        }
         cmd.arg("-o")
             .arg(db)
             .arg(&replica.url)
