@@ -702,6 +702,29 @@ impl SteadyWorker {
     }
 }
 
+/// What a tenant would check after [`SteadyWorker::orders`] ran through a move: no call failed;
+/// every acknowledged workflow (at least `min_starts`) completed, with exactly one timer, signal,
+/// child and completion; the `closed_before` histories of the snapshot are unchanged; and the
+/// schedule fired every 5 s for at least 30 s without missing an action.
+pub fn assert_orders_unharmed(report: &serde_json::Value, closed_before: usize, min_starts: u64) {
+    use serde_json::json;
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    assert_eq!(report["lost"], json!([]), "{report}");
+    assert_eq!(report["completed"], report["starts"], "{report}");
+    assert!(report["starts"].as_u64().unwrap() >= min_starts, "{report}");
+    assert_eq!(report["not_exactly_once"], json!([]), "{report}");
+    assert_eq!(report["snapshot"], closed_before, "{report}");
+    assert_eq!(report["history_changed"], json!([]), "{report}");
+    let span = report["schedule_span_seconds"].as_f64().unwrap();
+    assert!(span >= 30.0, "the schedule ran through the move: {report}");
+    assert_eq!(
+        report["schedule_actions"].as_f64().unwrap(),
+        span / 5.0 + 1.0,
+        "one action every 5 s: {report}"
+    );
+    assert_eq!(report["schedule_max_gap_seconds"], 5.0, "{report}");
+}
+
 /// Runs the Python tenant worker against a namespace's endpoint: `Ok(json)` when it ran its
 /// workflow (or, with `check`, connected), `Err(stderr)` otherwise.
 pub async fn python_worker(
