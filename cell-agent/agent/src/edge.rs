@@ -183,7 +183,8 @@ async fn shutdown_signal() {
 /// The control-plane client on the edge's current identity.
 struct Client {
     current: RwLock<ControlPlane>,
-    /// Bumped by each renewal: a request made on an older identity may be refused.
+    /// Bumped when a renewal starts and when it ends (odd: one is under way): a request made
+    /// on an identity being replaced may be refused.
     renewals: AtomicU64,
 }
 
@@ -202,6 +203,7 @@ async fn renew(cp: Arc<Client>, mut identity: Identity, dir: PathBuf, cancel: Ca
             .is_some_and(|(nb, na)| tessera_pki::renewal_due(nb, na, Utc::now()));
         if due {
             let (client, _) = cp.get();
+            cp.renewals.fetch_add(1, Ordering::SeqCst);
             match client.renew_edge().await {
                 Ok((chain_pem, key_pem)) => {
                     let renewed = Identity {
@@ -212,7 +214,6 @@ async fn renew(cp: Arc<Client>, mut identity: Identity, dir: PathBuf, cancel: Ca
                     match renewed.save(&dir).and_then(|_| ControlPlane::new(&renewed)) {
                         Ok(client) => {
                             *cp.current.write().expect("cp lock") = client;
-                            cp.renewals.fetch_add(1, Ordering::SeqCst);
                             identity = renewed;
                             tracing::info!("identity certificate renewed");
                         }
@@ -225,6 +226,7 @@ async fn renew(cp: Arc<Client>, mut identity: Identity, dir: PathBuf, cancel: Ca
                     tracing::warn!(error = %format!("{e:#}"), "renewing the identity failed; retrying")
                 }
             }
+            cp.renewals.fetch_add(1, Ordering::SeqCst);
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -261,9 +263,12 @@ async fn poll(edge: Arc<Edge>, cp: Arc<Client>, dir: PathBuf) -> crate::Result<(
                 edge.apply(&routes);
             }
             Ok(None) => backoff.reset(),
-            // Asked on the identity the edge has just replaced: ask again on the new one.
+            // Asked on the identity the edge is replacing: ask again on the new one.
             Err(AgentError::IdentityRefused { .. })
-                if cp.renewals.load(Ordering::SeqCst) != renewals => {}
+                if renewals % 2 == 1 || cp.renewals.load(Ordering::SeqCst) != renewals =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             Err(e @ AgentError::IdentityRefused { .. }) => {
                 tracing::error!(error = %e, "the control plane refuses this edge; stopping");
                 return Err(e);
