@@ -40,6 +40,21 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 /// Longest validity of a client certificate issued by a generated CA.
 const MAX_CLIENT_CERT_DAYS: u32 = 365;
 
+/// 202: the operation that changes the namespace, and the namespace as it is now.
+async fn accepted(
+    st: &SharedState,
+    ns: namespace::Model,
+    operation: tessera_api::Operation,
+) -> ApiResult<(StatusCode, Json<NamespaceOperation>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(NamespaceOperation {
+            operation,
+            namespace: view(st, ns, &server_root(st).await?).await?,
+        }),
+    ))
+}
+
 /// The namespace as the API shows it: with its endpoint (the edge, and the ingress of its cell).
 pub(super) async fn view(
     st: &SharedState,
@@ -267,13 +282,7 @@ async fn create_namespace(
         }),
     )
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(NamespaceOperation {
-            operation: convert::operation(op),
-            namespace: view(&st, ns, &server_root(&st).await?).await?,
-        }),
-    ))
+    accepted(&st, ns, convert::operation(op)).await
 }
 
 #[utoipa::path(get, path = "/namespaces/{name}", tag = "namespaces", params(("name" = String, Path)), security(("api_key" = [])),
@@ -381,13 +390,7 @@ async fn update_namespace(
         }),
     )
     .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(NamespaceOperation {
-            operation: convert::operation(op),
-            namespace: view(&st, ns, &server_root(&st).await?).await?,
-        }),
-    ))
+    accepted(&st, ns, convert::operation(op)).await
 }
 
 /// Delete a namespace: its runtime, store, route and certificates go → 202.
@@ -438,13 +441,7 @@ async fn delete_namespace(
     )
     .await?;
     let ns = st.store.namespace_by_id(ns.id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(NamespaceOperation {
-            operation: convert::operation(op),
-            namespace: view(&st, ns, &server_root(&st).await?).await?,
-        }),
-    ))
+    accepted(&st, ns, convert::operation(op)).await
 }
 
 /// A client certificate from the namespace's generated CA (the key is shown only once).
@@ -558,13 +555,7 @@ async fn move_namespace(
     )
     .await?;
     let ns = st.store.namespace_by_id(ns.id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(NamespaceOperation {
-            operation: convert::operation(op),
-            namespace: view(&st, ns, &server_root(&st).await?).await?,
-        }),
-    ))
+    accepted(&st, ns, convert::operation(op)).await
 }
 
 /// Abort the namespace's move before its cutover: nothing changes for clients → 202.
@@ -592,11 +583,5 @@ async fn abort_move(
     )
     .await?;
     let ns = st.store.namespace_by_id(ns.id).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(NamespaceOperation {
-            operation: answer.operation,
-            namespace: view(&st, ns, &server_root(&st).await?).await?,
-        }),
-    ))
+    accepted(&st, ns, answer.operation).await
 }
