@@ -18,7 +18,7 @@ use tessera_api::agent::{
     ObservedState, RemovedRuntime, ReplicationSpec, ReplicationState, RouteTargetSpec,
     RuntimeHealth, RuntimeSpec,
 };
-use tessera_api::{MigrationState, MigrationStep};
+use tessera_api::{MigrationProgress, MigrationState, MigrationStep};
 use tessera_store::Store;
 use uuid::Uuid;
 
@@ -81,7 +81,8 @@ impl MigrationActivities {
     ) -> Result<(), ActivityError> {
         let (id, state, error) = input;
         let m = self.store.migration(id).await.map_err(store_err)?;
-        let mut p = self.progress(m.id).await?;
+        let mut p: MigrationProgress =
+            serde_json::from_value(m.progress.clone()).unwrap_or_default();
         if p.steps.last().map(|s| s.state) != Some(state) {
             p.steps.push(MigrationStep {
                 state,
