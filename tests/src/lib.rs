@@ -170,6 +170,33 @@ impl ControlPlane {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("control-plane.log")).unwrap_or_default()
     }
+
+    /// A control workflow as its own Temporal server describes it (`temporal workflow
+    /// describe -o json`), as an SRE would look it up.
+    pub async fn describe_workflow(&self, workflow_id: &str) -> serde_json::Value {
+        let log = strip_ansi(&self.log());
+        let line = log
+            .lines()
+            .rfind(|l| l.contains("local Temporal server") && l.contains("address="))
+            .expect("the control plane's Temporal server in its log");
+        let address: String = line
+            .split("address=")
+            .nth(1)
+            .expect("its address in the log")
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        let out = tokio::process::Command::new("temporal")
+            .args(["workflow", "describe", "--output", "json"])
+            .args(["--address", &address, "--namespace", "tessera-system"])
+            .args(["--workflow-id", workflow_id])
+            .env_remove("TEMPORAL_ADDRESS")
+            .output()
+            .await
+            .expect("run the temporal CLI");
+        assert!(out.status.success(), "describe {workflow_id}: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("describe's JSON")
+    }
 }
 
 impl Drop for ControlPlane {
@@ -190,6 +217,20 @@ impl Drop for ControlPlane {
         }
         self.kill9();
     }
+}
+
+/// `text` without its terminal colour codes (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Processes whose command line mentions `needle` (e.g. a data dir).

@@ -117,6 +117,25 @@ fn kill_cell(dir: &std::path::Path, cell: &str) {
     }
 }
 
+/// The migration ran as its own workflow, `migration-<id>`, a child of the namespace's.
+async fn assert_runs_as_child(t: &TwoCells, id: &str) {
+    let d = eventually("the migration's workflow closed", Duration::from_secs(30), || async {
+        let d = t.cp.describe_workflow(&format!("migration-{id}")).await;
+        let status = d["workflowExecutionInfo"]["status"].as_str()?.to_string();
+        (status != "WORKFLOW_EXECUTION_STATUS_RUNNING").then_some(d)
+    })
+    .await;
+    let info = &d["workflowExecutionInfo"];
+    assert_eq!(info["status"], "WORKFLOW_EXECUTION_STATUS_COMPLETED", "{d}");
+    let parent = info["parentExecution"]["workflowId"].as_str().unwrap_or_default();
+    assert!(parent.starts_with("namespace-"), "{d}");
+    // The namespace's own workflow lives on, waiting for its next request.
+    let p = t.cp.describe_workflow(parent).await;
+    let p = &p["workflowExecutionInfo"];
+    assert_eq!(p["type"]["name"], "NamespaceWorkflow", "{p}");
+    assert_eq!(p["status"], "WORKFLOW_EXECUTION_STATUS_RUNNING", "{p}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     let t = TwoCells::start(&[]).await;
@@ -204,6 +223,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
         )
         .await;
     assert_eq!(op["state"], "fulfilled", "{op}");
+    assert_runs_as_child(&t, &id).await;
 
     // Clients saw nothing but a short stall: no call failed, every acknowledged workflow
     // completed with one timer, one signal, one child and one completion, the histories closed
@@ -286,6 +306,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     assert_eq!(s, 202, "{v}");
     let m = migration_end(admin, &back_id, Duration::from_secs(60)).await;
     assert_eq!(m["state"], "aborted", "{m}");
+    assert_runs_as_child(&t, &back_id).await;
     let stayed = acme.get("/namespaces/orders").await;
     assert_eq!(stayed["state"], "active");
     assert_eq!(

@@ -201,7 +201,7 @@ impl MigrationActivities {
                                 kind: "namespace.migrate".into(),
                                 resource_kind: "namespace".into(),
                                 resource_id: ns.id.to_string(),
-                                workflow_id: crate::namespaces::workflow_id(ns.id),
+                                workflow_id: crate::migrations::workflow_id(id),
                                 created_at: Utc::now(),
                             })
                             .await

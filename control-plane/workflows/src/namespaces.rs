@@ -9,12 +9,16 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{
+    ChildWorkflowOptions, ContinueAsNewOptions, SyncWorkflowContext, WorkflowContext,
+    WorkflowIdReusePolicy, WorkflowResult,
+};
 use uuid::Uuid;
 
-use crate::migration_activities::MigrationActivities;
+use crate::migrations::{self, Controlled, MigrationControl, MigrationInput, MigrationWorkflow};
 use crate::namespace_activities::{ApplyUpdate, AwaitRuntime, NamespaceActivities};
 use crate::steps::{finish, options, report, settled, short, waiting};
 use tessera_api::MigrationState;
@@ -22,16 +26,14 @@ use tessera_api::MigrationState;
 /// How long the runtime may take to serve after the agent got its desired state.
 const RUNTIME_TIMEOUT_SECS: u64 = 180;
 /// How long the end-to-end check keeps trying.
-const VERIFY_TIMEOUT_SECS: u64 = 120;
+pub(crate) const VERIFY_TIMEOUT_SECS: u64 = 120;
 /// How long a delete waits for the agent to stop the runtime before going on.
 const REMOVE_TIMEOUT_SECS: u64 = 60;
 /// How often, and how far apart, placement is tried before a create fails.
 const PLACEMENT_ATTEMPTS: u32 = 12;
 const PLACEMENT_RETRY: Duration = Duration::from_secs(5);
-/// How long one wait for the migration target's copy lasts (an abort is seen between waits).
-const FOLLOWER_POLL_SECS: u64 = 5;
-/// Patch: the cutover fences and holds in one step and promotes the target in one step.
-const ONE_STEP_CUTOVER: &str = "one-step-cutover";
+/// Patch: a migration runs as the namespace's child workflow `migration-<id>` (it ran inline).
+const MIGRATION_WORKFLOW: &str = "migration-workflow";
 /// Requests handled per run before continuing as new.
 const REQUESTS_PER_RUN: u32 = 50;
 
@@ -67,13 +69,6 @@ impl NamespaceRequest {
     }
 }
 
-/// What an admin asks of a running migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MigrationControl {
-    Cutover,
-    Abort,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceInput {
     pub namespace_id: Uuid,
@@ -94,6 +89,12 @@ pub struct NamespaceWorkflow {
     queue: VecDeque<NamespaceRequest>,
     /// The last control asked of a migration, by migration id.
     control: Option<(Uuid, MigrationControl)>,
+}
+
+impl Controlled for NamespaceWorkflow {
+    fn control_of(&self, id: Uuid) -> Option<MigrationControl> {
+        self.control.filter(|(m, _)| *m == id).map(|(_, c)| c)
+    }
 }
 
 fn state(id: Uuid, s: &str) -> (Uuid, String) {
@@ -157,7 +158,11 @@ impl NamespaceWorkflow {
                     operation_id,
                     migration_id,
                 } => {
-                    Self::migrate(ctx, migration_id, operation_id).await?;
+                    if ctx.patched(MIGRATION_WORKFLOW) {
+                        Self::migrate_in_child(ctx, migration_id, operation_id).await?;
+                    } else {
+                        migrations::migrate(ctx, migration_id, operation_id).await?;
+                    }
                 }
             }
         }
@@ -174,7 +179,8 @@ impl NamespaceWorkflow {
         Ok(())
     }
 
-    /// Cuts a migration over now, or aborts it (before its cutover).
+    /// Cuts a migration over now, or aborts it (before its cutover); forwarded to the
+    /// migration's own workflow.
     #[signal]
     pub fn migration_control(
         &mut self,
@@ -336,200 +342,54 @@ impl NamespaceWorkflow {
             .map_err(|e| format!("the endpoint did not answer through the ingress: {e}")))
     }
 
-    /// A live migration to another cell: replicate → ready for cutover → cut over (hold,
-    /// fence, catch up, start, flip) → verify → completed. Aborted on request before the
-    /// cutover; nothing else changes the namespace meanwhile (requests wait in the queue).
-    async fn migrate(
+    /// Runs the migration as the child workflow `migration-<id>` and waits for it, forwarding
+    /// every cutover or abort asked meanwhile. A child that fails ends the migration `failed`.
+    async fn migrate_in_child(
         ctx: &mut WorkflowContext<Self>,
         migration: Uuid,
         op: Uuid,
     ) -> WorkflowResult<()> {
-        let op = Some(op);
-        let reached = |state: MigrationState, error: Option<String>| (migration, state, error);
-        let asked = |ctx: &WorkflowContext<Self>| {
-            ctx.state(|s| s.control.filter(|(m, _)| *m == migration).map(|(_, c)| c))
+        let child = migrations::workflow_id(migration);
+        let mut options = ChildWorkflowOptions::workflow_id(child.clone());
+        // A migration runs once, even if its request were delivered again.
+        options.id_reuse_policy = WorkflowIdReusePolicy::RejectDuplicate;
+        let input = MigrationInput {
+            migration_id: migration,
+            operation_id: op,
         };
-        report(ctx, op, 0.05, "replicating the store to the target cell").await?;
-        ctx.execute_activity(
-            MigrationActivities::migration_reached,
-            reached(MigrationState::Replicating, None),
-            short(),
-        )
-        .await?;
-        let begun = ctx
-            .execute_activity(MigrationActivities::begin_migration, migration, short())
-            .await;
-        if let Err(reason) = settled(begun)? {
-            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-                .await;
-        }
-        // Until the target's copy is less than a second behind, or an abort (asked, or the
-        // target lost).
-        if let Some(reason) = Self::await_ready(ctx, migration).await? {
-            return Self::abort_migration(ctx, migration, op, reason).await;
-        }
-        ctx.execute_activity(
-            MigrationActivities::migration_reached,
-            reached(MigrationState::ReadyForCutover, None),
-            short(),
-        )
-        .await?;
-        report(ctx, op, 0.5, "ready for cutover").await?;
-        let manual = ctx
-            .execute_activity(MigrationActivities::cutover_mode, migration, short())
-            .await?;
-        if manual {
-            ctx.wait_condition(|s: &Self| s.control.is_some_and(|(m, _)| m == migration))
+        let started = match ctx
+            .start_child_workflow(MigrationWorkflow::run, input, options)
+            .await
+        {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(%migration, error = %e, "the migration's workflow did not start");
+                return Ok(());
+            }
+        };
+        let mut result = Box::pin(started.result().fuse());
+        let mut forwarded = None;
+        let outcome = loop {
+            let asked = ctx.state(|s| s.control_of(migration));
+            if let Some(control) = asked.filter(|_| asked != forwarded) {
+                // A child that already ended needs nothing more.
+                let _ = ctx
+                    .external_workflow(child.clone(), None)
+                    .signal(MigrationWorkflow::control, control, Default::default())
+                    .await;
+                forwarded = asked;
+            }
+            temporalio_workflow::select! {
+                r = result => break r,
+                _ = ctx.wait_condition(|s: &Self| s.control_of(migration) != forwarded) => {}
+            };
+        };
+        if let Err(e) = outcome {
+            let reason = format!("the migration's workflow failed: {e}");
+            migrations::end_migration(ctx, migration, Some(op), MigrationState::Failed, Some(reason))
                 .await?;
         }
-        if asked(ctx) == Some(MigrationControl::Abort) {
-            return Self::abort_migration(ctx, migration, op, None).await;
-        }
-        // Since the one-step cutover: the target is checked again right before (a manual
-        // cutover may come long after it was ready), fencing holds too, and no progress is
-        // written in between.
-        let one_step = ctx.patched(ONE_STEP_CUTOVER);
-        if one_step && let Some(reason) = Self::await_ready(ctx, migration).await? {
-            return Self::abort_migration(ctx, migration, op, reason).await;
-        }
-
-        ctx.execute_activity(
-            MigrationActivities::migration_reached,
-            reached(MigrationState::CuttingOver, None),
-            short(),
-        )
-        .await?;
-        report(ctx, op, 0.6, "cutting over: holding new connections").await?;
-        if !one_step {
-            ctx.execute_activity(
-                MigrationActivities::hold_source,
-                migration,
-                waiting(Duration::from_secs(40)),
-            )
-            .await?;
-            report(ctx, op, 0.7, "cutting over: fencing the source").await?;
-        }
-        let fenced = ctx
-            .execute_activity(
-                MigrationActivities::fence_source,
-                migration,
-                waiting(Duration::from_secs(60)),
-            )
-            .await?;
-        let txid = match fenced {
-            Ok(txid) => Some(txid),
-            Err(reason) => {
-                tracing::warn!(%migration, %reason, "the source did not fence; promoting what the replica holds");
-                None
-            }
-        };
-        if !one_step {
-            report(
-                ctx,
-                op,
-                0.8,
-                "cutting over: starting the namespace on the target",
-            )
-            .await?;
-        }
-        let promoted = ctx
-            .execute_activity(
-                MigrationActivities::promote_target,
-                (migration, txid),
-                waiting(Duration::from_secs(240)),
-            )
-            .await?;
-        if let Err(reason) = promoted {
-            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-                .await;
-        }
-        report(ctx, op, 0.9, "verifying the endpoint over mTLS").await?;
-        let m = ctx
-            .execute_activity(MigrationActivities::migration_namespace, migration, short())
-            .await?;
-        let verified = ctx
-            .execute_activity(
-                NamespaceActivities::verify_namespace,
-                (m, VERIFY_TIMEOUT_SECS),
-                waiting(Duration::from_secs(VERIFY_TIMEOUT_SECS + 30)),
-            )
-            .await?;
-        if let Err(e) = verified {
-            let reason = format!("the endpoint did not answer on the target: {e}");
-            return Self::end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-                .await;
-        }
-        ctx.execute_activity(MigrationActivities::release_source, migration, short())
-            .await?;
-        Self::end_migration(ctx, migration, op, MigrationState::Completed, None).await
-    }
-
-    /// Waits until the target's copy is ready for the cutover: `Some(reason)` to abort
-    /// instead (`None` inside: an admin asked).
-    async fn await_ready(
-        ctx: &mut WorkflowContext<Self>,
-        migration: Uuid,
-    ) -> WorkflowResult<Option<Option<String>>> {
-        loop {
-            let asked = ctx.state(|s| s.control.filter(|(m, _)| *m == migration).map(|(_, c)| c));
-            if asked == Some(MigrationControl::Abort) {
-                return Ok(Some(None));
-            }
-            let status = ctx
-                .execute_activity(
-                    MigrationActivities::await_follower,
-                    (migration, FOLLOWER_POLL_SECS),
-                    waiting(Duration::from_secs(FOLLOWER_POLL_SECS + 30)),
-                )
-                .await?;
-            if status.ready {
-                return Ok(None);
-            }
-            if let Some(lost) = status.lost {
-                return Ok(Some(Some(lost)));
-            }
-        }
-    }
-
-    /// Before the cutover: nothing changed for clients. `reason`: why it aborted by itself.
-    async fn abort_migration(
-        ctx: &mut WorkflowContext<Self>,
-        migration: Uuid,
-        op: Option<Uuid>,
-        reason: Option<String>,
-    ) -> WorkflowResult<()> {
-        ctx.execute_activity(
-            MigrationActivities::migration_reached,
-            (migration, MigrationState::Aborting, reason.clone()),
-            short(),
-        )
-        .await?;
-        ctx.execute_activity(MigrationActivities::abort_migration, migration, short())
-            .await?;
-        Self::end_migration(ctx, migration, op, MigrationState::Aborted, reason).await
-    }
-
-    async fn end_migration(
-        ctx: &mut WorkflowContext<Self>,
-        migration: Uuid,
-        op: Option<Uuid>,
-        state: MigrationState,
-        error: Option<String>,
-    ) -> WorkflowResult<()> {
-        ctx.execute_activity(
-            MigrationActivities::migration_reached,
-            (migration, state, error.clone()),
-            short(),
-        )
-        .await?;
-        let error = match state {
-            MigrationState::Aborted => Some(match error {
-                Some(why) => format!("the migration was aborted: {why}"),
-                None => "the migration was aborted".to_string(),
-            }),
-            _ => error,
-        };
-        finish(ctx, op, error).await
+        Ok(())
     }
 
     async fn update(

@@ -154,6 +154,7 @@ async fn run_once(
         .register_workflow::<CellWorkflow>()?
         .register_workflow::<crate::renewal::CertRenewalWorkflow>()?
         .register_workflow::<crate::namespaces::NamespaceWorkflow>()?
+        .register_workflow::<crate::migrations::MigrationWorkflow>()?
         .register_workflow::<crate::rollouts::RolloutWorkflow>()?
         .register_workflow::<crate::drain::DrainWorkflow>()?
         .register_activities(ControlActivities {

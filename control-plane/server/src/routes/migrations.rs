@@ -15,7 +15,6 @@ use tessera_store::{NewMigration, NewOperation, StoreError};
 use tessera_workflows::MigrationControl;
 use tessera_workflows::NamespaceRequest;
 use tessera_workflows::migration_activities::replica_url;
-use tessera_workflows::namespaces::workflow_id;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -201,7 +200,7 @@ pub(super) async fn begin(
             kind: "namespace.migrate".into(),
             resource_kind: "namespace".into(),
             resource_id: ns.id.to_string(),
-            workflow_id: workflow_id(ns.id),
+            workflow_id: tessera_workflows::migrations::workflow_id(id),
             created_at: Utc::now(),
         })
         .await?;
