@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod moto;
 mod tenant;
+pub use moto::Moto;
 pub use tenant::{
     Creds, SteadyWorker, assert_orders_unharmed, python_worker, worker_command, write_creds,
 };

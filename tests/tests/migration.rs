@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, EdgeProcess, SteadyWorker, assert_orders_unharmed,
-    eventually, namespace_with_generated_ca, python_worker, start_edge, worker_command,
+    Api, CellProcesses, ControlPlane, Creds, EdgeProcess, Moto, SteadyWorker,
+    assert_orders_unharmed, eventually, namespace_with_generated_ca, python_worker, start_edge,
+    worker_command,
 };
 
 async fn migration_end(admin: &Api, id: &str, within: Duration) -> Value {
@@ -119,15 +120,21 @@ fn kill_cell(dir: &std::path::Path, cell: &str) {
 
 /// The migration ran as its own workflow, `migration-<id>`, a child of the namespace's.
 async fn assert_runs_as_child(t: &TwoCells, id: &str) {
-    let d = eventually("the migration's workflow closed", Duration::from_secs(30), || async {
-        let d = t.cp.describe_workflow(&format!("migration-{id}")).await;
-        let status = d["workflowExecutionInfo"]["status"].as_str()?.to_string();
-        (status != "WORKFLOW_EXECUTION_STATUS_RUNNING").then_some(d)
-    })
+    let d = eventually(
+        "the migration's workflow closed",
+        Duration::from_secs(30),
+        || async {
+            let d = t.cp.describe_workflow(&format!("migration-{id}")).await;
+            let status = d["workflowExecutionInfo"]["status"].as_str()?.to_string();
+            (status != "WORKFLOW_EXECUTION_STATUS_RUNNING").then_some(d)
+        },
+    )
     .await;
     let info = &d["workflowExecutionInfo"];
     assert_eq!(info["status"], "WORKFLOW_EXECUTION_STATUS_COMPLETED", "{d}");
-    let parent = info["parentExecution"]["workflowId"].as_str().unwrap_or_default();
+    let parent = info["parentExecution"]["workflowId"]
+        .as_str()
+        .unwrap_or_default();
     assert!(parent.starts_with("namespace-"), "{d}");
     // The namespace's own workflow lives on, waiting for its next request.
     let p = t.cp.describe_workflow(parent).await;
@@ -489,6 +496,51 @@ fn litestreams(cells: &std::path::Path, cell: &str) -> usize {
             })
         })
         .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_region_whose_object_store_is_a_bucket_ships_the_store_through_s3() {
+    let scratch = tempfile::tempdir().unwrap();
+    let moto = Moto::start(scratch.path(), &["tessera-replicas"]).await;
+    let stores = scratch.path().join("object-stores.json");
+    let bucket = json!({"local-east": {
+        "bucket": "tessera-replicas", "region": "us-east-1",
+        "endpoint": moto.endpoint, "prefix": "east/",
+    }});
+    std::fs::write(&stores, bucket.to_string()).unwrap();
+    // The platform's identity for its buckets, which its local cells' agents inherit.
+    let t = TwoCells::start(&[
+        ("TESSERA_OBJECT_STORES", stores.to_str().unwrap()),
+        ("AWS_ACCESS_KEY_ID", "tessera-platform"),
+        ("AWS_SECRET_ACCESS_KEY", "tessera-platform-secret"),
+    ])
+    .await;
+    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
+    let id = t.migrate("auto").await;
+    let m = migration_end(&t.admin, &id, Duration::from_secs(300)).await;
+    let cells = t.dir().join("cells");
+    assert_eq!(
+        m["state"],
+        "completed",
+        "{m}\n{}\n{}",
+        litestream_logs(&cells, &t.source),
+        litestream_logs(&cells, &t.target)
+    );
+    let report = worker.finish().await;
+    println!("tenant worker during the migration: {report}");
+    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
+
+    // The store went through the bucket, under the region's prefix, and nowhere else.
+    let keys = moto
+        .keys("tessera-replicas", &format!("east/migrations/{id}/"))
+        .await;
+    assert!(keys.iter().any(|k| k.ends_with(".ltx")), "{keys:?}");
+    assert!(!t.dir().join("object-store/local-east").join(&id).exists());
+    let moved = t.acme.get("/namespaces/orders").await;
+    python_worker(&moved, &t.creds, false)
+        .await
+        .expect("a workflow on the target");
 }
 
 #[tokio::test(flavor = "multi_thread")]

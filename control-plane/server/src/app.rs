@@ -28,6 +28,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let admin = admin_token(&config.data_dir)?;
     let pki = tessera_platform_pki::PlatformPki::new(store.clone(), master_key.clone())
         .with_lifetimes(config.lifetimes());
+    let object_stores = tessera_workflows::object_stores::ObjectStores::load(
+        config.data_dir.join("object-store"),
+        config.object_stores.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(AppState {
         limiter: RateLimiter::new(config.rate_limit_per_second, config.rate_limit_burst),
         auth_failures: RateLimiter::new(
@@ -42,6 +47,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         pki,
         agent_url: Mutex::new(config.agent_url(config.agent_addr)),
         idempotency_inflight: Mutex::new(HashSet::new()),
+        object_stores,
         config,
     })
 }
@@ -103,7 +109,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         agent_url: agent_url.clone(),
         base_domain: config.base_domain.clone(),
         lifetimes: config.lifetimes(),
-        object_store: config.data_dir.join("object-store"),
+        object_stores: state.object_stores.clone(),
     })?;
     if let Some(engine) = &state.engine {
         engine

@@ -90,6 +90,13 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TEMPORAL_BIN", default_value = "temporal")]
     pub temporal_bin: PathBuf,
 
+    /// A JSON file mapping regions to S3-compatible buckets for their object stores
+    /// (`{"region": {"bucket", "region", "endpoint"?, "prefix"?}}`); other regions keep stores
+    /// under the data dir. The platform's cells reach the buckets with the standard `AWS_*`
+    /// environment of the control plane, which local cells' agents inherit.
+    #[arg(long, env = "TESSERA_OBJECT_STORES")]
+    pub object_stores: Option<PathBuf>,
+
     /// Temporal namespace the control workflows run in.
     #[arg(
         long,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub pki: tessera_platform_pki::PlatformPki,
     /// `https://host:port` of the agent endpoint as bound.
     pub agent_url: Mutex<String>,
+    /// Each region's object store (`--object-stores`).
+    pub object_stores: tessera_workflows::object_stores::ObjectStores,
     /// `(scope, key)` of idempotent requests being executed right now.
     pub idempotency_inflight: Mutex<HashSet<(String, String)>>,
 }

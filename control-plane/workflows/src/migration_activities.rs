@@ -6,7 +6,6 @@
 //! flips the routes. Each activity is idempotent: it writes desired state and waits for what
 //! the agents report.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use uuid::Uuid;
 
 use crate::certs::{PlatformPki, namespace_server_cert_id};
 use crate::errors::{cert_err, store_err};
+use crate::object_stores::ObjectStores;
 
 mod parts;
 use parts::Parts;
@@ -39,8 +39,8 @@ pub struct MigrationActivities {
     /// Test hook: wait this long at the start of every migration activity (so a test can
     /// kill the control plane in each state).
     pub step_delay: Option<Duration>,
-    /// Local regions' object stores: `<object_store>/<region>/<migration>`.
-    pub object_store: PathBuf,
+    /// Each region's object store.
+    pub object_stores: ObjectStores,
 }
 
 /// A migration a drain started.
@@ -49,12 +49,6 @@ pub struct DrainMigration {
     pub namespace: String,
     pub migration_id: Uuid,
     pub operation_id: Uuid,
-}
-
-/// The replica of a migration in a local region's object store (a directory).
-pub fn replica_url(object_store: &std::path::Path, region: &str, migration: Uuid) -> String {
-    let dir: PathBuf = object_store.join(region).join(migration.to_string());
-    format!("file://{}", dir.display())
 }
 
 /// How the target's copy stands, as its agent last reported it.
@@ -189,7 +183,7 @@ impl MigrationActivities {
                         source_cell: cell.clone(),
                         target_cell: target.clone(),
                         cutover: "auto".into(),
-                        replica_url: replica_url(&self.object_store, &ns.region_id, id),
+                        replica_url: self.object_stores.replica_url(&ns.region_id, id),
                     })
                     .await;
                 match created {

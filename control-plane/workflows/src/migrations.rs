@@ -93,8 +93,7 @@ pub(crate) async fn migrate<W: Controlled>(
         .execute_activity(MigrationActivities::begin_migration, migration, short())
         .await;
     if let Err(reason) = settled(begun)? {
-        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-            .await;
+        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason)).await;
     }
     // Until the target's copy is less than a second behind, or an abort (asked, or the
     // target lost).
@@ -173,8 +172,7 @@ pub(crate) async fn migrate<W: Controlled>(
         )
         .await?;
     if let Err(reason) = promoted {
-        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-            .await;
+        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason)).await;
     }
     report(ctx, op, 0.9, "verifying the endpoint over mTLS").await?;
     let m = ctx
@@ -189,8 +187,7 @@ pub(crate) async fn migrate<W: Controlled>(
         .await?;
     if let Err(e) = verified {
         let reason = format!("the endpoint did not answer on the target: {e}");
-        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason))
-            .await;
+        return end_migration(ctx, migration, op, MigrationState::Failed, Some(reason)).await;
     }
     ctx.execute_activity(MigrationActivities::release_source, migration, short())
         .await?;
@@ -264,4 +261,3 @@ pub(crate) async fn end_migration<W: Controlled>(
     };
     finish(ctx, op, error).await
 }
-

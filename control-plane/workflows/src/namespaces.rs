@@ -386,8 +386,14 @@ impl NamespaceWorkflow {
         };
         if let Err(e) = outcome {
             let reason = format!("the migration's workflow failed: {e}");
-            migrations::end_migration(ctx, migration, Some(op), MigrationState::Failed, Some(reason))
-                .await?;
+            migrations::end_migration(
+                ctx,
+                migration,
+                Some(op),
+                MigrationState::Failed,
+                Some(reason),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     pub base_domain: String,
     pub lifetimes: crate::certs::Lifetimes,
     /// Local regions' object stores (store shipping): `<data-dir>/object-store`.
-    pub object_store: std::path::PathBuf,
+    pub object_stores: crate::object_stores::ObjectStores,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -180,7 +180,7 @@ async fn run_once(
             pki: PlatformPki::new(store.clone(), cfg.master_key.clone())
                 .with_lifetimes(cfg.lifetimes),
             step_delay: cfg.namespace_step_delay,
-            object_store: cfg.object_store.clone(),
+            object_stores: cfg.object_stores.clone(),
         })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),

@@ -14,7 +14,6 @@ use tessera_store::entity::migration;
 use tessera_store::{NewMigration, NewOperation, StoreError};
 use tessera_workflows::MigrationControl;
 use tessera_workflows::NamespaceRequest;
-use tessera_workflows::migration_activities::replica_url;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -169,6 +168,21 @@ pub(super) async fn begin(
             ns.temporal_namespace, ns.state
         )));
     }
+    if st.object_stores.bucket(&target.region_id).is_some() {
+        for cell in [&source, &target.id] {
+            let region = st
+                .store
+                .region(&st.store.cell(cell).await?.region_id)
+                .await?;
+            if region.cloud == "self_hosted" {
+                return Err(ApiError::precondition(format!(
+                    "region {}'s object store is a bucket, and cell {cell} is self-hosted: \
+                     it holds no credentials for the bucket",
+                    target.region_id
+                )));
+            }
+        }
+    }
     let id = Uuid::now_v7();
     let op_id = Uuid::now_v7();
     let m = st
@@ -181,11 +195,7 @@ pub(super) async fn begin(
             source_cell: source.clone(),
             target_cell: target.id.clone(),
             cutover: cutover.as_str().into(),
-            replica_url: replica_url(
-                &st.config.data_dir.join("object-store"),
-                &target.region_id,
-                id,
-            ),
+            replica_url: st.object_stores.replica_url(&target.region_id, id),
         })
         .await
         .map_err(|e| match e {
