@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 mod moto;
 mod tenant;
-pub use moto::Moto;
+pub use moto::{AwsIdentity, Moto};
 pub use tenant::{
     Creds, SteadyWorker, assert_orders_unharmed, python_worker, worker_command, write_creds,
 };
@@ -222,7 +222,7 @@ impl Drop for ControlPlane {
 }
 
 /// `text` without its terminal colour codes (`ESC [ … m`).
-fn strip_ansi(text: &str) -> String {
+pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {

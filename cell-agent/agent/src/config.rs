@@ -26,6 +26,16 @@ pub enum Command {
     Join(JoinArgs),
     /// Run the agent: pull desired state, supervise runtimes, serve the ingress.
     Run(RunArgs),
+    /// Print credentials for the replica of a runtime this cell ships, as an AWS SDK's
+    /// `credential_process` reads them (Litestream runs this).
+    ReplicaCredentials(ReplicaCredentialsArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplicaCredentialsArgs {
+    /// The runtime whose replica the credentials are for.
+    #[arg(long)]
+    pub runtime: String,
 }
 
 #[derive(Clone, clap::Args)]

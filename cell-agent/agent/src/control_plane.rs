@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tessera_api::agent::{
     AGENT_PREFIX, DESIRED_SCHEMA_VERSION, DesiredState, LONG_POLL_SECONDS, ObservedState,
-    RenewRequest,
+    RenewRequest, ReplicaCredentials, ReplicaCredentialsRequest,
 };
 
 use tessera_api::edge::{EDGE_SCHEMA_VERSION, EdgeObserved, EdgeRoutes};
@@ -131,6 +131,29 @@ impl ControlPlane {
             resp.status()
         );
         Ok(())
+    }
+
+    /// Credentials for the replica this cell's desired state names for `runtime`.
+    pub async fn replica_credentials(&self, runtime: &str) -> crate::Result<ReplicaCredentials> {
+        let resp = self
+            .http
+            .post(format!("{}/replica-credentials", self.base))
+            .timeout(Duration::from_secs(30))
+            .json(&ReplicaCredentialsRequest {
+                runtime: runtime.to_string(),
+            })
+            .send()
+            .await
+            .context("asking for replica credentials")?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(AgentError::ControlPlane {
+                what: "replica credentials",
+                status: status.as_u16(),
+                body: resp.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(resp.json().await?)
     }
 
     /// A new identity certificate for a fresh key; returns `(chain_pem, key_pem)`.

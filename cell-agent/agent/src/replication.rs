@@ -55,6 +55,9 @@ const PID_FILE: &str = "litestream.pid";
 
 pub struct Replicator {
     bin: PathBuf,
+    /// The cell's directory, for a replica in a bucket: Litestream gets its credentials from
+    /// the control plane through `cell-agent replica-credentials` (see [`Job::command`]).
+    cell_dir: Option<PathBuf>,
     supervisor: Arc<Supervisor>,
     changed: Arc<Notify>,
     tasks: Mutex<BTreeMap<String, Task>>,
@@ -78,10 +81,18 @@ impl Replicator {
     pub fn new(bin: PathBuf, supervisor: Arc<Supervisor>, changed: Arc<Notify>) -> Self {
         Self {
             bin,
+            cell_dir: None,
             supervisor,
             changed,
             tasks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Replicas in buckets are reached with credentials the control plane issues to this cell
+    /// (`dir`) for each one, asked for by Litestream itself whenever they are about to expire.
+    pub fn with_issued_credentials(mut self, dir: PathBuf) -> Self {
+        self.cell_dir = Some(dir);
+        self
     }
 
     /// Fences what the desired state fences (before the supervisor applies it), then makes the
@@ -166,6 +177,7 @@ impl Replicator {
                 litestream: litestream.clone(),
                 id: id.clone(),
                 dir,
+                cell_dir: self.cell_dir.clone(),
                 bin: self.bin.clone(),
                 spec: rx,
                 status: status.clone(),
@@ -219,6 +231,7 @@ fn same_stream(a: &ReplicationSpec, b: &ReplicationSpec) -> bool {
 struct Job {
     id: String,
     dir: PathBuf,
+    cell_dir: Option<PathBuf>,
     bin: PathBuf,
     spec: watch::Receiver<ReplicationSpec>,
     status: Arc<Mutex<ReplicationObserved>>,
@@ -249,11 +262,55 @@ impl Job {
     fn command(&self, replica: &ReplicaSpec) -> Command {
         let mut cmd = Command::new(&self.bin);
         // Litestream refuses to start with it set.
-        cmd.env_remove("AWS_CA_BUNDLE")
-            .envs(&replica.env)
+        cmd.env_remove("AWS_CA_BUNDLE");
+        if let Some(cell_dir) = self
+            .cell_dir
+            .as_ref()
+            .filter(|_| replica.url.starts_with("s3://"))
+        {
+            match self.credential_process(cell_dir) {
+                Ok(config) => {
+                    // Only what the control plane issues for this replica: no identity of the
+                    // agent's own environment.
+                    for name in [
+                        "AWS_ACCESS_KEY_ID",
+                        "AWS_SECRET_ACCESS_KEY",
+                        "AWS_SESSION_TOKEN",
+                        "AWS_PROFILE",
+                    ] {
+                        cmd.env_remove(name);
+                    }
+                    cmd.env("AWS_CONFIG_FILE", config)
+                        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+                }
+                Err(e) => {
+                    tracing::warn!(runtime = %self.id, error = %e, "writing Litestream's AWS config failed")
+                }
+            }
+        }
+        cmd.envs(&replica.env)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
+    }
+
+    /// An AWS config file whose `credential_process` asks the control plane for this runtime's
+    /// replica credentials (`cell-agent --dir <cell> replica-credentials --runtime <id>`): the
+    /// AWS SDK in Litestream runs it again before the credentials expire.
+    fn credential_process(&self, cell_dir: &Path) -> std::io::Result<PathBuf> {
+        let agent = std::env::current_exe()?;
+        let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+        let config = format!(
+            "[default]\ncredential_process = {} --dir {} replica-credentials --runtime {}\n",
+            quoted(&agent),
+            quoted(cell_dir),
+            self.id
+        );
+        let path = self.dir.join("aws-config");
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(config.as_str()) {
+            crate::identity::write_atomic(&path, config.as_bytes(), 0o600)?;
+        }
+        Ok(path)
     }
 
     /// Kills a Litestream of this runtime that an earlier agent left running (an agent killed

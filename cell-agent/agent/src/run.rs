@@ -115,11 +115,14 @@ pub async fn run(dir: &Path, args: RunArgs) -> crate::Result<()> {
             .with_spare_stores(args.spare_stores),
     );
 
-    let replicator = Arc::new(Replicator::new(
-        args.litestream_bin.clone(),
-        supervisor.clone(),
-        runtime_changed.clone(),
-    ));
+    let replicator = Arc::new(
+        Replicator::new(
+            args.litestream_bin.clone(),
+            supervisor.clone(),
+            runtime_changed.clone(),
+        )
+        .with_issued_credentials(dir.to_path_buf()),
+    );
 
     let cached = load_cached(dir);
     if let Some(d) = &cached {

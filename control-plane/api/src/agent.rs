@@ -130,6 +130,31 @@ pub struct ReplicaSpec {
 
 crate::debug_without_secrets!(ReplicaSpec { url });
 
+/// An agent asks for credentials to a replica its desired state names for `runtime`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaCredentialsRequest {
+    pub runtime: String,
+}
+
+/// Short-lived credentials for one replica path, in the shape of the AWS SDKs'
+/// `credential_process` output (Litestream asks for them again before `expiration`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicaCredentials {
+    /// Always 1.
+    pub version: u8,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// RFC 3339.
+    pub expiration: String,
+}
+
+crate::debug_without_secrets!(ReplicaCredentials {
+    access_key_id,
+    expiration
+});
+
 /// How a runtime's store shipping goes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReplicationObserved {

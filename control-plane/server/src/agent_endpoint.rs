@@ -23,9 +23,10 @@ use serde::Deserialize;
 use tessera_api::CellStatus;
 use tessera_api::agent::{
     CanarySpec, DesiredState, JoinRequest, JoinResponse, LONG_POLL_SECONDS, ObservedState,
-    RenewRequest, ServerCertSpec,
+    RenewRequest, ReplicaCredentials, ReplicaCredentialsRequest, ReplicationSpec, ServerCertSpec,
 };
 use tessera_domain::JoinToken;
+use tessera_object_store::Access;
 use tessera_store::StoreError;
 use tessera_store::entity::cell;
 use tokio::net::TcpListener;
@@ -53,6 +54,7 @@ fn router(state: SharedState) -> Router {
         .route("/agent/v1/desired", get(desired))
         .route("/agent/v1/observed", post(observed))
         .route("/agent/v1/renew", post(renew))
+        .route("/agent/v1/replica-credentials", post(replica_credentials))
         .route("/agent/v1/edge/join", post(crate::edge_endpoint::join))
         .route("/agent/v1/edge/routes", get(crate::edge_endpoint::routes))
         .route("/agent/v1/edge/renew", post(crate::edge_endpoint::renew))
@@ -308,6 +310,44 @@ async fn renew(
         .await?;
     tracing::info!(cell = %c.id, "cell identity renewed");
     Ok(Json(resp))
+}
+
+/// Short-lived credentials for the replica the cell's desired state names for a runtime,
+/// narrowed to that replica's path: a source may write it, a follower only read it. Nothing
+/// else is issued (403), and a replica outside every configured bucket gets none (409).
+async fn replica_credentials(
+    State(st): State<SharedState>,
+    Extension(peer): Extension<PeerCert>,
+    Json(req): Json<ReplicaCredentialsRequest>,
+) -> ApiResult<Json<ReplicaCredentials>> {
+    let c = authenticated_cell(&st, &peer).await?;
+    let doc = tessera_store::decode_desired(&c.id, &c.desired)?;
+    let spec = doc.replication.get(&req.runtime).ok_or_else(|| {
+        ApiError::forbidden(format!(
+            "cell {} ships no store of runtime {}",
+            c.id, req.runtime
+        ))
+    })?;
+    let access = match spec {
+        ReplicationSpec::Source { .. } => Access::ReadWrite,
+        ReplicationSpec::Follower { .. } => Access::Read,
+    };
+    let (store, key) = st
+        .object_stores
+        .locate(&spec.replica().url)
+        .ok_or_else(|| {
+            ApiError::precondition(format!(
+                "the replica of runtime {} is in no bucket of the control plane's",
+                req.runtime
+            ))
+        })?;
+    let issued = st
+        .replica_issuer
+        .issue(store, &key, access, &c.id)
+        .await
+        .map_err(ApiError::unavailable)?;
+    tracing::info!(cell = %c.id, runtime = %req.runtime, ?access, expires = %issued.expiration, "replica credentials issued");
+    Ok(Json(issued))
 }
 
 /// How often a long poll reads the cell again with no announced change.

@@ -28,7 +28,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let admin = admin_token(&config.data_dir)?;
     let pki = tessera_platform_pki::PlatformPki::new(store.clone(), master_key.clone())
         .with_lifetimes(config.lifetimes());
-    let object_stores = tessera_workflows::object_stores::ObjectStores::load(
+    let object_stores = tessera_object_store::ObjectStores::load(
         config.data_dir.join("object-store"),
         config.object_stores.as_deref(),
     )
@@ -48,6 +48,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         agent_url: Mutex::new(config.agent_url(config.agent_addr)),
         idempotency_inflight: Mutex::new(HashSet::new()),
         object_stores,
+        replica_issuer: tessera_object_store::Issuer::new(Duration::from_secs(
+            config.replica_credential_secs,
+        )),
         config,
     })
 }

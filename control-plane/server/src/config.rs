@@ -91,11 +91,15 @@ pub struct Config {
     pub temporal_bin: PathBuf,
 
     /// A JSON file mapping regions to S3-compatible buckets for their object stores
-    /// (`{"region": {"bucket", "region", "endpoint"?, "prefix"?}}`); other regions keep stores
-    /// under the data dir. The platform's cells reach the buckets with the standard `AWS_*`
-    /// environment of the control plane, which local cells' agents inherit.
+    /// (`{"region": {"bucket", "region", "role_arn", "endpoint"?, "prefix"?}}`); other regions
+    /// keep stores under the data dir. The control plane's own identity is the standard
+    /// `AWS_*` environment; cells get short-lived credentials for one replica each.
     #[arg(long, env = "TESSERA_OBJECT_STORES")]
     pub object_stores: Option<PathBuf>,
+
+    /// How long the credentials issued to cells for a replica last (900 to 43200 s).
+    #[arg(long, env = "TESSERA_REPLICA_CREDENTIAL_SECS", default_value_t = 3600)]
+    pub replica_credential_secs: u64,
 
     /// Temporal namespace the control workflows run in.
     #[arg(
@@ -162,6 +166,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if !self.rate_limit_per_second.is_finite() || self.rate_limit_per_second <= 0.0 {
             return Err("--rate-limit-per-second must be positive".into());
+        }
+        if !(900..=43_200).contains(&self.replica_credential_secs) {
+            return Err("--replica-credential-secs must be between 900 and 43200".into());
         }
         if self.rate_limit_burst == 0 {
             return Err("--rate-limit-burst must be at least 1".into());

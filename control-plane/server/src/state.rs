@@ -34,7 +34,9 @@ pub struct AppState {
     /// `https://host:port` of the agent endpoint as bound.
     pub agent_url: Mutex<String>,
     /// Each region's object store (`--object-stores`).
-    pub object_stores: tessera_workflows::object_stores::ObjectStores,
+    pub object_stores: tessera_object_store::ObjectStores,
+    /// Issues cells' credentials for replicas in buckets.
+    pub replica_issuer: tessera_object_store::Issuer,
     /// `(scope, key)` of idempotent requests being executed right now.
     pub idempotency_inflight: Mutex<HashSet<(String, String)>>,
 }

@@ -45,9 +45,7 @@ async fn signup_runs_as_a_workflow_and_returns_a_working_key() {
         agent_url: state.agent_url(),
         base_domain: cfg.base_domain.clone(),
         lifetimes: Default::default(),
-        object_stores: tessera_workflows::object_stores::ObjectStores::local(
-            dir.path().join("object-store"),
-        ),
+        object_stores: tessera_object_store::ObjectStores::local(dir.path().join("object-store")),
     })
     .unwrap();
     let state = Arc::new(state);

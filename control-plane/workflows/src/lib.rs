@@ -14,7 +14,6 @@ pub mod migration_activities;
 pub mod migrations;
 pub mod namespace_activities;
 pub mod namespaces;
-pub mod object_stores;
 pub mod probe;
 pub mod renewal;
 pub mod rollout_activities;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::certs::{PlatformPki, namespace_server_cert_id};
 use crate::errors::{cert_err, store_err};
-use crate::object_stores::ObjectStores;
+use tessera_object_store::ObjectStores;
 
 mod parts;
 use parts::Parts;

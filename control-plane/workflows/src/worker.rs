@@ -40,7 +40,7 @@ pub struct WorkerConfig {
     pub base_domain: String,
     pub lifetimes: crate::certs::Lifetimes,
     /// Local regions' object stores (store shipping): `<data-dir>/object-store`.
-    pub object_stores: crate::object_stores::ObjectStores,
+    pub object_stores: tessera_object_store::ObjectStores,
 }
 
 impl std::fmt::Debug for WorkerConfig {

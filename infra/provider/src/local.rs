@@ -383,6 +383,11 @@ async fn spawn_agent(ctx: &AgentCtx, log: std::io::Result<std::fs::File>) -> std
         .args(["run", "--ingress-addr", &ctx.provisioned.ingress_addr])
         .arg("--temporal-bin")
         .arg(&ctx.temporal_bin)
+        // The control plane's AWS identity stays with it: a cell gets short-lived credentials
+        // for each replica it ships instead.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out)

@@ -168,21 +168,6 @@ pub(super) async fn begin(
             ns.temporal_namespace, ns.state
         )));
     }
-    if st.object_stores.bucket(&target.region_id).is_some() {
-        for cell in [&source, &target.id] {
-            let region = st
-                .store
-                .region(&st.store.cell(cell).await?.region_id)
-                .await?;
-            if region.cloud == "self_hosted" {
-                return Err(ApiError::precondition(format!(
-                    "region {}'s object store is a bucket, and cell {cell} is self-hosted: \
-                     it holds no credentials for the bucket",
-                    target.region_id
-                )));
-            }
-        }
-    }
     let id = Uuid::now_v7();
     let op_id = Uuid::now_v7();
     let m = st

@@ -2,14 +2,13 @@
 //! data dir (the embedded default, for local regions), or an S3-compatible bucket for the
 //! regions listed in the control plane's object-store file (`TESSERA_OBJECT_STORES`).
 //!
-//! The file maps a region to its bucket; credentials are not in it. The platform's own cells
-//! reach the buckets with the platform's identity (the standard `AWS_*` environment, which a
-//! local cell's agent inherits from the control plane, as an instance role would be in a
-//! cloud). A self-hosted cell holds no such identity: a move into or out of a self-hosted
-//! region through a bucket is refused until the control plane issues per-path credentials.
+//! The file maps a region to its bucket and to the role whose short-lived credentials the
+//! control plane issues to cells; it holds no secret. The control plane's own identity is the
+//! standard `AWS_*` environment; cells never get it.
 //!
 //! ```json
 //! { "local-west": { "bucket": "tessera-replicas", "region": "us-east-1",
+//!                   "role_arn": "arn:aws:iam::123456789012:role/tessera-replicas",
 //!                   "endpoint": "http://127.0.0.1:5000", "prefix": "west/" } }
 //! ```
 
@@ -32,6 +31,21 @@ pub struct S3Store {
     /// Prepended to every key (`west/` keeps regions apart in one bucket).
     #[serde(default)]
     pub prefix: String,
+    /// The role cells' credentials are issued for (STS `AssumeRole`, narrowed to one path).
+    pub role_arn: String,
+    /// STS's endpoint: `endpoint` when that is set (S3-compatible stores serve both), else
+    /// AWS's regional one.
+    #[serde(default)]
+    pub sts_endpoint: Option<String>,
+}
+
+impl S3Store {
+    pub fn sts_endpoint(&self) -> String {
+        self.sts_endpoint
+            .clone()
+            .or_else(|| self.endpoint.clone())
+            .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region))
+    }
 }
 
 /// Where each region's replicas live.
@@ -70,11 +84,6 @@ impl ObjectStores {
         Ok(Self { dir, buckets })
     }
 
-    /// The region's bucket, if it has one.
-    pub fn bucket(&self, region: &str) -> Option<&S3Store> {
-        self.buckets.get(region)
-    }
-
     /// Where a migration's replica goes in `region`'s object store, as Litestream takes it.
     pub fn replica_url(&self, region: &str, migration: Uuid) -> String {
         match self.buckets.get(region) {
@@ -94,6 +103,21 @@ impl ObjectStores {
                 self.dir.join(region).join(migration.to_string()).display()
             ),
         }
+    }
+
+    /// The bucket a replica URL of ours is in, and the replica's key prefix (no trailing `/`).
+    pub fn locate(&self, url: &str) -> Option<(&S3Store, String)> {
+        let rest = url.strip_prefix("s3://")?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, key) = path.split_once('/')?;
+        let endpoint = query.split('&').find_map(|kv| kv.strip_prefix("endpoint="));
+        let store = self
+            .buckets
+            .values()
+            .find(|s| s.bucket == bucket && s.endpoint.as_deref() == endpoint)?;
+        let ours = key.starts_with(&format!("{}migrations/", store.prefix));
+        let plain = !key.contains("..") && !key.ends_with('/') && !key.contains("//");
+        (ours && plain).then(|| (store, key.to_string()))
     }
 }
 
@@ -116,13 +140,16 @@ fn check(region: &str, s: &S3Store) -> Result<(), String> {
     plain("bucket", &s.bucket, "")?;
     plain("region", &s.region, "")?;
     plain("prefix", &s.prefix, "/")?;
+    if !s.role_arn.starts_with("arn:") {
+        return Err(format!("{region}: role_arn {:?} is not an ARN", s.role_arn));
+    }
     if !(s.prefix.is_empty() || s.prefix.ends_with('/')) || s.prefix.starts_with('/') {
         return Err(format!(
             "{region}: prefix {:?} must end with '/' and not start with one",
             s.prefix
         ));
     }
-    if let Some(e) = &s.endpoint {
+    for e in s.endpoint.iter().chain(&s.sts_endpoint) {
         let rest = e
             .strip_prefix("http://")
             .or_else(|| e.strip_prefix("https://"))
@@ -140,7 +167,7 @@ mod tests {
     fn regions_without_a_bucket_use_a_directory() {
         let stores = ObjectStores::parse(
             "/data/object-store".into(),
-            r#"{"west": {"bucket": "replicas", "region": "us-east-1",
+            r#"{"west": {"bucket": "replicas", "region": "us-east-1", "role_arn": "arn:aws:iam::1:role/r",
                          "endpoint": "http://127.0.0.1:5000", "prefix": "w/"}}"#,
         )
         .unwrap();
@@ -155,32 +182,57 @@ mod tests {
             stores.replica_url("east", id),
             format!("file:///data/object-store/east/{id}")
         );
-        assert!(stores.bucket("east").is_none());
+        // Back from a URL to its bucket and key; nothing else is located.
+        let url = stores.replica_url("west", id);
+        let (bucket, key) = stores.locate(&url).unwrap();
+        assert_eq!(
+            (bucket.bucket.as_str(), key),
+            ("replicas", format!("w/migrations/{id}"))
+        );
+        assert_eq!(bucket.sts_endpoint(), "http://127.0.0.1:5000");
+        for other in [
+            "s3://replicas/w/other/x?region=us-east-1&endpoint=http://127.0.0.1:5000",
+            "s3://replicas/w/migrations/../x?region=us-east-1&endpoint=http://127.0.0.1:5000",
+            "s3://replicas/w/migrations/x?region=us-east-1&endpoint=http://elsewhere:1",
+            "s3://nope/w/migrations/x?region=us-east-1&endpoint=http://127.0.0.1:5000",
+            "file:///data/x",
+        ] {
+            assert!(stores.locate(other).is_none(), "{other}");
+        }
     }
 
     #[test]
     fn a_bad_file_is_refused_with_the_reason() {
+        let r = r#""region": "r", "role_arn": "arn:aws:iam::1:role/r""#;
         for (text, why) in [
             (
-                r#"{"w": {"bucket": "", "region": "r"}}"#,
+                format!(r#"{{"w": {{"bucket": "", {r}}}}}"#),
                 "must not be empty",
             ),
-            (r#"{"w": {"bucket": "a&b", "region": "r"}}"#, "character"),
+            (format!(r#"{{"w": {{"bucket": "a&b", {r}}}}}"#), "character"),
             (
-                r#"{"w": {"bucket": "b", "region": "r", "prefix": "x"}}"#,
+                format!(r#"{{"w": {{"bucket": "b", "prefix": "x", {r}}}}}"#),
                 "end with '/'",
             ),
             (
-                r#"{"w": {"bucket": "b", "region": "r", "endpoint": "ftp://h"}}"#,
+                format!(r#"{{"w": {{"bucket": "b", "endpoint": "ftp://h", {r}}}}}"#),
                 "http://",
             ),
             (
-                r#"{"w": {"bucket": "b", "region": "r", "secret": "s"}}"#,
+                format!(r#"{{"w": {{"bucket": "b", "secret": "s", {r}}}}}"#),
                 "unknown field",
             ),
-            ("[1]", "invalid type"),
+            (
+                r#"{"w": {"bucket": "b", "region": "r", "role_arn": "role"}}"#.into(),
+                "not an ARN",
+            ),
+            (
+                r#"{"w": {"bucket": "b", "region": "r"}}"#.into(),
+                "missing field `role_arn`",
+            ),
+            ("[1]".into(), "invalid type"),
         ] {
-            let e = ObjectStores::parse("/d".into(), text).unwrap_err();
+            let e = ObjectStores::parse("/d".into(), &text).unwrap_err();
             assert!(e.contains(why), "{text}: {e}");
         }
     }
