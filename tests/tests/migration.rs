@@ -307,6 +307,8 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     .await;
     let m = admin.get(&format!("/admin/migrations/{back_id}")).await;
     assert!(m["progress"]["lag_seconds"].as_f64().unwrap() < 1.0, "{m}");
+    let replica = t.dir().join("object-store/local-east").join(&back_id);
+    assert!(replica.is_dir(), "the replica in the region's object store");
     let (s, v) = admin
         .post(&format!("/admin/migrations/{back_id}/abort"), json!({}))
         .await;
@@ -314,6 +316,12 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     let m = migration_end(admin, &back_id, Duration::from_secs(60)).await;
     assert_eq!(m["state"], "aborted", "{m}");
     assert_runs_as_child(&t, &back_id).await;
+    // An ended migration leaves no replica behind (the completed one's went too).
+    eventually("the replica removed", Duration::from_secs(60), || async {
+        (!replica.exists()).then_some(())
+    })
+    .await;
+    assert!(!t.dir().join("object-store/local-east").join(&id).exists());
     let stayed = acme.get("/namespaces/orders").await;
     assert_eq!(stayed["state"], "active");
     assert_eq!(
@@ -551,6 +559,11 @@ async fn a_bucket_region_ships_the_store_with_short_lived_credentials_issued_per
         litestream_logs(&cells, target)
     );
 
+    // The store streams into the bucket, under the region's prefix.
+    let replica = format!("east/migrations/{id}/");
+    let keys = s3.keys("tessera-replicas", &replica).await;
+    assert!(keys.iter().any(|k| k.ends_with(".ltx")), "{keys:?}");
+    assert!(!t.dir().join("object-store/local-east").join(&id).exists());
     // Litestream asked each cell's agent for its credentials, and the agent the control plane.
     let log = tessera_system_tests::strip_ansi(&t.cp.log());
     for cell in [source, target] {
@@ -616,12 +629,14 @@ async fn a_bucket_region_ships_the_store_with_short_lived_credentials_issued_per
     assert_eq!(report["failures"], 0, "no failed call: {report}");
     assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
 
-    // The store went through the bucket, under the region's prefix, and nowhere else.
-    let keys = s3
-        .keys("tessera-replicas", &format!("east/migrations/{id}/"))
-        .await;
-    assert!(keys.iter().any(|k| k.ends_with(".ltx")), "{keys:?}");
-    assert!(!t.dir().join("object-store/local-east").join(&id).exists());
+    // The replica is gone from the bucket once the move is over.
+    eventually("the replica removed", Duration::from_secs(60), || async {
+        s3.keys("tessera-replicas", &replica)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
     let moved = t.acme.get("/namespaces/orders").await;
     python_worker(&moved, &t.creds, false)
         .await

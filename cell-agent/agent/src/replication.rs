@@ -298,7 +298,9 @@ impl Job {
     /// replica credentials (`cell-agent --dir <cell> replica-credentials --runtime <id>`): the
     /// AWS SDK in Litestream runs it again before the credentials expire.
     fn credential_process(&self, cell_dir: &Path) -> std::io::Result<PathBuf> {
-        let agent = std::env::current_exe()?;
+        // An agent binary replaced on disk since it started reads as "… (deleted)".
+        let exe = std::env::current_exe()?;
+        let agent = PathBuf::from(exe.to_string_lossy().trim_end_matches(" (deleted)"));
         let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
         let config = format!(
             "[default]\ncredential_process = {} --dir {} replica-credentials --runtime {}\n",

@@ -113,6 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         base_domain: config.base_domain.clone(),
         lifetimes: config.lifetimes(),
         object_stores: state.object_stores.clone(),
+        replica_issuer: state.replica_issuer.clone(),
     })?;
     if let Some(engine) = &state.engine {
         engine

@@ -46,6 +46,7 @@ async fn signup_runs_as_a_workflow_and_returns_a_working_key() {
         base_domain: cfg.base_domain.clone(),
         lifetimes: Default::default(),
         object_stores: tessera_object_store::ObjectStores::local(dir.path().join("object-store")),
+        replica_issuer: tessera_object_store::Issuer::new(Duration::from_secs(900)),
     })
     .unwrap();
     let state = Arc::new(state);

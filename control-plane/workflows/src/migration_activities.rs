@@ -22,7 +22,7 @@ use tessera_store::Store;
 use uuid::Uuid;
 
 use crate::certs::{PlatformPki, namespace_server_cert_id};
-use crate::errors::{cert_err, store_err};
+use crate::errors::{cert_err, retryable, store_err};
 use tessera_object_store::ObjectStores;
 
 mod parts;
@@ -41,6 +41,8 @@ pub struct MigrationActivities {
     pub step_delay: Option<Duration>,
     /// Each region's object store.
     pub object_stores: ObjectStores,
+    /// Removes replicas from buckets (with the control plane's AWS identity).
+    pub replica_issuer: tessera_object_store::Issuer,
 }
 
 /// A migration a drain started.
@@ -707,6 +709,44 @@ impl MigrationActivities {
             })
             .await
             .map_err(store_err)?;
+        Ok(())
+    }
+
+    /// After the migration: once neither cell ships the store any more (a cell that does not
+    /// confirm within a minute is not waited for), its replica is deleted from the object
+    /// store; the namespace's data is the copy that serves it (and the source's in its trash).
+    #[activity]
+    pub async fn remove_replica(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        id: Uuid,
+    ) -> Result<(), ActivityError> {
+        let Parts { m, runtime, .. } = self.parts(id).await?;
+        for cell in [&m.source_cell, &m.target_cell] {
+            let generation = self.store.cell(cell).await.map_err(store_err)?.generation as u64;
+            let stopped = self
+                .await_report(&ctx, cell, generation, Duration::from_secs(60), |o| {
+                    (!o.replication.contains_key(&runtime)).then_some(())
+                })
+                .await?;
+            if stopped.is_none() {
+                tracing::warn!(migration = %id, %cell, "the cell did not confirm it stopped shipping; removing the replica anyway");
+            }
+        }
+        if let Some(dir) = self.object_stores.local_dir(&m.replica_url) {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(retryable(e)),
+            }
+        } else if let Some((store, key)) = self.object_stores.locate(&m.replica_url) {
+            let n = self
+                .replica_issuer
+                .delete_replica(store, &key)
+                .await
+                .map_err(|e| retryable(anyhow::anyhow!("removing replica {key}: {e}")))?;
+            tracing::info!(migration = %id, objects = n, "replica removed from its bucket");
+        }
         Ok(())
     }
 }

@@ -21,6 +21,8 @@ use tessera_api::MigrationState;
 const FOLLOWER_POLL_SECS: u64 = 5;
 /// Patch: the cutover fences and holds in one step and promotes the target in one step.
 const ONE_STEP_CUTOVER: &str = "one-step-cutover";
+/// Patch: a migration that ends (completed or aborted) removes its replica.
+const REMOVE_REPLICA: &str = "remove-replica";
 
 pub fn workflow_id(migration_id: Uuid) -> String {
     format!("migration-{migration_id}")
@@ -191,6 +193,7 @@ pub(crate) async fn migrate<W: Controlled>(
     }
     ctx.execute_activity(MigrationActivities::release_source, migration, short())
         .await?;
+    remove_replica(ctx, migration).await?;
     end_migration(ctx, migration, op, MigrationState::Completed, None).await
 }
 
@@ -236,6 +239,7 @@ async fn abort_migration<W: Controlled>(
     .await?;
     ctx.execute_activity(MigrationActivities::abort_migration, migration, short())
         .await?;
+    remove_replica(ctx, migration).await?;
     end_migration(ctx, migration, op, MigrationState::Aborted, reason).await
 }
 
@@ -260,4 +264,21 @@ pub(crate) async fn end_migration<W: Controlled>(
         _ => error,
     };
     finish(ctx, op, error).await
+}
+
+/// Deletes the migration's replica from its object store (histories from before this step
+/// keep theirs).
+async fn remove_replica<W: Controlled>(
+    ctx: &mut WorkflowContext<W>,
+    migration: Uuid,
+) -> WorkflowResult<()> {
+    if ctx.patched(REMOVE_REPLICA) {
+        ctx.execute_activity(
+            MigrationActivities::remove_replica,
+            migration,
+            waiting(Duration::from_secs(180)),
+        )
+        .await?;
+    }
+    Ok(())
 }

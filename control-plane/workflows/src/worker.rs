@@ -41,6 +41,7 @@ pub struct WorkerConfig {
     pub lifetimes: crate::certs::Lifetimes,
     /// Local regions' object stores (store shipping): `<data-dir>/object-store`.
     pub object_stores: tessera_object_store::ObjectStores,
+    pub replica_issuer: tessera_object_store::Issuer,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -181,6 +182,7 @@ async fn run_once(
                 .with_lifetimes(cfg.lifetimes),
             step_delay: cfg.namespace_step_delay,
             object_stores: cfg.object_stores.clone(),
+            replica_issuer: cfg.replica_issuer.clone(),
         })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),

@@ -105,6 +105,20 @@ impl ObjectStores {
         }
     }
 
+    /// The directory of a replica URL of ours in a local region's object store.
+    pub fn local_dir(&self, url: &str) -> Option<PathBuf> {
+        let path = Path::new(url.strip_prefix("file://")?);
+        let ours = path.starts_with(&self.dir)
+            && path.components().count() == self.dir.components().count() + 2
+            && path.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::RootDir
+                )
+            });
+        ours.then(|| path.to_path_buf())
+    }
+
     /// The bucket a replica URL of ours is in, and the replica's key prefix (no trailing `/`).
     pub fn locate(&self, url: &str) -> Option<(&S3Store, String)> {
         let rest = url.strip_prefix("s3://")?;
@@ -190,6 +204,19 @@ mod tests {
             ("replicas", format!("w/migrations/{id}"))
         );
         assert_eq!(bucket.sts_endpoint(), "http://127.0.0.1:5000");
+        assert!(stores.local_dir(&url).is_none());
+        let local = stores.replica_url("east", id);
+        assert_eq!(
+            stores.local_dir(&local).unwrap(),
+            Path::new("/data/object-store/east").join(id.to_string())
+        );
+        for other in [
+            "file:///data/object-store/east",
+            "file:///data/object-store/../x/y",
+            "file:///etc/a/b",
+        ] {
+            assert!(stores.local_dir(other).is_none(), "{other}");
+        }
         for other in [
             "s3://replicas/w/other/x?region=us-east-1&endpoint=http://127.0.0.1:5000",
             "s3://replicas/w/migrations/../x?region=us-east-1&endpoint=http://127.0.0.1:5000",
