@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 
 mod moto;
 mod tenant;
+mod two_cells;
 pub use moto::{AwsIdentity, Moto};
 pub use tenant::{
     Creds, SteadyWorker, assert_orders_unharmed, python_worker, worker_command, write_creds,
+};
+pub use two_cells::{
+    TwoCells, kill_cell, litestream_logs, litestreams, migration_end, migration_states,
 };
 
 /// The last `lines` lines of `text`.

@@ -6,117 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, Creds, EdgeProcess, Moto, SteadyWorker,
-    assert_orders_unharmed, eventually, namespace_with_generated_ca, python_worker, start_edge,
-    worker_command,
+    Api, CellProcesses, ControlPlane, SteadyWorker, TwoCells, assert_orders_unharmed, eventually,
+    kill_cell, litestream_logs, litestreams, migration_end, migration_states,
+    namespace_with_generated_ca, python_worker, start_edge, worker_command,
 };
-
-async fn migration_end(admin: &Api, id: &str, within: Duration) -> Value {
-    eventually("the migration ends", within, || async {
-        let m = admin.get(&format!("/admin/migrations/{id}")).await;
-        matches!(
-            m["state"].as_str(),
-            Some("completed" | "aborted" | "failed")
-        )
-        .then_some(m)
-    })
-    .await
-}
-
-fn states(m: &Value) -> Vec<String> {
-    m["progress"]["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Namespace `orders.acme` on one of two cells of region `local-east`, served through the
-/// edge; `source` is its cell, `target` the other.
-struct TwoCells {
-    cp: ControlPlane,
-    admin: Api,
-    acme: Api,
-    orders: Value,
-    creds: Creds,
-    source: String,
-    target: String,
-    _edge: EdgeProcess,
-    _cells: CellProcesses,
-    data: tempfile::TempDir,
-}
-
-impl TwoCells {
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let cells = CellProcesses(data.path().to_path_buf());
-        let cp = ControlPlane::start(data.path(), env).await;
-        let admin = Api::admin(&cp);
-        admin.create_region("local-east").await;
-        let edge = start_edge(&cp, &admin, "local-east").await;
-        let one = admin.provision("local-east", 1).await;
-        let two = admin.provision("local-east", 1).await;
-        let acme = Api::signup(&cp, "acme").await;
-        let (orders, creds) =
-            namespace_with_generated_ca(&acme, data.path(), "orders", "local-east").await;
-        let on_one = admin.get(&format!("/admin/cells/{one}")).await["ingress_address"]
-            == orders["endpoint"]["cell_address"];
-        let (source, target) = if on_one { (one, two) } else { (two, one) };
-        Self {
-            cp,
-            admin,
-            acme,
-            orders,
-            creds,
-            source,
-            target,
-            _edge: edge,
-            _cells: cells,
-            data,
-        }
-    }
-
-    fn dir(&self) -> &std::path::Path {
-        self.data.path()
-    }
-
-    /// Starts moving `orders.acme` to the target cell; the migration's id.
-    async fn migrate(&self, cutover: &str) -> String {
-        let (s, started) = self
-            .admin
-            .post(
-                "/admin/migrations",
-                json!({"namespace": "orders.acme", "target_cell": self.target, "cutover": cutover}),
-            )
-            .await;
-        assert_eq!(s, 202, "{started}");
-        started["migration"]["id"].as_str().unwrap().to_string()
-    }
-
-    async fn await_state(&self, id: &str, state: &str) {
-        eventually(state, Duration::from_secs(120), || async {
-            let m = self.admin.get(&format!("/admin/migrations/{id}")).await;
-            (m["state"] == state).then_some(())
-        })
-        .await;
-    }
-}
-
-/// SIGKILLs every process of a cell: its agent first, then its runtimes and Litestream.
-fn kill_cell(dir: &std::path::Path, cell: &str) {
-    let cell_dir = dir.join("cells").join(cell);
-    let mut pids = tessera_system_tests::processes_mentioning(&cell_dir.to_string_lossy());
-    pids.sort_by_key(|pid| {
-        !std::fs::read(format!("/proc/{pid}/cmdline"))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("cell-agent"))
-    });
-    for pid in pids {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status();
-    }
-}
 
 /// The migration ran as its own workflow, `migration-<id>`, a child of the namespace's.
 async fn assert_runs_as_child(t: &TwoCells, id: &str) {
@@ -148,7 +41,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     let t = TwoCells::start(&[]).await;
     let (admin, acme, orders, creds) = (&t.admin, &t.acme, &t.orders, &t.creds);
     let (source, target) = (t.source.clone(), t.target.clone());
-    let data = &t.data;
+    let data = t.dir();
     let before = python_worker(orders, creds, false)
         .await
         .expect("a workflow before the move");
@@ -183,7 +76,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     // A worker and a client run order workflows (an activity, a signal, a 20 s timer and a
     // child each) and a schedule firing every 5 s through the edge for the whole move. The
     // histories of those closed before the move are kept to compare with the target's.
-    let worker = SteadyWorker::orders(orders, creds, data.path(), 2.0).await;
+    let worker = SteadyWorker::orders(orders, creds, data, 2.0).await;
     tokio::time::sleep(Duration::from_secs(26)).await;
     let closed_on_source = worker.take_snapshot().await;
     assert!(
@@ -213,7 +106,7 @@ async fn a_namespace_moves_to_another_cell_under_load_without_a_failed_call() {
     let m = migration_end(admin, &id, Duration::from_secs(300)).await;
     assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     assert_eq!(
-        states(&m),
+        migration_states(&m),
         [
             "replicating",
             "ready_for_cutover",
@@ -479,170 +372,6 @@ async fn decommissioning_a_cell_with_five_namespaces_under_load_drains_it_first(
 }
 
 /// The Litestream logs of a cell's runtime folders.
-fn litestream_logs(cells: &std::path::Path, cell: &str) -> String {
-    let mut out = String::new();
-    for entry in std::fs::read_dir(cells.join(cell).join("ns"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(log) = std::fs::read_to_string(entry.path().join("litestream.log")) {
-            out += &format!("--- {}\n{log}", entry.path().display());
-        }
-    }
-    out
-}
-
-/// The Litestream processes that run for a runtime folder.
-fn litestreams(cells: &std::path::Path, cell: &str) -> usize {
-    tessera_system_tests::processes_mentioning(&cells.join(cell).join("ns").to_string_lossy())
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let argv0 = c.split(|b| *b == 0).next().unwrap_or_default();
-                String::from_utf8_lossy(argv0).ends_with("litestream")
-            })
-        })
-        .count()
-}
-
-/// What `cell-agent replica-credentials` prints for `runtime` on `cell` (Litestream's
-/// `credential_process`), or why it refused.
-async fn issued(dir: &std::path::Path, cell: &str, runtime: &str) -> Result<Value, String> {
-    let out = tokio::process::Command::new(tessera_system_tests::bin("cell-agent"))
-        .arg("--dir")
-        .arg(dir.join("cells").join(cell))
-        .args(["replica-credentials", "--runtime", runtime])
-        .output()
-        .await
-        .unwrap();
-    match out.status.success() {
-        true => Ok(serde_json::from_slice(&out.stdout).unwrap()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_bucket_region_ships_the_store_with_short_lived_credentials_issued_per_cell() {
-    // The bucket in one moto; STS, enforcing IAM, in another (see tests/src/moto.rs): the
-    // control plane's user may only assume the replicas' role.
-    let scratch = tempfile::tempdir().unwrap();
-    let s3 = Moto::start(scratch.path(), "moto-s3", &["tessera-replicas"]).await;
-    let (sts, identity) = Moto::start_sts(scratch.path(), "moto-sts").await;
-    let stores = scratch.path().join("object-stores.json");
-    let bucket = json!({"local-east": {
-        "bucket": "tessera-replicas", "region": "us-east-1", "role_arn": identity.role_arn,
-        "endpoint": s3.endpoint, "sts_endpoint": sts.endpoint, "prefix": "east/",
-    }});
-    std::fs::write(&stores, bucket.to_string()).unwrap();
-    let t = TwoCells::start(&[
-        ("TESSERA_OBJECT_STORES", stores.to_str().unwrap()),
-        ("TESSERA_REPLICA_CREDENTIAL_SECS", "900"),
-        ("AWS_ACCESS_KEY_ID", &identity.access_key_id),
-        ("AWS_SECRET_ACCESS_KEY", &identity.secret_access_key),
-    ])
-    .await;
-    let (admin, source, target) = (&t.admin, &t.source, &t.target);
-    let worker = SteadyWorker::start(&t.orders, &t.creds, t.dir()).await;
-    let id = t.migrate("manual").await;
-    let cells = t.dir().join("cells");
-    let ready = tokio::time::timeout(
-        Duration::from_secs(90),
-        t.await_state(&id, "ready_for_cutover"),
-    )
-    .await;
-    assert!(
-        ready.is_ok(),
-        "ready for cutover: {}\n{}\n{}",
-        admin.get(&format!("/admin/migrations/{id}")).await,
-        litestream_logs(&cells, source),
-        litestream_logs(&cells, target)
-    );
-
-    // The store streams into the bucket, under the region's prefix.
-    let replica = format!("east/migrations/{id}/");
-    let keys = s3.keys("tessera-replicas", &replica).await;
-    assert!(keys.iter().any(|k| k.ends_with(".ltx")), "{keys:?}");
-    assert!(!t.dir().join("object-store/local-east").join(&id).exists());
-    // Litestream asked each cell's agent for its credentials, and the agent the control plane.
-    let log = tessera_system_tests::strip_ansi(&t.cp.log());
-    for cell in [source, target] {
-        assert!(
-            log.lines()
-                .any(|l| l.contains("replica credentials issued") && l.contains(cell.as_str())),
-            "credentials issued to {cell}"
-        );
-    }
-    // Each cell gets short-lived credentials for the replica its desired state names, and
-    // for nothing else; no agent holds the control plane's identity.
-    let replication =
-        &admin.get(&format!("/admin/cells/{source}")).await["observed"]["replication"];
-    let runtime = replication
-        .as_object()
-        .unwrap()
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
-    for cell in [source, target] {
-        let c = issued(t.dir(), cell, &runtime).await.expect("credentials");
-        assert!(
-            c["AccessKeyId"].as_str().unwrap().starts_with("ASIA"),
-            "{c}"
-        );
-        assert_ne!(c["AccessKeyId"], json!(identity.access_key_id));
-        assert!(!c["SessionToken"].as_str().unwrap().is_empty(), "{c}");
-        let expires = chrono::DateTime::parse_from_rfc3339(c["Expiration"].as_str().unwrap())
-            .expect("an RFC 3339 expiration");
-        let left = expires
-            .signed_duration_since(chrono::Utc::now())
-            .num_seconds();
-        assert!((60..=910).contains(&left), "{c}");
-        let e = issued(t.dir(), cell, "ns-00000000-0000-0000-0000-000000000000")
-            .await
-            .unwrap_err();
-        assert!(e.contains("403") && e.contains("ships no store"), "{e}");
-        let pid = admin.get(&format!("/admin/cells/{cell}")).await["observed"]["agent_pid"]
-            .as_u64()
-            .unwrap();
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&environ).contains("AWS_SECRET_ACCESS_KEY="),
-            "the agent of {cell} holds an AWS identity"
-        );
-    }
-
-    let (s, v) = admin
-        .post(&format!("/admin/migrations/{id}/cutover"), json!({}))
-        .await;
-    assert_eq!(s, 202, "{v}");
-    let m = migration_end(admin, &id, Duration::from_secs(300)).await;
-    assert_eq!(
-        m["state"],
-        "completed",
-        "{m}\n{}\n{}",
-        litestream_logs(&cells, source),
-        litestream_logs(&cells, target)
-    );
-    let report = worker.finish().await;
-    println!("tenant worker during the migration: {report}");
-    assert_eq!(report["failures"], 0, "no failed call: {report}");
-    assert!(report["runs"].as_u64().unwrap() > 0, "{report}");
-
-    // The replica is gone from the bucket once the move is over.
-    eventually("the replica removed", Duration::from_secs(60), || async {
-        s3.keys("tessera-replicas", &replica)
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-    let moved = t.acme.get("/namespaces/orders").await;
-    python_worker(&moved, &t.creds, false)
-        .await
-        .expect("a workflow on the target");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_move_completes() {
     let t = TwoCells::start(&[]).await;
@@ -748,7 +477,10 @@ async fn the_target_cell_lost_before_the_cutover_aborts_the_move_and_clients_sta
         m["error"].as_str().unwrap().contains(&t.target),
         "the reason names the target: {m}"
     );
-    assert!(!states(&m).contains(&"cutting_over".to_string()), "{m}");
+    assert!(
+        !migration_states(&m).contains(&"cutting_over".to_string()),
+        "{m}"
+    );
 
     // Nothing changed for clients: the namespace stays on the source and serves.
     let report = worker.finish().await;

@@ -39,6 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runtime::Supervisor;
 
+mod credentials;
+
 /// How often a follower polls the replica (Litestream's `-follow-interval`) and a source syncs.
 const INTERVAL: &str = "100ms";
 /// How often a follower's progress is read.
@@ -268,51 +270,12 @@ impl Job {
             .as_ref()
             .filter(|_| replica.url.starts_with("s3://"))
         {
-            match self.credential_process(cell_dir) {
-                Ok(config) => {
-                    // Only what the control plane issues for this replica: no identity of the
-                    // agent's own environment.
-                    for name in [
-                        "AWS_ACCESS_KEY_ID",
-                        "AWS_SECRET_ACCESS_KEY",
-                        "AWS_SESSION_TOKEN",
-                        "AWS_PROFILE",
-                    ] {
-                        cmd.env_remove(name);
-                    }
-                    cmd.env("AWS_CONFIG_FILE", config)
-                        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
-                }
-                Err(e) => {
-                    tracing::warn!(runtime = %self.id, error = %e, "writing Litestream's AWS config failed")
-                }
-            }
+            credentials::use_issued(&mut cmd, cell_dir, &self.dir, &self.id);
         }
         cmd.envs(&replica.env)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
-    }
-
-    /// An AWS config file whose `credential_process` asks the control plane for this runtime's
-    /// replica credentials (`cell-agent --dir <cell> replica-credentials --runtime <id>`): the
-    /// AWS SDK in Litestream runs it again before the credentials expire.
-    fn credential_process(&self, cell_dir: &Path) -> std::io::Result<PathBuf> {
-        // An agent binary replaced on disk since it started reads as "… (deleted)".
-        let exe = std::env::current_exe()?;
-        let agent = PathBuf::from(exe.to_string_lossy().trim_end_matches(" (deleted)"));
-        let quoted = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
-        let config = format!(
-            "[default]\ncredential_process = {} --dir {} replica-credentials --runtime {}\n",
-            quoted(&agent),
-            quoted(cell_dir),
-            self.id
-        );
-        let path = self.dir.join("aws-config");
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(config.as_str()) {
-            crate::identity::write_atomic(&path, config.as_bytes(), 0o600)?;
-        }
-        Ok(path)
     }
 
     /// Kills a Litestream of this runtime that an earlier agent left running (an agent killed
