@@ -45,12 +45,17 @@ pub struct TwoCells {
     pub target: String,
     _edge: EdgeProcess,
     _cells: CellProcesses,
+    /// Kept after the test (its logs and stores) when `TESSERA_KEEP_TEST_DIRS` is set.
     data: tempfile::TempDir,
 }
 
 impl TwoCells {
     pub async fn start(env: &[(&str, &str)]) -> Self {
-        let data = tempfile::tempdir().unwrap();
+        let mut data = tempfile::tempdir().unwrap();
+        if std::env::var_os("TESSERA_KEEP_TEST_DIRS").is_some() {
+            data.disable_cleanup(true);
+            eprintln!("test dir kept: {}", data.path().display());
+        }
         let cells = CellProcesses(data.path().to_path_buf());
         let cp = ControlPlane::start(data.path(), env).await;
         let admin = Api::admin(&cp);

@@ -443,7 +443,13 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
     assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
     let report = worker.finish().await;
     println!("tenant worker during the migration: {report}");
-    assert_eq!(report["failures"], 0, "no failed call: {report}");
+    assert_eq!(
+        report["failures"],
+        0,
+        "no failed call: {report}\n{}\n{}",
+        logs(),
+        tessera_system_tests::tail(&t.cp.log(), 40)
+    );
     let moved = t.acme.get("/namespaces/orders").await;
     python_worker(&moved, &t.creds, false)
         .await
@@ -511,7 +517,16 @@ async fn the_source_cell_killed_as_the_cutover_begins_completes_from_the_replica
     kill_cell(t.dir(), &t.source);
     let m = migration_end(&t.admin, &id, Duration::from_secs(300)).await;
     assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
-    assert_eq!(m["progress"]["rpo_seconds"], 0.0, "{m}");
+    assert_eq!(
+        m["progress"]["rpo_seconds"],
+        0.0,
+        "{m}\nthe source's agent:\n{}",
+        tessera_system_tests::tail(
+            &std::fs::read_to_string(t.dir().join("cells").join(&t.source).join("agent.log"))
+                .unwrap_or_default(),
+            60
+        )
+    );
     let restarted = agent(t.admin.get(&format!("/admin/cells/{}", t.source)).await);
     assert!(
         restarted.is_some() && restarted != source_agent,
