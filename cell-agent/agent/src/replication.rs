@@ -40,6 +40,9 @@ use tokio_util::sync::CancellationToken;
 use crate::runtime::Supervisor;
 
 mod credentials;
+mod leftover;
+
+use leftover::{kill_leftover, leftover_runs};
 
 /// How often a follower polls the replica (Litestream's `-follow-interval`) and a source syncs.
 const INTERVAL: &str = "100ms";
@@ -279,15 +282,24 @@ impl Job {
     }
 
     /// Kills a Litestream of this runtime that an earlier agent left running (an agent killed
-    /// with SIGKILL cannot stop its children): one store has exactly one Litestream.
-    async fn stop_leftover(&self) {
+    /// with SIGKILL cannot stop its children) and waits, up to 5 s, until it is gone: one store
+    /// has exactly one Litestream. `false`: the task was cancelled meanwhile.
+    async fn stop_leftover(&self) -> bool {
         let Some(pid) = kill_leftover(&self.id, &self.dir) else {
-            return;
+            return true;
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while leftover_runs(pid, &self.dir) && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while leftover_runs(pid, &self.dir) {
+            if tokio::time::Instant::now() >= deadline {
+                // Seen as a cause if a store ever has two: worth a line in the log.
+                tracing::warn!(runtime = %self.id, pid, "the Litestream an earlier agent left still runs 5 s after SIGKILL; starting anyway");
+                break;
+            }
+            if !self.pause(Duration::from_millis(20)).await {
+                return false;
+            }
         }
+        true
     }
 
     /// Records a Litestream it started, for a fence and for [`Job::stop_leftover`] of a later
@@ -316,7 +328,9 @@ impl Job {
     }
 
     async fn source(mut self) {
-        self.stop_leftover().await;
+        if !self.stop_leftover().await {
+            return;
+        }
         let db = self.dir.join("store.db");
         let socket = control_socket(&db);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -495,7 +509,9 @@ impl Job {
         if let Err(e) = std::fs::create_dir_all(&self.dir) {
             return self.failed(format!("creating {}: {e}", self.dir.display()));
         }
-        self.stop_leftover().await;
+        if !self.stop_leftover().await {
+            return;
+        }
         let db = self.dir.join("store.db");
         if self.dir.join(CAUGHT_UP).exists() {
             let txid = read_txid(&db);
@@ -629,30 +645,6 @@ impl Job {
         });
         self.cancel.cancelled().await
     }
-}
-
-/// Sends SIGKILL to the Litestream an earlier agent ran for the runtime in `dir`, if it still
-/// runs; its pid.
-fn kill_leftover(id: &str, dir: &Path) -> Option<i32> {
-    let pid = std::fs::read_to_string(dir.join(PID_FILE))
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())?;
-    if !leftover_runs(pid, dir) {
-        return None;
-    }
-    tracing::info!(runtime = %id, pid, "stopping the Litestream an earlier agent left");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    Some(pid)
-}
-
-fn leftover_runs(pid: i32, dir: &Path) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-        let c = String::from_utf8_lossy(&c);
-        c.contains("litestream") && c.contains(&*dir.to_string_lossy())
-    }) && tessera_infra::process::pid_runs(pid as u32, dir)
 }
 
 /// A control socket path short enough for a Unix socket (108 bytes), one per store.
