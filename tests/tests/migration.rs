@@ -383,8 +383,18 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
     assert_eq!(litestreams(&cells, source), 1);
     assert_eq!(litestreams(&cells, target), 1);
 
+    let stream = |o: &Value| {
+        o["replication"]
+            .as_object()
+            .and_then(|r| r.values().next())
+            .and_then(|r| r["stream"].as_u64())
+    };
+    let first = stream(&admin.get(&format!("/admin/cells/{source}")).await["observed"])
+        .expect("the source reports the stream it writes");
+
     // SIGKILL both agents: their Litestream processes outlive them. The restarted agents stop
-    // those and start one each again.
+    // those and start one each again, the source in a new stream (its Litestream was stopped
+    // while the server wrote).
     let mut killed = Vec::new();
     for cell in [source, target] {
         let pid = admin.get(&format!("/admin/cells/{cell}")).await["observed"]["agent_pid"]
@@ -404,6 +414,7 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
                     r.values()
                         .all(|r| matches!(r["state"].as_str(), Some("streaming" | "following")))
                 })
+                && (cell != source || stream(o) > Some(first))
             {
                 break;
             }
@@ -441,6 +452,10 @@ async fn both_agents_killed_mid_replication_leave_one_litestream_each_and_the_mo
     assert_eq!(s, 202, "{v}");
     let m = migration_end(admin, &id, Duration::from_secs(300)).await;
     assert_eq!(m["state"], "completed", "{m}\n{}", t.cp.log());
+    assert!(
+        m["progress"]["final_stream"].as_u64() > Some(first),
+        "the cutover took the new stream: {m}"
+    );
     let report = worker.finish().await;
     println!("tenant worker during the migration: {report}");
     assert_eq!(

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 use tessera_api::agent::{ReplicaSpec, ReplicationObserved, ReplicationSpec, ReplicationState};
 use tessera_domain::Backoff;
@@ -41,8 +41,10 @@ use crate::runtime::Supervisor;
 
 mod credentials;
 mod leftover;
+mod listing;
 
 use leftover::{kill_leftover, leftover_runs};
+use listing::{Lag, list_replica};
 
 /// How often a follower polls the replica (Litestream's `-follow-interval`) and a source syncs.
 const INTERVAL: &str = "100ms";
@@ -57,6 +59,9 @@ const REPLICA_LIST_EVERY: Duration = Duration::from_secs(2);
 const CAUGHT_UP: &str = "caught-up";
 /// The pid of the Litestream process the agent runs for a runtime.
 const PID_FILE: &str = "litestream.pid";
+/// The last stream a source started (see [`ReplicationSpec::Source`]): a restarted agent
+/// starts the next one.
+const STREAM_FILE: &str = "replica-stream";
 
 pub struct Replicator {
     bin: PathBuf,
@@ -228,9 +233,20 @@ impl Replicator {
     }
 }
 
-/// Whether two specs are the same stream (same role and replica): then the task goes on.
+/// Whether two specs are the same stream (same role, replica and, for a follower, stream
+/// number): then the task goes on.
 fn same_stream(a: &ReplicationSpec, b: &ReplicationSpec) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(b) && a.replica() == b.replica()
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+        && a.replica() == b.replica()
+        && following(a) == following(b)
+}
+
+/// The stream a follower spec follows.
+fn following(spec: &ReplicationSpec) -> Option<u64> {
+    match spec {
+        ReplicationSpec::Follower { stream, .. } => *stream,
+        ReplicationSpec::Source { .. } => None,
+    }
 }
 
 struct Job {
@@ -334,6 +350,7 @@ impl Job {
         let db = self.dir.join("store.db");
         let socket = control_socket(&db);
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut resume: Option<u64> = None;
         loop {
             if !db.exists() {
                 self.set(|s| s.error = Some("the runtime has no store yet".into()));
@@ -353,13 +370,31 @@ impl Job {
                 continue;
             }
             let alone = self.supervisor.fenced_and_stopped(&self.id);
-            let replica = self.spec.borrow().replica().clone();
+            // A Litestream stopped for the fence (right before the runtime) goes on in its
+            // stream: the server died a moment after it, no other process wrote into the
+            // stream, and the follower is nearly there. Any other start (a new task, a
+            // Litestream that exited) begins a new stream.
+            let stream = match resume.take() {
+                Some(n) => n,
+                None => match self.new_stream() {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.failed(format!("starting a new stream: {e}"));
+                        if !self.pause(backoff.next_delay()).await {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let replica = self.spec.borrow().replica().stream(stream);
             let mut child = match self.start_replicate(&db, &socket, &replica) {
                 Ok(child) => {
                     self.record(&child);
                     child
                 }
                 Err(e) => {
+                    resume = Some(stream);
                     self.failed(format!("starting litestream replicate: {e}"));
                     if !self.pause(backoff.next_delay()).await {
                         return;
@@ -371,6 +406,7 @@ impl Job {
                 if s.state != ReplicationState::Fenced {
                     s.state = ReplicationState::Streaming;
                 }
+                s.stream = Some(stream);
                 s.error = None;
             });
             loop {
@@ -379,9 +415,10 @@ impl Job {
                     if !alone {
                         // Started while the runtime ran: a new one ships the last transactions.
                         let _ = child.kill().await;
+                        resume = Some(stream);
                         break;
                     }
-                    match self.final_sync(&db, &socket).await {
+                    match self.final_sync(&db, &socket, &replica).await {
                         Ok(txid) => {
                             tracing::info!(runtime = %self.id, txid, "fenced; the replica holds every transaction");
                             self.set(|s| {
@@ -407,7 +444,16 @@ impl Job {
                         return;
                     }
                     status = child.wait() => {
-                        if !self.fencing() {
+                        if self.status.lock().expect("status lock").state == ReplicationState::Fenced {
+                            // The replica holds the store's last transaction, in the stream
+                            // reported with it: nothing is left to ship.
+                            return self.cancel.cancelled().await;
+                        }
+                        if self.fencing() {
+                            // Killed for the fence (before the runtime): the fence's own
+                            // restart, in the same stream.
+                            resume = Some(stream);
+                        } else {
                             self.failed(format!("litestream replicate exited: {status:?}"));
                         }
                         break;
@@ -444,6 +490,28 @@ impl Job {
         Ok(())
     }
 
+    /// The next stream: its number (kept in the runtime's folder, so a restarted agent never
+    /// reuses one), with Litestream's own state of the store removed so that it begins with a
+    /// snapshot of the store as it is.
+    fn new_stream(&self) -> std::io::Result<u64> {
+        let last = std::fs::read_to_string(self.dir.join(STREAM_FILE))
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let next = last + 1;
+        crate::identity::write_atomic(
+            &self.dir.join(STREAM_FILE),
+            next.to_string().as_bytes(),
+            0o644,
+        )?;
+        match std::fs::remove_dir_all(self.dir.join(".store.db-litestream")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        tracing::info!(runtime = %self.id, stream = next, "store shipping begins a new stream");
+        Ok(next)
+    }
+
     fn start_replicate(
         &self,
         db: &Path,
@@ -474,15 +542,19 @@ impl Job {
 
     /// Once the runtime is gone and a new Litestream has the store: the last sync, and the
     /// replica's newest transaction after it.
-    async fn final_sync(&self, db: &Path, socket: &Path) -> Result<u64, String> {
+    async fn final_sync(
+        &self,
+        db: &Path,
+        socket: &Path,
+        replica: &ReplicaSpec,
+    ) -> Result<u64, String> {
         // The control socket opens a moment after the process starts.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !socket.exists() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let replica = self.spec.borrow().replica().clone();
         let out = self
-            .command(&replica)
+            .command(replica)
             .args(["sync", "-wait", "-timeout", "30", "-socket"])
             .arg(socket)
             .arg(db)
@@ -523,7 +595,15 @@ impl Job {
         }
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         loop {
-            let replica = self.spec.borrow().replica().clone();
+            let (replica, stream) = {
+                let spec = self.spec.borrow();
+                let stream = following(&spec);
+                let base = spec.replica();
+                (
+                    stream.map_or_else(|| base.clone(), |n| base.stream(n)),
+                    stream,
+                )
+            };
             let mut child = match self.start_follow(&db, &replica) {
                 Ok(child) => {
                     self.record(&child);
@@ -532,6 +612,7 @@ impl Job {
                         if s.state != ReplicationState::Failed {
                             s.state = ReplicationState::Starting;
                         }
+                        s.stream = stream;
                         s.txid = None;
                     });
                     child
@@ -664,99 +745,12 @@ fn parse_txid(hex: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-/// One transaction file of a replica (`litestream ltx`).
-#[derive(Debug, Clone, PartialEq)]
-struct LtxFile {
-    level: u32,
-    min: u64,
-    max: u64,
-    size: u64,
-    created: DateTime<Utc>,
-}
-
-async fn list_replica(mut cmd: Command, url: &str) -> Result<Vec<LtxFile>, String> {
-    let out = cmd
-        .args(["ltx", url])
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-    }
-    Ok(parse_ltx_listing(&String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Parses `litestream ltx` output: `level min max size created` per line (a header and
-/// anything else is skipped).
-fn parse_ltx_listing(text: &str) -> Vec<LtxFile> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let [level, min, max, size, created] = f.as_slice() else {
-                return None;
-            };
-            Some(LtxFile {
-                level: level.parse().ok()?,
-                min: parse_txid(min)?,
-                max: parse_txid(max)?,
-                size: size.parse().ok()?,
-                created: created.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-struct Lag {
-    seconds: f64,
-    bytes: u64,
-}
-
-impl Lag {
-    /// How far a follower at `applied` is behind the replica: the age of the oldest
-    /// transaction file it has not applied, and the bytes of those files (level 0, the
-    /// files transactions first land in).
-    fn of(files: &[LtxFile], applied: u64) -> Self {
-        let pending: Vec<&LtxFile> = files
-            .iter()
-            .filter(|f| f.level == 0 && f.max > applied)
-            .collect();
-        Lag {
-            seconds: pending
-                .iter()
-                .map(|f| f.created)
-                .min()
-                .map(|t| (Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0)
-                .unwrap_or(0.0),
-            bytes: pending.iter().map(|f| f.size).sum(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_replica_listing_gives_the_lag_of_a_follower() {
-        let text = "\
-level  min               max               size  created
-0      0000000000000002  0000000000000002  336   2026-12-07T02:37:31Z
-0      0000000000000003  0000000000000003  398   2026-12-07T02:37:32Z
-0      0000000000000004  0000000000000004  453   2026-12-07T02:37:33Z
-9      0000000000000001  0000000000000002  712   2026-12-07T02:37:31Z
-";
-        let files = parse_ltx_listing(text);
-        assert_eq!(files.len(), 4);
-        assert_eq!(files.iter().map(|f| f.max).max(), Some(4));
-        let behind = Lag::of(&files, 2);
-        assert_eq!(behind.bytes, 398 + 453);
-        assert!(behind.seconds > 0.0);
-        let current = Lag::of(&files, 4);
-        assert_eq!((current.bytes, current.seconds), (0, 0.0));
-    }
-
-    #[test]
-    fn a_role_or_replica_change_is_a_new_stream_a_fence_is_not() {
+    fn a_role_replica_or_followed_stream_change_restarts_the_task_a_fence_does_not() {
         let replica = |url: &str| ReplicaSpec {
             url: url.into(),
             env: Default::default(),
@@ -773,12 +767,21 @@ level  min               max               size  created
             replica: replica("file:///b"),
             fence: false,
         };
-        let follower = ReplicationSpec::Follower {
+        let follower = |stream, until_txid| ReplicationSpec::Follower {
             replica: replica("file:///a"),
-            until_txid: None,
+            stream,
+            until_txid,
         };
         assert!(same_stream(&source, &fenced));
         assert!(!same_stream(&source, &elsewhere));
-        assert!(!same_stream(&source, &follower));
+        assert!(!same_stream(&source, &follower(Some(1), None)));
+        assert!(same_stream(
+            &follower(Some(1), None),
+            &follower(Some(1), Some(9))
+        ));
+        assert!(!same_stream(
+            &follower(Some(1), None),
+            &follower(Some(2), None)
+        ));
     }
 }

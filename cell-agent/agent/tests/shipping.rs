@@ -1,6 +1,7 @@
 //! Store shipping on real Temporal servers and real Litestream: a runtime in one cell streams
 //! its store into a replica, a second cell follows it, and a fence hands the namespace over
-//! with every acknowledged workflow start on the second cell's server.
+//! with every acknowledged workflow start on the second cell's server, also after the
+//! source's Litestream was killed while its server wrote (a new stream).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -102,6 +103,33 @@ async fn start(svc: &mut Service, id: String) {
     .expect("the start is acknowledged");
 }
 
+/// The target follows stream `n` of the source's replica until it applies transactions of it.
+async fn follow(
+    source: &Cell,
+    target: &Cell,
+    runtimes: &BTreeMap<String, RuntimeSpec>,
+    streaming: &BTreeMap<String, ReplicationSpec>,
+    replica: &ReplicaSpec,
+    n: u64,
+) {
+    let following = BTreeMap::from([(
+        "ns-a".to_string(),
+        ReplicationSpec::Follower {
+            replica: replica.clone(),
+            stream: Some(n),
+            until_txid: None,
+        },
+    )]);
+    until(&format!("the target following stream {n}"), 120, || {
+        source.apply(runtimes, streaming);
+        target.apply(&BTreeMap::new(), &following);
+        target
+            .replication("ns-a")
+            .filter(|r| r.state == ReplicationState::Following && r.stream == Some(n))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fenced_runtime_hands_every_acknowledged_start_to_its_follower() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,27 +174,59 @@ async fn a_fenced_runtime_hands_every_acknowledged_start_to_its_follower() {
         start(&mut svc, id.clone()).await;
         started.push(id);
     }
-    let following = BTreeMap::from([(
-        "ns-a".to_string(),
-        ReplicationSpec::Follower {
-            replica: replica.clone(),
-            until_txid: None,
-        },
-    )]);
-    until("the target following", 120, || {
+    let first = until("the source streaming", 60, || {
         source.apply(&runtimes, &streaming);
-        target.apply(&none, &following);
-        target
+        source
             .replication("ns-a")
-            .filter(|r| r.state == ReplicationState::Following)
+            .filter(|r| r.state == ReplicationState::Streaming)
+            .and_then(|r| r.stream)
     })
     .await;
+    follow(&source, &target, &runtimes, &streaming, &replica, first).await;
     // Starts keep being acknowledged up to the fence.
     for i in 0..30 {
         let id = format!("while-following-{i}");
         start(&mut svc, id.clone()).await;
         started.push(id);
     }
+
+    // Its Litestream killed from outside while the server writes (as a restarted agent stops
+    // the one an earlier agent left): the source begins a new stream with a snapshot of the
+    // store as it is, and the follower restores that one.
+    let writer = {
+        let mut svc = client(&grpc).await;
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..40 {
+                let id = format!("while-restarting-{i}");
+                start(&mut svc, id.clone()).await;
+                ids.push(id);
+            }
+            ids
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid: i32 = std::fs::read_to_string(dir.path().join("source/ns/ns-a/litestream.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    started.extend(writer.await.unwrap());
+    let second = until("a new stream", 60, || {
+        source.apply(&runtimes, &streaming);
+        source
+            .replication("ns-a")
+            .filter(|r| r.state == ReplicationState::Streaming)
+            .and_then(|r| r.stream)
+            .filter(|&n| n > first)
+    })
+    .await;
+    follow(&source, &target, &runtimes, &streaming, &replica, second).await;
 
     // Fence: the source's server is killed at once and never restarted; the replica gets the
     // last transactions.
@@ -177,14 +237,18 @@ async fn a_fenced_runtime_hands_every_acknowledged_start_to_its_follower() {
             fence: true,
         },
     )]);
-    let txid = until("the source fenced", 60, || {
+    let (txid, stream) = until("the source fenced", 60, || {
         source.apply(&runtimes, &fenced);
         source
             .replication("ns-a")
             .filter(|r| r.state == ReplicationState::Fenced)
-            .and_then(|r| r.txid)
+            .and_then(|r| Some((r.txid?, r.stream?)))
     })
     .await;
+    assert_eq!(
+        stream, second,
+        "the fence's last sync goes into the stream followed"
+    );
     let stopped = source.supervisor.observed().remove("ns-a").unwrap();
     assert_eq!(stopped.health, RuntimeHealth::Stopped, "{stopped:?}");
     assert!(
@@ -203,6 +267,7 @@ async fn a_fenced_runtime_hands_every_acknowledged_start_to_its_follower() {
         "ns-a".to_string(),
         ReplicationSpec::Follower {
             replica: replica.clone(),
+            stream: Some(stream),
             until_txid: Some(txid),
         },
     )]);

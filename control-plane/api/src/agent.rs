@@ -89,10 +89,13 @@ pub struct DesiredState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum ReplicationSpec {
-    /// `litestream replicate` the runtime's store into `replica`. With `fence`, the runtime is
-    /// killed for good (SIGKILL: every acknowledged commit is in its WAL), never started again
-    /// by this cell, and the replica synced one last time; the agent reports the last
-    /// transaction it holds.
+    /// `litestream replicate` the runtime's store into `replica`, in streams: each Litestream
+    /// the agent starts afresh (a new task, one that exited, one an earlier agent left) writes
+    /// a new snapshot into a path of its own, `<replica>/s<n>` (see [`ReplicaSpec::stream`]),
+    /// and the agent reports `n`. A Litestream stopped from outside while the server wrote
+    /// never writes into a stream again. With `fence`, the runtime is killed for good
+    /// (SIGKILL: every acknowledged commit is in its WAL), never started again by this cell,
+    /// and the replica synced one last time; the agent reports the last transaction it holds.
     Source {
         replica: ReplicaSpec,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -101,8 +104,12 @@ pub enum ReplicationSpec {
     /// Keep the runtime's store (`ns/<id>/store.db`) a copy of `replica` with `litestream
     /// restore -f`; no server runs on it. With `until_txid`, stop following once that
     /// transaction is applied, and report it caught up: the store is ready for a server.
+    /// `stream`: the source's stream to follow (`None`: the replica's own path, as agents
+    /// before streams wrote it).
     Follower {
         replica: ReplicaSpec,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until_txid: Option<u64>,
     },
@@ -129,6 +136,25 @@ pub struct ReplicaSpec {
 }
 
 crate::debug_without_secrets!(ReplicaSpec { url });
+
+impl ReplicaSpec {
+    /// Stream `n` of the replica: the path `s<n>` under the replica's (before any query).
+    pub fn stream(&self, n: u64) -> ReplicaSpec {
+        let (path, query) = match self.url.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (self.url.as_str(), None),
+        };
+        let mut url = format!("{}/s{n}", path.trim_end_matches('/'));
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        ReplicaSpec {
+            url,
+            env: self.env.clone(),
+        }
+    }
+}
 
 /// An agent asks for credentials to a replica its desired state names for `runtime`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -161,6 +187,9 @@ pub struct ReplicationObserved {
     /// `source` or `follower`.
     pub role: String,
     pub state: ReplicationState,
+    /// The stream a source writes or a follower follows (see [`ReplicationSpec::Source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u64>,
     /// A follower: the last transaction applied to its store. A fenced source: the last
     /// transaction in the replica after the final sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -505,3 +534,26 @@ pub struct CanaryDoc {
 pub const AGENT_PREFIX: &str = "/agent/v1";
 /// How long `GET /agent/v1/desired` waits for a newer generation before answering 204.
 pub const LONG_POLL_SECONDS: u64 = 25;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_a_path_under_the_replica_before_its_query() {
+        let replica = |url: &str| ReplicaSpec {
+            url: url.into(),
+            env: Default::default(),
+        };
+        assert_eq!(
+            replica("file:///data/replicas/local/m1").stream(3).url,
+            "file:///data/replicas/local/m1/s3"
+        );
+        assert_eq!(
+            replica("s3://b/p/migrations/m1?region=us-east-1&endpoint=http://127.0.0.1:9")
+                .stream(12)
+                .url,
+            "s3://b/p/migrations/m1/s12?region=us-east-1&endpoint=http://127.0.0.1:9"
+        );
+    }
+}

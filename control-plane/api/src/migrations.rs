@@ -109,6 +109,9 @@ pub struct MigrationProgress {
     /// The last transaction of the source's store, from the final sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_txid: Option<u64>,
+    /// The source's stream (its replica path, `s<n>`) that holds `final_txid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_stream: Option<u64>,
     /// From the start of the cutover to its end (the namespace verified on the target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutover_ms: Option<u64>,

@@ -272,8 +272,9 @@ impl MigrationActivities {
             .namespace_id)
     }
 
-    /// The source streams its store into the replica; the target follows it and gets the
-    /// namespace's server certificate (no route yet: nothing changes for clients).
+    /// The source streams its store into the replica and the target gets the namespace's
+    /// server certificate (no route yet: nothing changes for clients). The target follows
+    /// the source's stream once the source reports one ([`Self::await_follower`]).
     #[activity]
     pub async fn begin_migration(
         self: Arc<Self>,
@@ -307,13 +308,6 @@ impl MigrationActivities {
         self.store
             .update_desired(&m.target_cell, None, |d| {
                 d.removed.remove(&runtime);
-                d.replication.insert(
-                    runtime.clone(),
-                    ReplicationSpec::Follower {
-                        replica: replica.clone(),
-                        until_txid: None,
-                    },
-                );
                 if !d.server_cert_ids.contains(&cert) {
                     d.server_cert_ids.push(cert.clone());
                 }
@@ -325,8 +319,10 @@ impl MigrationActivities {
     }
 
     /// How far the target's copy is behind, waiting up to `timeout_secs` for it to be ready.
-    /// Ready counts only in a report the target made after this started: a cell that stopped
-    /// reporting is never ready on the strength of its last words.
+    /// The target first follows the stream the source writes now ([`Self::follow_source`]),
+    /// and it is ready only in that stream. Ready counts only in a report the target made
+    /// after this started: a cell that stopped reporting is never ready on the strength of
+    /// its last words.
     #[activity]
     pub async fn await_follower(
         self: Arc<Self>,
@@ -335,7 +331,9 @@ impl MigrationActivities {
     ) -> Result<FollowerStatus, ActivityError> {
         let (id, timeout_secs) = input;
         let asked_at = Utc::now();
-        let Parts { m, runtime, .. } = self.parts(id).await?;
+        let parts = self.parts(id).await?;
+        let stream = self.follow_source(&parts).await?;
+        let Parts { m, runtime, .. } = parts;
         let generation = self
             .store
             .cell_state(&m.target_cell)
@@ -346,6 +344,7 @@ impl MigrationActivities {
             let r = o.replication.get(&runtime)?;
             Some(FollowerStatus {
                 ready: r.state == ReplicationState::Following
+                    && stream.is_some_and(|n| r.stream == n)
                     && r.lag_seconds.is_some_and(|l| l < READY_LAG_SECONDS),
                 lag_seconds: r.lag_seconds,
                 lag_bytes: r.lag_bytes,
@@ -394,6 +393,51 @@ impl MigrationActivities {
         p.lag_bytes = now.lag_bytes;
         self.save_progress(id, &p).await?;
         Ok(now)
+    }
+
+    /// Has the target follow the stream the source reports writing (a source's Litestream
+    /// restarted from scratch writes a new one); `None` while the source reports none yet,
+    /// `Some(None)` for an agent that writes the replica's own path.
+    async fn follow_source(&self, parts: &Parts) -> Result<Option<Option<u64>>, ActivityError> {
+        let Parts {
+            m,
+            runtime,
+            replica,
+            ..
+        } = parts;
+        let source = self.store.cell(&m.source_cell).await.map_err(store_err)?;
+        let Some(stream) = tessera_store::decode_observed(&source)
+            .map_err(store_err)?
+            .and_then(|o| o.replication.get(runtime).cloned())
+            .filter(|r| r.stream.is_some() || r.state == ReplicationState::Streaming)
+            .map(|r| r.stream)
+        else {
+            return Ok(None);
+        };
+        let follower = ReplicationSpec::Follower {
+            replica: replica.clone(),
+            stream,
+            until_txid: None,
+        };
+        let target = self
+            .store
+            .cell_state(&m.target_cell)
+            .await
+            .map_err(store_err)?;
+        if target.desired.replication.get(runtime) != Some(&follower)
+            && !target.desired.runtimes.contains_key(runtime)
+        {
+            tracing::info!(migration = %m.id, ?stream, "the target follows the source's stream");
+            self.store
+                .update_desired(&m.target_cell, None, |d| {
+                    if !d.runtimes.contains_key(runtime) {
+                        d.replication.insert(runtime.clone(), follower.clone());
+                    }
+                })
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(Some(stream))
     }
 
     /// New connections to the namespace wait at the source's ingress, and at the edge.
@@ -485,11 +529,11 @@ impl MigrationActivities {
                     o.replication
                         .get(&runtime)
                         .filter(|r| r.state == ReplicationState::Fenced)
-                        .and_then(|r| r.txid)
+                        .and_then(|r| Some((r.txid?, r.stream)))
                 },
             )
             .await?;
-        let Some(txid) = txid else {
+        let Some((txid, stream)) = txid else {
             return Ok(Err(format!(
                 "cell {} did not report its runtime fenced and synced within 30 s",
                 m.source_cell
@@ -497,6 +541,7 @@ impl MigrationActivities {
         };
         let mut p = self.progress(m.id).await?;
         p.final_txid = Some(txid);
+        p.final_stream = stream;
         p.rpo_seconds = Some(0.0);
         self.save_progress(id, &p).await?;
         Ok(Ok(txid))
@@ -524,8 +569,10 @@ impl MigrationActivities {
         let follower = |o: &ObservedState| o.replication.get(&runtime).cloned();
         // Without a final transaction: all the replica has, as the target last saw it, and
         // the writes the source may have made since are reported as possibly lost.
-        let until = match txid {
-            Some(t) => t,
+        // The stream `until` is a transaction of: the fenced one, or the one the target
+        // follows.
+        let (until, stream) = match txid {
+            Some(t) => (t, self.progress(m.id).await?.final_stream),
             None => {
                 let seen = tessera_store::decode_observed(&target)
                     .map_err(store_err)?
@@ -538,7 +585,9 @@ impl MigrationActivities {
                         .or(r.lag_seconds)
                 });
                 self.save_progress(id, &p).await?;
-                seen.and_then(|r| r.replica_txid.or(r.txid)).unwrap_or(0)
+                seen.map_or((0, None), |r| {
+                    (r.replica_txid.or(r.txid).unwrap_or(0), r.stream)
+                })
             }
         };
         let local = self
@@ -557,6 +606,7 @@ impl MigrationActivities {
                         runtime.clone(),
                         ReplicationSpec::Follower {
                             replica: replica.clone(),
+                            stream,
                             until_txid: Some(until),
                         },
                     );
