@@ -48,6 +48,9 @@ use listing::{Lag, list_replica};
 
 /// How often a follower polls the replica (Litestream's `-follow-interval`) and a source syncs.
 const INTERVAL: &str = "100ms";
+/// How long a final sync may take before the store ships again in a new stream (well inside
+/// the 30 s the control plane waits for a fence).
+const FINAL_SYNC_TIMEOUT_SECS: &str = "10";
 /// How often a follower's progress is read.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// How often it is read once the follower has a transaction to stop at (a cutover waits).
@@ -363,6 +366,7 @@ impl Job {
             if self.fencing()
                 && let Err(e) = self.runtime_stopped().await
             {
+                tracing::warn!(runtime = %self.id, error = %e, "fenced, but the runtime is not gone");
                 self.set(|s| s.error = Some(format!("final sync: {e}")));
                 if !self.pause(Duration::from_millis(200)).await {
                     return;
@@ -429,12 +433,13 @@ impl Job {
                             });
                         }
                         Err(e) => {
+                            // Seen once: the sync of a stream whose Litestream was stopped a
+                            // moment after it began never completed. The server is gone, so a
+                            // new stream holds every transaction in its snapshot.
+                            tracing::warn!(runtime = %self.id, stream, error = %e, "the final sync failed; the store ships again in a new stream");
                             self.set(|s| s.error = Some(format!("final sync: {e}")));
-                            if !self.pause(Duration::from_millis(200)).await {
-                                let _ = child.kill().await;
-                                return;
-                            }
-                            continue;
+                            let _ = child.kill().await;
+                            break;
                         }
                     }
                 }
@@ -555,7 +560,13 @@ impl Job {
         }
         let out = self
             .command(replica)
-            .args(["sync", "-wait", "-timeout", "30", "-socket"])
+            .args([
+                "sync",
+                "-wait",
+                "-timeout",
+                FINAL_SYNC_TIMEOUT_SECS,
+                "-socket",
+            ])
             .arg(socket)
             .arg(db)
             .output()
