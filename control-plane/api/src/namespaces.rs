@@ -86,12 +86,29 @@ pub struct AcceptedCa {
     pub pem: String,
 }
 
-/// A standby copy of a namespace in another region.
+/// A standby copy of a namespace: a cell of `region` (another region, or the active region's
+/// other cell) keeps the namespace's store a warm follower of the active one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Replica {
     pub region: String,
+    pub cell: String,
+    /// `adding | in_sync | lagging | failed | removing`: in sync when it has applied every
+    /// transaction but those of the last second.
     pub state: String,
+    /// How old the oldest transaction it has not applied is (0 when it has all).
     pub lag_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_at: Option<DateTime<Utc>>,
+    /// Why it is `failed` or `lagging`, when its cell says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/namespaces/{name}/replicas`: a standby in a cell of `region` (placement picks
+/// the cell; never the active one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AddReplica {
+    pub region: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

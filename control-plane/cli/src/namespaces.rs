@@ -75,6 +75,10 @@ pub enum NamespaceCmd {
         #[arg(long)]
         wait: bool,
     },
+    /// Standby replicas: warm copies in cells of other regions (or the active region's
+    /// other cell).
+    #[command(subcommand)]
+    Replica(ReplicaCmd),
     /// Issue a client certificate from the namespace's generated CA, with the files to connect.
     ///
     /// Writes to `--out-dir` the certificate (NAME.pem), its key (NAME.key, mode 0600, shown
@@ -92,6 +96,28 @@ pub enum NamespaceCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ReplicaCmd {
+    /// Add a standby in a cell of REGION; `--wait` follows it until it is in sync.
+    Add {
+        name: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Remove the standby in REGION (its copy goes to its cell's trash).
+    Remove {
+        name: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The namespace's standbys with their state and lag.
+    List { name: String },
 }
 
 pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<()> {
@@ -195,6 +221,7 @@ pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<(
             }
             started(out, &r)?;
         }
+        NamespaceCmd::Replica(cmd) => replica(c, out, cmd).await?,
         NamespaceCmd::ClientCert {
             name,
             common_name,
@@ -204,6 +231,43 @@ pub async fn run(c: &Client, out: Output, cmd: NamespaceCmd) -> anyhow::Result<(
         } => client_cert(c, out, &name, common_name, valid_days, &out_dir, force).await?,
     }
     Ok(())
+}
+
+async fn replica(c: &Client, out: Output, cmd: ReplicaCmd) -> anyhow::Result<()> {
+    match cmd {
+        ReplicaCmd::Add { name, region, wait } => {
+            let r = c.add_replica(&name, &AddReplica { region }).await?;
+            follow(c, out, r, wait).await
+        }
+        ReplicaCmd::Remove { name, region, wait } => {
+            let r = c.remove_replica(&name, &region).await?;
+            follow(c, out, r, wait).await
+        }
+        ReplicaCmd::List { name } => {
+            let ns = c.namespace(&name).await?;
+            match out {
+                Output::Json => print_list(out, &ns.replicas),
+                Output::Table => {
+                    print_table(
+                        &["region", "cell", "state", "lag_seconds", "last_applied_at"],
+                        ns.replicas
+                            .iter()
+                            .map(|r| {
+                                vec![
+                                    r.region.clone(),
+                                    r.cell.clone(),
+                                    r.state.clone(),
+                                    r.lag_seconds.map_or("-".into(), |l| format!("{l:.2}")),
+                                    r.last_applied_at.map_or("-".into(), time),
+                                ]
+                            })
+                            .collect(),
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
 }
 
 /// Prints the answer of a create/update/delete, or waits for its operation and prints the

@@ -380,6 +380,26 @@ impl Client {
         .await
     }
 
+    /// Adds a standby in a cell of `req.region`.
+    pub async fn add_replica(&self, name: &str, req: &AddReplica) -> Result<NamespaceOperation> {
+        self.call(
+            Method::POST,
+            &format!("/namespaces/{}/replicas", segment(name)),
+            Some(req),
+        )
+        .await
+    }
+
+    /// Removes the namespace's standby in `region`.
+    pub async fn remove_replica(&self, name: &str, region: &str) -> Result<NamespaceOperation> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/namespaces/{}/replicas/{}", segment(name), segment(region)),
+            None,
+        )
+        .await
+    }
+
     /// Starts changing the retention and/or the accepted client CA bundle.
     pub async fn update_namespace(
         &self,

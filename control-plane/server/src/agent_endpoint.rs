@@ -468,6 +468,12 @@ async fn observed(
             Utc::now(),
         )
         .await?;
+    // Standbys' state and lag, and the stream they follow: a report is not refused for them.
+    if !obs.replication.is_empty()
+        && let Err(e) = tessera_workflows::replicas::on_report(&st.store, &c.id, &obs).await
+    {
+        tracing::warn!(cell = %c.id, error = %e, "updating replicas from a report failed");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -190,6 +190,17 @@ pub fn namespace(ns: namespace::Model, addresses: Addresses, root_pem: String) -
     }
 }
 
+pub fn replica(r: tessera_store::entity::replica::Model) -> api::Replica {
+    api::Replica {
+        region: r.region_id,
+        cell: r.cell_id,
+        state: r.state,
+        lag_seconds: r.lag_seconds,
+        last_applied_at: r.last_applied_at,
+        error: r.error,
+    }
+}
+
 /// A stored release; its JSON columns were written from the same wire types.
 pub fn release(r: release::Model) -> ApiResult<api::Release> {
     Ok(api::Release {

@@ -14,6 +14,7 @@ mod migration_migrations;
 mod migration_namespaces;
 mod migration_regions;
 mod migration_releases;
+mod migration_replicas;
 mod migration_rollouts;
 
 mod accounts;
@@ -27,6 +28,7 @@ mod namespaces;
 mod operations;
 mod pki;
 mod releases;
+mod replicas;
 mod rollouts;
 mod service_accounts;
 mod sessions;
@@ -43,6 +45,7 @@ pub use migrations::{MIGRATION_RUNNING, NewMigration};
 pub use namespaces::NewNamespace;
 pub use operations::{NewOperation, OperationUpdate};
 pub use releases::NewRelease;
+pub use replicas::{MAX_REPLICAS, NewReplica, ReplicaStatus};
 pub use rollouts::{FINISHED as FINISHED_ROLLOUT, NewRollout};
 pub use users::{INVITATION_TTL, NewUser};
 

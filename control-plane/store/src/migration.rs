@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::migration_regions::M0006RegionOwners),
             Box::new(crate::migration_edges::M0007Edges),
             Box::new(crate::migration_migrations::M0008Migrations),
+            Box::new(crate::migration_replicas::M0009Replicas),
         ]
     }
 }

@@ -3,11 +3,12 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
-use crate::entity::{migration, namespace};
+use crate::entity::{migration, namespace, replica};
 use crate::{Result, Store, StoreError};
 
 /// States in which a migration still runs.
@@ -37,6 +38,15 @@ impl Store {
     pub async fn create_migration(&self, new: NewMigration) -> Result<migration::Model> {
         use sea_orm::TransactionTrait;
         let txn = self.db.begin().await?;
+        let replicas = replica::Entity::find()
+            .filter(replica::Column::NamespaceId.eq(new.namespace_id))
+            .count(&txn)
+            .await?;
+        if replicas > 0 {
+            return Err(StoreError::Conflict(
+                "the namespace has replicas: remove them before moving it".into(),
+            ));
+        }
         let moved = namespace::Entity::update_many()
             .col_expr(namespace::Column::State, Expr::value("migrating"))
             .col_expr(namespace::Column::UpdatedAt, Expr::value(Utc::now()))

@@ -721,3 +721,53 @@ async fn namespaces_names_quota_placement_and_deletion() {
         assert_eq!(s.account_usage(acc.id).await.unwrap().namespaces, 10);
     }
 }
+
+#[tokio::test]
+async fn replicas_one_per_region_at_most_two_and_a_replicated_namespace_does_not_move() {
+    for b in backends().await {
+        let s = &b.store;
+        let acc = s.create_account(new_account("acme")).await.unwrap();
+        let (ns, op) = new_namespace(acc.id, "orders");
+        let (ns, _) = s.create_namespace(ns, op).await.unwrap();
+        let replica = |region: &str| NewReplica {
+            id: Uuid::now_v7(),
+            namespace_id: ns.id,
+            region_id: region.into(),
+            cell_id: format!("{region}-1"),
+            replica_url: format!("file:///r/{region}"),
+        };
+        // Only an active namespace gets one.
+        let err = s.create_replica(replica("west")).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{}: {err}", b.name);
+        s.set_namespace_state(ns.id, "active").await.unwrap();
+        let first = s.create_replica(replica("west")).await.unwrap();
+        assert_eq!(first.state, "adding");
+        let dup = s.create_replica(replica("west")).await.unwrap_err();
+        assert!(dup.to_string().contains("already has a replica"), "{dup}");
+        // Every replica of a namespace follows the one replica its store streams into.
+        let second = s.create_replica(replica("east")).await.unwrap();
+        assert_eq!(second.replica_url, "file:///r/west", "{}", b.name);
+        let third = s.create_replica(replica("south")).await.unwrap_err();
+        assert!(
+            third.to_string().contains("the most it may have"),
+            "{third}"
+        );
+        let moved = s
+            .create_migration(NewMigration {
+                id: Uuid::now_v7(),
+                namespace_id: ns.id,
+                account_id: acc.id,
+                operation_id: Uuid::now_v7(),
+                source_cell: "east-1".into(),
+                target_cell: "east-2".into(),
+                cutover: "auto".into(),
+                replica_url: "file:///r/m".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(moved.to_string().contains("replicas"), "{moved}");
+        assert_eq!(s.namespace_by_id(ns.id).await.unwrap().state, "active");
+        s.delete_replica_record(first.id).await.unwrap();
+        assert_eq!(s.replicas_of(ns.id).await.unwrap(), vec![second]);
+    }
+}

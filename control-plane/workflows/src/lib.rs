@@ -16,6 +16,7 @@ pub mod namespace_activities;
 pub mod namespaces;
 pub mod probe;
 pub mod renewal;
+pub mod replicas;
 pub mod rollout_activities;
 pub mod rollouts;
 pub mod signup;

@@ -22,7 +22,7 @@ use tessera_store::Store;
 use uuid::Uuid;
 
 use crate::certs::{PlatformPki, namespace_server_cert_id};
-use crate::errors::{cert_err, retryable, store_err};
+use crate::errors::{cert_err, store_err};
 use tessera_object_store::ObjectStores;
 
 mod parts;
@@ -783,20 +783,12 @@ impl MigrationActivities {
                 tracing::warn!(migration = %id, %cell, "the cell did not confirm it stopped shipping; removing the replica anyway");
             }
         }
-        if let Some(dir) = self.object_stores.local_dir(&m.replica_url) {
-            match tokio::fs::remove_dir_all(&dir).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(retryable(e)),
-            }
-        } else if let Some((store, key)) = self.object_stores.locate(&m.replica_url) {
-            let n = self
-                .replica_issuer
-                .delete_replica(store, &key)
-                .await
-                .map_err(|e| retryable(anyhow::anyhow!("removing replica {key}: {e}")))?;
-            tracing::info!(migration = %id, objects = n, "replica removed from its bucket");
-        }
+        crate::replicas::delete_replica_data(
+            &self.object_stores,
+            &self.replica_issuer,
+            &m.replica_url,
+        )
+        .await?;
         Ok(())
     }
 }

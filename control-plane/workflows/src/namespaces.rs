@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::migrations::{self, Controlled, MigrationControl, MigrationInput, MigrationWorkflow};
 use crate::namespace_activities::{ApplyUpdate, AwaitRuntime, NamespaceActivities};
+use crate::replicas::ReplicaActivities;
 use crate::steps::{finish, options, report, settled, short, waiting};
 use tessera_api::MigrationState;
 
@@ -34,6 +35,12 @@ const PLACEMENT_ATTEMPTS: u32 = 12;
 const PLACEMENT_RETRY: Duration = Duration::from_secs(5);
 /// Patch: a migration runs as the namespace's child workflow `migration-<id>` (it ran inline).
 const MIGRATION_WORKFLOW: &str = "migration-workflow";
+/// Patch: a delete removes the namespace's replicas first.
+const DELETE_REPLICAS: &str = "delete-replicas";
+/// How long an added replica may take to be in sync before the operation fails.
+const REPLICA_SYNC_TIMEOUT_SECS: u64 = 600;
+/// An activity that stops a standby waits for two cells to confirm, up to a minute each.
+const REPLICA_STOP_TIMEOUT: Duration = Duration::from_secs(180);
 /// Requests handled per run before continuing as new.
 const REQUESTS_PER_RUN: u32 = 50;
 
@@ -57,6 +64,15 @@ pub enum NamespaceRequest {
         operation_id: Uuid,
         migration_id: Uuid,
     },
+    /// A standby in another cell (the replica's record says which).
+    AddReplica {
+        operation_id: Uuid,
+        replica_id: Uuid,
+    },
+    RemoveReplica {
+        operation_id: Uuid,
+        replica_id: Uuid,
+    },
 }
 
 impl NamespaceRequest {
@@ -64,7 +80,9 @@ impl NamespaceRequest {
         match self {
             NamespaceRequest::Update { operation_id, .. }
             | NamespaceRequest::Delete { operation_id }
-            | NamespaceRequest::Migrate { operation_id, .. } => *operation_id,
+            | NamespaceRequest::Migrate { operation_id, .. }
+            | NamespaceRequest::AddReplica { operation_id, .. }
+            | NamespaceRequest::RemoveReplica { operation_id, .. } => *operation_id,
         }
     }
 }
@@ -163,6 +181,24 @@ impl NamespaceWorkflow {
                     } else {
                         migrations::migrate(ctx, migration_id, operation_id).await?;
                     }
+                }
+                NamespaceRequest::AddReplica {
+                    operation_id,
+                    replica_id,
+                } => Self::add_replica(ctx, replica_id, operation_id).await?,
+                NamespaceRequest::RemoveReplica {
+                    operation_id,
+                    replica_id,
+                } => {
+                    let op = Some(operation_id);
+                    report(ctx, op, 0.2, "stopping the standby and removing its copy").await?;
+                    ctx.execute_activity(
+                        ReplicaActivities::end_replica,
+                        replica_id,
+                        waiting(REPLICA_STOP_TIMEOUT),
+                    )
+                    .await?;
+                    finish(ctx, op, None).await?;
                 }
             }
         }
@@ -417,6 +453,48 @@ impl NamespaceWorkflow {
         Self::configure_and_verify(ctx, id, op, 0.2).await
     }
 
+    /// The standby follows the active store; the operation ends once it is in sync (or fails
+    /// after [`REPLICA_SYNC_TIMEOUT_SECS`], the replica then `failed` until removed).
+    async fn add_replica(
+        ctx: &mut WorkflowContext<Self>,
+        replica: Uuid,
+        op: Uuid,
+    ) -> WorkflowResult<()> {
+        let op = Some(op);
+        report(ctx, op, 0.1, "streaming the store to the standby").await?;
+        let begun = ctx
+            .execute_activity(ReplicaActivities::begin_replica, replica, short())
+            .await;
+        let outcome = match settled(begun)? {
+            Ok(Ok(())) => {
+                report(ctx, op, 0.4, "waiting for the standby to be in sync").await?;
+                let state = ctx
+                    .execute_activity(
+                        ReplicaActivities::await_replica,
+                        (replica, REPLICA_SYNC_TIMEOUT_SECS),
+                        waiting(Duration::from_secs(REPLICA_SYNC_TIMEOUT_SECS + 30)),
+                    )
+                    .await?;
+                match state.as_str() {
+                    "in_sync" => Ok(()),
+                    other => Err(format!(
+                        "the standby was not in sync within {REPLICA_SYNC_TIMEOUT_SECS} s ({other})"
+                    )),
+                }
+            }
+            Ok(Err(reason)) | Err(reason) => Err(reason),
+        };
+        if let Err(why) = &outcome {
+            ctx.execute_activity(
+                ReplicaActivities::replica_failed,
+                (replica, why.clone()),
+                short(),
+            )
+            .await?;
+        }
+        finish(ctx, op, outcome.err()).await
+    }
+
     async fn delete(ctx: &mut WorkflowContext<Self>, id: Uuid, op: Uuid) -> WorkflowResult<()> {
         let op = Some(op);
         ctx.execute_activity(
@@ -425,6 +503,22 @@ impl NamespaceWorkflow {
             short(),
         )
         .await?;
+        if ctx.patched(DELETE_REPLICAS) {
+            let replicas = ctx
+                .execute_activity(ReplicaActivities::replicas_of, id, short())
+                .await?;
+            if !replicas.is_empty() {
+                report(ctx, op, 0.05, "removing the namespace's replicas").await?;
+            }
+            for replica in replicas {
+                ctx.execute_activity(
+                    ReplicaActivities::end_replica,
+                    replica,
+                    waiting(REPLICA_STOP_TIMEOUT),
+                )
+                .await?;
+            }
+        }
         report(ctx, op, 0.1, "removing the route and stopping the runtime").await?;
         let generation = ctx
             .execute_activity(NamespaceActivities::unconfigure_namespace, id, short())

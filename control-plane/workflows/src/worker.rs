@@ -184,6 +184,11 @@ async fn run_once(
             object_stores: cfg.object_stores.clone(),
             replica_issuer: cfg.replica_issuer.clone(),
         })
+        .register_activities(crate::replicas::ReplicaActivities {
+            store: store.clone(),
+            object_stores: cfg.object_stores.clone(),
+            replica_issuer: cfg.replica_issuer.clone(),
+        })
         .register_activities(crate::rollout_activities::RolloutActivities {
             store: store.clone(),
         })

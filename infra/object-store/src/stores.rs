@@ -86,10 +86,20 @@ impl ObjectStores {
 
     /// Where a migration's replica goes in `region`'s object store, as Litestream takes it.
     pub fn replica_url(&self, region: &str, migration: Uuid) -> String {
+        self.url(region, "migrations", migration)
+    }
+
+    /// Where the replica a namespace's standbys follow goes in `region`'s object store (`id`:
+    /// one per set of standbys).
+    pub fn standby_url(&self, region: &str, id: Uuid) -> String {
+        self.url(region, "standbys", id)
+    }
+
+    fn url(&self, region: &str, kind: &str, id: Uuid) -> String {
         match self.buckets.get(region) {
             Some(s) => {
                 let mut url = format!(
-                    "s3://{}/{}migrations/{migration}?region={}",
+                    "s3://{}/{}{kind}/{id}?region={}",
                     s.bucket, s.prefix, s.region
                 );
                 if let Some(endpoint) = &s.endpoint {
@@ -100,7 +110,7 @@ impl ObjectStores {
             }
             None => format!(
                 "file://{}",
-                self.dir.join(region).join(migration.to_string()).display()
+                self.dir.join(region).join(id.to_string()).display()
             ),
         }
     }
@@ -129,7 +139,9 @@ impl ObjectStores {
             .buckets
             .values()
             .find(|s| s.bucket == bucket && s.endpoint.as_deref() == endpoint)?;
-        let ours = key.starts_with(&format!("{}migrations/", store.prefix));
+        let ours = ["migrations/", "standbys/"]
+            .iter()
+            .any(|kind| key.starts_with(&format!("{}{kind}", store.prefix)));
         let plain = !key.contains("..") && !key.ends_with('/') && !key.contains("//");
         (ours && plain).then(|| (store, key.to_string()))
     }
@@ -204,6 +216,12 @@ mod tests {
             ("replicas", format!("w/migrations/{id}"))
         );
         assert_eq!(bucket.sts_endpoint(), "http://127.0.0.1:5000");
+        // Standbys' replicas live beside migrations'.
+        let standby = stores.standby_url("west", id);
+        assert_eq!(
+            stores.locate(&standby).unwrap().1,
+            format!("w/standbys/{id}")
+        );
         assert!(stores.local_dir(&url).is_none());
         let local = stores.replica_url("east", id);
         assert_eq!(

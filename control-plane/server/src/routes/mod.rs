@@ -12,6 +12,7 @@ pub(crate) mod migrations;
 mod namespaces;
 mod operations;
 mod releases;
+mod replicas;
 mod rollouts;
 mod self_hosted;
 mod service_accounts;
@@ -71,7 +72,8 @@ pub fn api() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
                 .merge(releases::routes())
                 .merge(rollouts::routes())
                 .merge(self_hosted::routes())
-                .merge(namespaces::routes()),
+                .merge(namespaces::routes())
+                .merge(replicas::routes()),
         )
         .split_for_parts()
 }

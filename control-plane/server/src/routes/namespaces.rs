@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
 const MAX_CLIENT_CERT_DAYS: u32 = 365;
 
 /// 202: the operation that changes the namespace, and the namespace as it is now.
-async fn accepted(
+pub(super) async fn accepted(
     st: &SharedState,
     ns: namespace::Model,
     operation: tessera_api::Operation,
@@ -89,6 +89,7 @@ pub(super) async fn view(
         None => None,
     };
     let address = st.config.edge_addr.clone();
+    let view_id = ns.id;
     let mut view = convert::namespace(
         ns,
         convert::Addresses {
@@ -98,12 +99,19 @@ pub(super) async fn view(
         root_pem.to_string(),
     );
     view.migration = migration;
+    view.replicas = st
+        .store
+        .replicas_of(view_id)
+        .await?
+        .into_iter()
+        .map(convert::replica)
+        .collect();
     Ok(view)
 }
 
 /// A region the account may place namespaces in; another account's self-hosted region is as
 /// unknown as one that does not exist.
-async fn region_of(
+pub(super) async fn region_of(
     st: &SharedState,
     account: Uuid,
     id: &str,
@@ -298,7 +306,7 @@ async fn get_namespace(
 }
 
 /// Records the operation of a request and hands the request to the namespace's workflow.
-async fn submit(
+pub(super) async fn submit(
     st: &SharedState,
     m: &Member,
     ns: &namespace::Model,

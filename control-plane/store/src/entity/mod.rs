@@ -14,6 +14,7 @@ pub mod operation;
 pub mod pki_object;
 pub mod region;
 pub mod release;
+pub mod replica;
 pub mod rollout;
 pub mod service_account;
 pub mod session;
