@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tessera_system_tests::{SteadyWorker, TwoCells, eventually, litestreams};
+use tessera_system_tests::{SteadyWorker, TwoCells, agent_metrics, eventually, litestreams};
 
 /// The namespace's standby in `region`, once `f` holds for it.
 async fn replica_when(t: &TwoCells, region: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
@@ -24,6 +24,14 @@ async fn replica_when(t: &TwoCells, region: &str, what: &str, f: impl Fn(&Value)
         },
     )
     .await
+}
+
+/// The value of the one series of `name` with `role="<role>"` in a Prometheus text.
+fn metric(text: &str, name: &str, role: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(&format!("role=\"{role}\"")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} for a {role}:\n{text}"))
 }
 
 fn in_sync(r: &Value) -> bool {
@@ -137,6 +145,34 @@ async fn standbys_follow_a_namespace_under_load_through_an_agent_restart_and_go_
         1,
         "one replicate after the restart"
     );
+    // Each cell says what it ships, and how far behind, on its Prometheus endpoint.
+    let source_metrics =
+        agent_metrics(&admin.get(&format!("/admin/cells/{}", t.source)).await).await;
+    let stream = metric(
+        &source_metrics,
+        "tessera_agent_replication_stream",
+        "source",
+    );
+    assert!(
+        stream >= 2.0,
+        "a new stream after the restart:\n{source_metrics}"
+    );
+    let standby_metrics = agent_metrics(&admin.get(&format!("/admin/cells/{west}")).await).await;
+    assert_eq!(
+        metric(
+            &standby_metrics,
+            "tessera_agent_replication_stream",
+            "follower"
+        ),
+        stream,
+        "the standby follows that stream:\n{standby_metrics}"
+    );
+    let lag = metric(
+        &standby_metrics,
+        "tessera_agent_replication_lag_seconds",
+        "follower",
+    );
+    assert!((0.0..5.0).contains(&lag), "the standby's lag: {lag}");
 
     // Removed: its copy goes to its cell's trash and its follower stops; the active cell
     // streams on for the other.

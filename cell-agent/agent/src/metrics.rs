@@ -4,10 +4,13 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
+use std::collections::BTreeMap;
+
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use tessera_api::agent::ReplicationObserved;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
@@ -24,6 +27,10 @@ pub struct AgentMetrics {
     pub canary_latency: Histogram,
     /// Share of successful runs among the recent window.
     pub canary_success_ratio: Gauge,
+    /// Store shipping, by `runtime` and `role` (`source`, `follower`).
+    replication_lag_seconds: GaugeVec,
+    replication_lag_bytes: IntGaugeVec,
+    replication_stream: IntGaugeVec,
 }
 
 impl AgentMetrics {
@@ -62,7 +69,35 @@ impl AgentMetrics {
             "Share of successful canary runs among the last 100",
         )?;
         registry.register(Box::new(canary_success_ratio.clone()))?;
+        let labels = ["runtime", "role"];
+        let replication_lag_seconds = GaugeVec::new(
+            Opts::new(
+                "tessera_agent_replication_lag_seconds",
+                "A follower: age of the oldest replica transaction it has not applied (0: none)",
+            ),
+            &labels,
+        )?;
+        registry.register(Box::new(replication_lag_seconds.clone()))?;
+        let replication_lag_bytes = IntGaugeVec::new(
+            Opts::new(
+                "tessera_agent_replication_lag_bytes",
+                "A follower: bytes of the replica's transactions it has not applied",
+            ),
+            &labels,
+        )?;
+        registry.register(Box::new(replication_lag_bytes.clone()))?;
+        let replication_stream = IntGaugeVec::new(
+            Opts::new(
+                "tessera_agent_replication_stream",
+                "The replica stream a source writes or a follower follows",
+            ),
+            &labels,
+        )?;
+        registry.register(Box::new(replication_stream.clone()))?;
         Ok(Self {
+            replication_lag_seconds,
+            replication_lag_bytes,
+            replication_stream,
             canary_runs,
             canary_latency,
             canary_success_ratio,
@@ -85,6 +120,33 @@ impl AgentMetrics {
             reports_failed,
             registry,
         })
+    }
+}
+
+impl AgentMetrics {
+    /// Sets the store-shipping gauges to what the cell ships now (a stopped one disappears).
+    pub fn replication(&self, shipping: &BTreeMap<String, ReplicationObserved>) {
+        self.replication_lag_seconds.reset();
+        self.replication_lag_bytes.reset();
+        self.replication_stream.reset();
+        for (runtime, r) in shipping {
+            let labels = [runtime.as_str(), r.role.as_str()];
+            if let Some(lag) = r.lag_seconds {
+                self.replication_lag_seconds
+                    .with_label_values(&labels)
+                    .set(lag);
+            }
+            if let Some(bytes) = r.lag_bytes {
+                self.replication_lag_bytes
+                    .with_label_values(&labels)
+                    .set(bytes.min(i64::MAX as u64) as i64);
+            }
+            if let Some(n) = r.stream {
+                self.replication_stream
+                    .with_label_values(&labels)
+                    .set(n.min(i64::MAX as u64) as i64);
+            }
+        }
     }
 }
 

@@ -528,6 +528,8 @@ async fn report(
                 .filter(|r| r.health == tessera_api::agent::RuntimeHealth::Serving)
                 .count() as i64,
         );
+        let replication = shared.replicator.observed();
+        shared.metrics.replication(&replication);
         let identity = shared.identity.read().expect("identity lock").clone();
         let observed = ObservedState {
             cell_id: identity.membership.cell_id.clone(),
@@ -553,7 +555,7 @@ async fn report(
             unlisted_runtimes: supervisor.unlisted(),
             route_errors: ingress.rejected().routes,
             error: shared.error.lock().expect("error lock").clone(),
-            replication: shared.replicator.observed(),
+            replication,
         };
         let cp = shared.cp.read().expect("cp lock").clone();
         if let Err(e) = cp.report(&observed).await {
