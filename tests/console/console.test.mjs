@@ -182,6 +182,18 @@ try {
     await heading('orders').waitFor();
   });
 
+  await run('a replica needs a second cell: the Replicas card says why and nothing changes', async () => {
+    const replicas = page.locator('section.card').filter({ has: page.getByRole('heading', { name: 'Replicas' }) });
+    await replicas.getByText('No replicas.').waitFor();
+    await replicas.getByLabel('Region').selectOption('local-east');
+    await replicas.getByRole('button', { name: 'Add replica' }).click();
+    await replicas.locator('.form-alert').filter({ hasText: /other than the namespace's own/ }).waitFor();
+    const ns = await api('/namespaces/orders', apiKey);
+    assert.deepEqual(ns.body.replicas, []);
+    await replicas.scrollIntoViewIfNeeded();
+    await shot('namespace-replicas');
+  });
+
   await run('download a client certificate; it opens the namespace', async () => {
     const serverCa = await downloadVia('Download server CA', 'orders-server-ca.pem');
     assert.match(serverCa, /BEGIN CERTIFICATE/);

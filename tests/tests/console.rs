@@ -97,6 +97,7 @@ async fn a_tenant_uses_the_console_in_a_real_browser() {
         "namespace-create-error",
         "namespace-create-progress",
         "namespace-detail",
+        "namespace-replicas",
         "client-certificate",
         "api-keys",
         "users",

@@ -11,7 +11,10 @@ const TRANSITIONAL = new Set(['provisioning', 'updating', 'migrating', 'failing_
 const LIST_REFRESH_MS = 3000;
 const DETAIL_REFRESH_MS = 2000;
 
-const isTransitional = (ns) => TRANSITIONAL.has(ns.state);
+const REPLICA_TRANSITIONAL = new Set(['adding', 'removing']);
+
+const isTransitional = (ns) => TRANSITIONAL.has(ns.state)
+  || (ns.replicas || []).some((r) => REPLICA_TRANSITIONAL.has(r.state));
 const apiPath = (name) => `/namespaces/${seg(name)}`;
 const pagePath = (name) => `/console/namespaces/${seg(name)}`;
 
@@ -234,6 +237,7 @@ function detailPage(ctx, initial) {
     connectionPart(page),
     ctx.canWrite ? retentionPart(page) : null,
     caPart(page),
+    replicasPart(page),
     ctx.canWrite ? clientCertPart(page) : null,
     ctx.canWrite ? dangerPart(page) : null,
   ].filter(Boolean);
@@ -565,6 +569,74 @@ function certResult(name, cert) {
       downloadButton('Download private key', `${name}.key`, cert.private_key_pem)),
     field('Certificate', area(cert.certificate_pem)),
     field('Private key', area(cert.private_key_pem)));
+}
+
+// ---------------------------------------------------------------- replicas
+
+function replicasPart(page) {
+  const tableSlot = h('div', {});
+  const status = h('div', { class: 'inline-status' });
+  const render = (ns) => tableSlot.replaceChildren(replicaTable(page, ns, status));
+  render(page.ns);
+  const body = [
+    h('p', { class: 'hint' }, 'Standbys are warm copies of the namespace in a cell of another region, or of ',
+      'its own region’s other cell, kept less than a second behind. At most two, one per region.'),
+    tableSlot,
+  ];
+  if (page.ctx.canWrite) {
+    const select = h('select', { name: 'region', id: 'replica-region' }, h('option', { value: '' }, 'Loading regions…'));
+    const form = h('form', { class: 'stack' },
+      field('Region', select, 'Placement picks a cell there, never the one the namespace runs on.'),
+      h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'button' }, 'Add replica')));
+    loadRegions(select, form);
+    onSubmit(form, () => changeReplicas(page, status, 'Adding the replica…',
+      () => post(`${apiPath(page.ns.name)}/replicas`, { region: select.value })), { busyLabel: 'Adding…' });
+    body.push(form);
+  }
+  body.push(status);
+  return { el: card('Replicas', h('div', { class: 'stack' }, body)), update: render };
+}
+
+function replicaTable(page, ns, status) {
+  const replicas = ns.replicas || [];
+  if (!replicas.length) return h('p', { class: 'muted' }, 'No replicas.');
+  const columns = [
+    { label: 'Region', cell: (r) => r.region },
+    { label: 'Cell', cell: (r) => h('code', {}, r.cell) },
+    { label: 'State', cell: (r) => badge(r.state, r.state.replaceAll('_', ' ')) },
+    { label: 'Lag', cell: (r) => (r.lag_seconds != null ? `${Number(r.lag_seconds).toFixed(1)} s` : '—') },
+    { label: 'Last applied', cell: (r) => (r.last_applied_at ? relativeTime(r.last_applied_at) : '—') },
+  ];
+  if (page.ctx.canWrite) {
+    columns.push({
+      label: 'Actions',
+      hideLabel: true,
+      cell: (r) => h('button', {
+        type: 'button',
+        class: 'button button-secondary',
+        disabled: r.state === 'removing',
+        onclick: () => changeReplicas(page, status, `Removing the replica in ${r.region}…`,
+          () => del(`${apiPath(ns.name)}/replicas/${seg(r.region)}`)).catch((err) => {
+          status.replaceChildren(alertBox(errorText(err)));
+        }),
+      }, `Remove ${r.region}`),
+    });
+  }
+  return table(columns, replicas, 'Replicas');
+}
+
+/** Sends a replica change and follows its operation in `status`; request errors are thrown. */
+async function changeReplicas(page, status, label, request) {
+  const { operation, namespace } = await request();
+  if (namespace) page.apply(namespace);
+  const panel = progressPanel(label);
+  status.replaceChildren(panel.el);
+  try {
+    await pollOperation(operation, panel.update, { signal: page.ctx.signal });
+  } catch (err) {
+    panel.fail(errorText(err));
+  }
+  await page.refresh();
 }
 
 // ---------------------------------------------------------------- danger zone

@@ -49,7 +49,12 @@ async fn add_replica(
     }
     let cell = place_in(&st.store, &region.id, ns.cell_id.as_deref())
         .await?
-        .map_err(ApiError::precondition)?;
+        .map_err(|e| {
+            ApiError::precondition(format!(
+                "a replica needs a cell of {} other than the namespace's own: {e}",
+                region.id
+            ))
+        })?;
     let id = Uuid::now_v7();
     let r = st
         .store
