@@ -79,6 +79,27 @@ async fn standbys_follow_a_namespace_under_load_through_an_agent_restart_and_go_
     assert_eq!(litestreams(&cells, &t.source), 1, "one replicate");
     assert_eq!(litestreams(&cells, &t.target), 1, "one follower");
 
+    // Neither its cell nor the standby's is drained meanwhile: refused, nothing changes.
+    for cell in [&t.source, &t.target] {
+        let (s, v) = admin
+            .post(&format!("/admin/cells/{cell}/drain"), json!({}))
+            .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (409, Some("failed_precondition")),
+            "{v}"
+        );
+        assert_eq!(
+            v["error"]["details"]["replicated"],
+            json!(["orders.acme"]),
+            "{v}"
+        );
+        assert_eq!(
+            admin.get(&format!("/admin/cells/{cell}")).await["status"],
+            "healthy"
+        );
+    }
+
     // One per region; a replicated namespace does not move.
     let (s, v) = acme
         .post(

@@ -440,8 +440,29 @@ const MAX_DRAIN_PARALLEL: u32 = 16;
 
 /// A cell's namespaces can leave it only for another cell of its region that takes them;
 /// otherwise draining (or decommissioning) it would fail, or destroy them and their history.
+/// Replicated namespaces do not move yet, and a standby does not move either: their replicas
+/// must be removed first.
 async fn refuse_unless_region_can_take(st: &SharedState, id: &str) -> ApiResult<()> {
     let on_cell = st.store.namespaces_on_cell(id).await?;
+    let mut replicated = Vec::new();
+    for ns in &on_cell {
+        if !st.store.replicas_of(ns.id).await?.is_empty() {
+            replicated.push(ns.temporal_namespace.clone());
+        }
+    }
+    for r in st.store.replicas_on_cell(id).await? {
+        let ns = st.store.namespace_by_id(r.namespace_id).await?;
+        replicated.push(ns.temporal_namespace);
+    }
+    if !replicated.is_empty() {
+        replicated.sort();
+        replicated.dedup();
+        return Err(ApiError::precondition(format!(
+            "cell {id} runs or keeps a standby of replicated namespaces ({}): remove their replicas first",
+            replicated.join(", ")
+        ))
+        .with_details(json!({ "replicated": replicated })));
+    }
     if on_cell.is_empty() {
         return Ok(());
     }
