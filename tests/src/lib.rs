@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod bench;
 mod moto;
 mod tenant;
 mod two_cells;
+pub use bench::LoadedNamespace;
 pub use moto::{AwsIdentity, Moto};
 pub use tenant::{
     Creds, SteadyWorker, assert_orders_unharmed, python_worker, worker_command, write_creds,

@@ -38,15 +38,7 @@ impl Store {
     pub async fn create_migration(&self, new: NewMigration) -> Result<migration::Model> {
         use sea_orm::TransactionTrait;
         let txn = self.db.begin().await?;
-        let replicas = replica::Entity::find()
-            .filter(replica::Column::NamespaceId.eq(new.namespace_id))
-            .count(&txn)
-            .await?;
-        if replicas > 0 {
-            return Err(StoreError::Conflict(
-                "the namespace has replicas: remove them before moving it".into(),
-            ));
-        }
+        // The write first: SQLite's write lock taken up front, so no reader has to upgrade.
         let moved = namespace::Entity::update_many()
             .col_expr(namespace::Column::State, Expr::value("migrating"))
             .col_expr(namespace::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -58,6 +50,16 @@ impl Store {
         if moved.rows_affected != 1 {
             return Err(StoreError::Conflict(
                 "the namespace is not active (another change is under way)".into(),
+            ));
+        }
+        // Dropping the transaction undoes the claim.
+        let replicas = replica::Entity::find()
+            .filter(replica::Column::NamespaceId.eq(new.namespace_id))
+            .count(&txn)
+            .await?;
+        if replicas > 0 {
+            return Err(StoreError::Conflict(
+                "the namespace has replicas: remove them before moving it".into(),
             ));
         }
         let now = Utc::now();

@@ -39,12 +39,22 @@ impl Store {
     /// checks: at most [`MAX_REPLICAS`], one per region.
     pub async fn create_replica(&self, new: NewReplica) -> Result<replica::Model> {
         let txn = self.db.begin().await?;
-        let ns = namespace::Entity::find_by_id(new.namespace_id)
-            .one(&txn)
-            .await?
-            .filter(|n| n.deleted_at.is_none())
-            .ok_or(StoreError::NotFound("namespace"))?;
-        if ns.state != "active" {
+        // A write first, to the namespace's row: it serialises replica changes of one namespace
+        // (PostgreSQL's row lock; SQLite's write lock, taken up front so no reader upgrades).
+        let now = Utc::now();
+        let claimed = namespace::Entity::update_many()
+            .col_expr(namespace::Column::UpdatedAt, Expr::value(now))
+            .filter(namespace::Column::Id.eq(new.namespace_id))
+            .filter(namespace::Column::State.eq("active"))
+            .filter(namespace::Column::DeletedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            let ns = namespace::Entity::find_by_id(new.namespace_id)
+                .one(&txn)
+                .await?
+                .filter(|n| n.deleted_at.is_none())
+                .ok_or(StoreError::NotFound("namespace"))?;
             return Err(StoreError::Conflict(format!(
                 "the namespace is {} (another change is under way)",
                 ns.state
@@ -66,7 +76,6 @@ impl Store {
                 "the namespace has {MAX_REPLICAS} replicas, the most it may have"
             )));
         }
-        let now = Utc::now();
         let row = replica::ActiveModel {
             id: Set(new.id),
             namespace_id: Set(new.namespace_id),

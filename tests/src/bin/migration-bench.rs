@@ -15,10 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use serde_json::{Value, json};
-use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, eventually, namespace_with_generated_ca, start_edge,
-    worker_command, write_bench_section,
-};
+use tessera_system_tests::{LoadedNamespace, eventually, write_bench_section};
 use tokio::io::AsyncReadExt;
 
 #[derive(Parser)]
@@ -59,37 +56,9 @@ fn at(s: &str) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("bench").await;
-    let _edge = start_edge(&cp, &admin, "bench").await;
-    let cells = [
-        admin.provision("bench", 1).await,
-        admin.provision("bench", 1).await,
-    ];
-    let tenant = Api::signup(&cp, "bench").await;
-    let (ns, creds) = namespace_with_generated_ca(&tenant, data.path(), "orders", "bench").await;
-
-    eprintln!("filling the store with about {} MB", args.fill_mb);
-    let filled = worker_command(&ns, &creds)
-        .args(["--fill", &args.fill_mb.to_string()])
-        .output()
-        .await
-        .unwrap();
-    assert!(filled.status.success(), "{filled:?}");
-
-    let stop = data.path().join("stop-load");
-    let mut load = worker_command(&ns, &creds)
-        .args(["--load", &args.rate.to_string(), "--stop"])
-        .arg(&stop)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut bench =
+        LoadedNamespace::start(args.fill_mb, args.rate, std::process::Stdio::piped()).await;
+    let (admin, tenant, cells) = (&bench.admin, &bench.tenant, bench.cells.clone());
 
     let mut windows = Vec::new();
     for run in 0..args.runs {
@@ -142,16 +111,18 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
-    std::fs::write(&stop, "").unwrap();
+    std::fs::write(&bench.stop, "").unwrap();
     let mut out = String::new();
     tokio::time::timeout(Duration::from_secs(300), async {
-        load.stdout
+        bench
+            .load
+            .stdout
             .take()
             .unwrap()
             .read_to_string(&mut out)
             .await
             .unwrap();
-        load.wait().await.unwrap();
+        bench.load.wait().await.unwrap();
     })
     .await
     .expect("the load stops");

@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clap::Parser;
 use serde_json::json;
-use tessera_system_tests::{
-    Api, CellProcesses, ControlPlane, namespace_with_generated_ca, processes_mentioning,
-    start_edge, worker_command, write_bench_section,
-};
+use tessera_system_tests::{LoadedNamespace, processes_mentioning, write_bench_section};
 
 #[derive(Parser)]
 struct Args {
@@ -91,34 +88,9 @@ fn cpu_share(start: &[(u32, f64)], end: &[(u32, f64)], secs: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let data = tempfile::tempdir().unwrap();
-    let _cells = CellProcesses(data.path().to_path_buf());
-    let cp = ControlPlane::start(data.path(), &[]).await;
-    let admin = Api::admin(&cp);
-    admin.create_region("bench").await;
-    let _edge = start_edge(&cp, &admin, "bench").await;
-    admin.provision("bench", 1).await;
-    admin.provision("bench", 1).await;
-    let tenant = Api::signup(&cp, "bench").await;
-    let (ns, creds) = namespace_with_generated_ca(&tenant, data.path(), "orders", "bench").await;
-
-    eprintln!("filling the store with about {} MB", args.fill_mb);
-    let filled = worker_command(&ns, &creds)
-        .args(["--fill", &args.fill_mb.to_string()])
-        .output()
-        .await
-        .unwrap();
-    assert!(filled.status.success(), "{filled:?}");
-    let stop = data.path().join("stop-load");
-    let mut load = worker_command(&ns, &creds)
-        .args(["--load", &args.rate.to_string(), "--stop"])
-        .arg(&stop)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut bench =
+        LoadedNamespace::start(args.fill_mb, args.rate, std::process::Stdio::null()).await;
+    let (admin, tenant) = (&bench.admin, &bench.tenant);
 
     let added_at = Instant::now();
     let (s, v) = tenant
@@ -135,7 +107,7 @@ async fn main() {
     let to_sync = added_at.elapsed().as_secs_f64();
     let standby = tenant.get("/namespaces/orders").await["replicas"][0].clone();
     let standby_cell = standby["cell"].as_str().unwrap().to_string();
-    let cells = data.path().join("cells");
+    let cells = bench.data.path().join("cells");
     let active_cell = std::fs::read_dir(&cells)
         .unwrap()
         .flatten()
@@ -193,8 +165,8 @@ async fn main() {
         cpu_share(&f0, &snapshot(&follow), secs),
         cpu_share(&s0, &snapshot(&server), secs),
     );
-    std::fs::write(&stop, "").unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(60), load.wait()).await;
+    std::fs::write(&bench.stop, "").unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(60), bench.load.wait()).await;
     assert!(!lags.is_empty(), "no lag was reported");
     let (p50, p99, max) = (
         percentile(lags.clone(), 0.5),

@@ -413,10 +413,15 @@ function goSnippet(ns) {
  * PATCH the namespace and follow the returned operation in `status`. Request errors are thrown
  * (for the caller's form); a failed operation is shown in the progress panel.
  */
-async function applyUpdate(page, status, body) {
-  const { operation, namespace } = await patch(apiPath(page.ns.name), body);
+function applyUpdate(page, status, body) {
+  return followChange(page, status, 'Applying the change…', () => patch(apiPath(page.ns.name), body));
+}
+
+/** Sends a change (`request`) and follows its operation in `status`; request errors are thrown. */
+async function followChange(page, status, label, request) {
+  const { operation, namespace } = await request();
   if (namespace) page.apply(namespace);
-  const panel = progressPanel('Applying the change…');
+  const panel = progressPanel(label);
   status.replaceChildren(panel.el);
   try {
     await pollOperation(operation, panel.update, { signal: page.ctx.signal });
@@ -589,7 +594,7 @@ function replicasPart(page) {
       field('Region', select, 'Placement picks a cell there, never the one the namespace runs on.'),
       h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'button' }, 'Add replica')));
     loadRegions(select, form);
-    onSubmit(form, () => changeReplicas(page, status, 'Adding the replica…',
+    onSubmit(form, () => followChange(page, status, 'Adding the replica…',
       () => post(`${apiPath(page.ns.name)}/replicas`, { region: select.value })), { busyLabel: 'Adding…' });
     body.push(form);
   }
@@ -615,7 +620,7 @@ function replicaTable(page, ns, status) {
         type: 'button',
         class: 'button button-secondary',
         disabled: r.state === 'removing',
-        onclick: () => changeReplicas(page, status, `Removing the replica in ${r.region}…`,
+        onclick: () => followChange(page, status, `Removing the replica in ${r.region}…`,
           () => del(`${apiPath(ns.name)}/replicas/${seg(r.region)}`)).catch((err) => {
           status.replaceChildren(alertBox(errorText(err)));
         }),
@@ -623,20 +628,6 @@ function replicaTable(page, ns, status) {
     });
   }
   return table(columns, replicas, 'Replicas');
-}
-
-/** Sends a replica change and follows its operation in `status`; request errors are thrown. */
-async function changeReplicas(page, status, label, request) {
-  const { operation, namespace } = await request();
-  if (namespace) page.apply(namespace);
-  const panel = progressPanel(label);
-  status.replaceChildren(panel.el);
-  try {
-    await pollOperation(operation, panel.update, { signal: page.ctx.signal });
-  } catch (err) {
-    panel.fail(errorText(err));
-  }
-  await page.refresh();
 }
 
 // ---------------------------------------------------------------- danger zone
