@@ -406,12 +406,8 @@ impl MigrationActivities {
             ..
         } = parts;
         let source = self.store.cell(&m.source_cell).await.map_err(store_err)?;
-        let Some(stream) = tessera_store::decode_observed(&source)
-            .map_err(store_err)?
-            .and_then(|o| o.replication.get(runtime).cloned())
-            .filter(|r| r.stream.is_some() || r.state == ReplicationState::Streaming)
-            .map(|r| r.stream)
-        else {
+        let observed = tessera_store::decode_observed(&source).map_err(store_err)?;
+        let Some(stream) = crate::replicas::source_stream(observed.as_ref(), runtime) else {
             return Ok(None);
         };
         let follower = ReplicationSpec::Follower {

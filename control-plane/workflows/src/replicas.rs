@@ -284,9 +284,10 @@ pub(crate) async fn delete_replica_data(
     Ok(())
 }
 
-/// The stream the namespace's active cell writes, once it reports one (`Some(None)`: an agent
-/// that writes the replica's own path).
-fn active_stream(o: Option<&ObservedState>, runtime: &str) -> Option<Option<u64>> {
+/// The stream a cell reports writing for `runtime` as its source, once it reports one
+/// (`Some(None)`: an agent that writes the replica's own path). Migrations' targets and
+/// standbys follow it.
+pub(crate) fn source_stream(o: Option<&ObservedState>, runtime: &str) -> Option<Option<u64>> {
     o?.replication
         .get(runtime)
         .filter(|r| r.role == "source")
@@ -306,7 +307,7 @@ pub async fn sync_standbys(store: &Store, namespace_id: Uuid) -> Result<(), Stor
     };
     let runtime = runtime_id(ns.id);
     let observed = tessera_store::decode_observed(&store.cell(active).await?)?;
-    let Some(stream) = active_stream(observed.as_ref(), &runtime) else {
+    let Some(stream) = source_stream(observed.as_ref(), &runtime) else {
         return Ok(());
     };
     for r in replicas.iter().filter(|r| r.state != "removing") {
@@ -377,7 +378,7 @@ pub async fn on_report(store: &Store, cell: &str, o: &ObservedState) -> Result<(
         let ns = store.namespace_by_id(r.namespace_id).await?;
         let runtime = runtime_id(ns.id);
         let active = match &ns.cell_id {
-            Some(c) => active_stream(
+            Some(c) => source_stream(
                 tessera_store::decode_observed(&store.cell(c).await?)?.as_ref(),
                 &runtime,
             ),
